@@ -1,0 +1,64 @@
+// The batched environment interface every Conductor environment implements.
+//
+// A VectorEnv steps `num_envs()` independent episodes together and resets each one automatically
+// when it ends. Buffers are owned by the environment and stay valid until the next reset/step.
+//
+// Contract:
+//  - reset(seed) starts every sub-environment; sub-environment i is seeded with derive_seed(seed, i),
+//    so a given seed always gives identical trajectories for identical actions.
+//  - step(actions) takes one action per sub-environment. actions[i] must be allowed by
+//    action_mask() row i (checked in debug builds: an InternalError names the env and action;
+//    release builds treat a masked action as undefined behaviour of the policy, not of the env).
+//  - After step, reward()/terminated()/truncated() describe the transition just taken. When
+//    terminated[i] or truncated[i] is 1, the episode's last observation is in final_obs() row i
+//    (needed to bootstrap the value of a truncated episode) and obs() row i already holds the first
+//    observation of the next episode.
+//  - finished() lists the episodes that ended in this step, with their return and the
+//    environment-specific extras named by spec().extra_names (e.g. quality, cost_usd, latency_s).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace conductor {
+
+struct EnvSpec {
+  std::string id;                        // registry id, e.g. "conductor", "cartpole", "bandit"
+  int obs_dim = 0;
+  int n_actions = 0;                     // discrete actions
+  int max_episode_steps = 0;             // truncation horizon
+  std::vector<std::string> action_names; // n_actions entries
+  std::vector<std::string> extra_names;  // per finished episode extras
+};
+
+struct EpisodeRecord {
+  int env_index = 0;
+  double episode_return = 0.0;
+  int length = 0;
+  bool truncated = false;
+  std::vector<double> extras;  // same order as EnvSpec::extra_names
+};
+
+class VectorEnv {
+ public:
+  virtual ~VectorEnv() = default;
+  virtual const EnvSpec& spec() const = 0;
+  virtual int num_envs() const = 0;
+
+  virtual void reset(uint64_t seed) = 0;
+  virtual void step(const int32_t* actions) = 0;
+
+  // [num_envs x obs_dim], row-major.
+  virtual const float* obs() const = 0;
+  // [num_envs x n_actions], 1 = allowed.
+  virtual const uint8_t* action_mask() const = 0;
+  virtual const float* reward() const = 0;
+  virtual const uint8_t* terminated() const = 0;
+  virtual const uint8_t* truncated() const = 0;
+  virtual const float* final_obs() const = 0;
+  virtual const std::vector<EpisodeRecord>& finished() const = 0;
+};
+
+}  // namespace conductor
