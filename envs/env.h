@@ -59,6 +59,23 @@ class VectorEnv {
   virtual const uint8_t* truncated() const = 0;
   virtual const float* final_obs() const = 0;
   virtual const std::vector<EpisodeRecord>& finished() const = 0;
+
+  // ---- Optional capabilities (the defaults say "unsupported"; the trainer adapts) ----
+
+  // Exact snapshot of every sub-environment (RNG streams, episode states, step counters, current
+  // observations), so that training resumed from a checkpoint continues bit-for-bit. load_state()
+  // takes a blob produced by save_state() of an environment built from the same config and
+  // num_envs, and throws conductor::Error otherwise. Environments without support return false
+  // from supports_state(); the trainer then re-seeds them on resume and says the resume is inexact.
+  virtual bool supports_state() const { return false; }
+  virtual std::string save_state() const { return {}; }
+  virtual void load_state(const std::string& blob) {}
+
+  // The environment's best fixed strategy for the current observations (one action per
+  // sub-environment, always allowed by action_mask()), e.g. the best single worker on the training
+  // split for the routing environment. Used by behaviour-cloning warm starts. Returns false (and
+  // writes nothing) when the environment provides none.
+  virtual bool expert_actions(int32_t* actions) const { return false; }
 };
 
 }  // namespace conductor
