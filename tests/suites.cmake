@@ -1,1 +1,3 @@
 # Suites of the later folders. Each line is added by the issue that creates the folder's tests.
+conductor_test_suite(eval_tests eval conductor_eval)
+conductor_test_suite(serve_tests serve conductor_serve)

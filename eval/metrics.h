@@ -1,0 +1,79 @@
+// Metrics of offline evaluation: pure functions over per-query results and cost-quality curves.
+//
+// Definitions and their sources:
+//  - PGR, APGR, CPT: RouteLLM (Ong et al., arXiv 2406.18665, section 5.1).
+//      PGR(router) = (q_router - q_weak) / (q_strong - q_weak)
+//      APGR = integral over c in [0, 1] of PGR as a function of c, the fraction of queries that call
+//             the strong model. RouteLLM approximates it with 10 equal steps of c; we integrate the
+//             measured curve exactly with the trapezoid rule, after anchoring it at the two routers
+//             every threshold sweep contains: (0, 0) = all weak and (1, 1) = all strong.
+//      CPT(x%) = the smallest c at which the router reaches PGR >= x. We take the smallest measured
+//             c (no interpolation between operating points: only measured points can be deployed).
+//  - AIQ: RouterBench (Hu et al., arXiv 2403.12031, section 3): the average quality of a router
+//      over a cost range, 1/(c_max - c_min) * integral over [c_min, c_max] of R~(c) dc, where R~ is the
+//      non-decreasing convex hull of the router's (cost, quality) points. As in the RouterBench
+//      reference code (withmartian/routerbench, evaluation), R~ is 0 below the cheapest point,
+//      piecewise linear between hull vertices (mixing two operating points at random realises every
+//      point between them), and flat after the most expensive one.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace conductor::eval {
+
+// The outcome of one query under one policy.
+struct QueryResult {
+  double quality = 0.0;      // quality of the final answer, in [0, 1]
+  double cost_usd = 0.0;     // total over every call
+  double latency_s = 0.0;    // end-to-end (calls are sequential)
+  std::vector<int> calls;    // worker indices called, in order
+};
+
+struct PolicyMetrics {
+  std::size_t n_queries = 0;
+  double quality = 0.0;          // mean
+  double cost_usd = 0.0;         // mean per query
+  double total_cost_usd = 0.0;
+  double latency_p50_s = 0.0;
+  double latency_p95_s = 0.0;
+  double latency_p99_s = 0.0;
+  double calls_per_query = 0.0;
+  std::vector<double> call_share;  // [n_workers]: share of all calls that went to each worker
+  double strong_call_fraction = 0.0;  // fraction of queries that called `strong` (NaN if strong < 0)
+};
+
+// Aggregates per-query results. Throws conductor::Error when `results` is empty.
+PolicyMetrics summarize(const std::vector<QueryResult>& results, std::size_t n_workers, int strong = -1);
+
+// The p-th percentile (p in [0, 100]) with linear interpolation between order statistics
+// (NumPy's default "linear" method). Throws on an empty input.
+double percentile(std::vector<double> values, double p);
+
+// RouteLLM's performance gap recovered. Throws when q_strong == q_weak (the gap is undefined).
+double pgr(double q_router, double q_weak, double q_strong);
+
+struct CurvePoint {
+  double x = 0.0;
+  double y = 0.0;
+};
+
+// APGR of a router's (strong-call fraction, PGR) points (x in [0, 1]); see the header comment.
+double apgr(std::vector<CurvePoint> pgr_curve);
+// CPT(target): smallest strong-call fraction with PGR >= target, or NaN when never reached.
+double cpt(const std::vector<CurvePoint>& pgr_curve, double target);
+
+// The non-decreasing convex hull (upper concave envelope of the Pareto front) of (cost, quality)
+// points, sorted by cost. Dominated points (costlier and not better) are dropped.
+std::vector<CurvePoint> nondecreasing_convex_hull(std::vector<CurvePoint> points);
+// Value of the hull at cost c (0 below its first point, flat after its last).
+double hull_value(const std::vector<CurvePoint>& hull, double c);
+// RouterBench's AIQ of (cost, quality) points over [c_min, c_max] (c_max > c_min).
+double aiq(const std::vector<CurvePoint>& points, double c_min, double c_max);
+
+// Cost saved at equal quality: 1 - c*/ref_cost, where c* is the lowest cost at which the hull of
+// `points` reaches ref_quality. NaN when the policy never reaches ref_quality.
+double cost_saved_at_quality(const std::vector<CurvePoint>& points, double ref_quality, double ref_cost);
+
+}  // namespace conductor::eval

@@ -1,0 +1,100 @@
+// Metrics against hand-computed values.
+// Sources: RouteLLM (Ong et al. 2024, arXiv 2406.18665, sec. 5.1) for PGR/APGR/CPT;
+// RouterBench (Hu et al. 2024, arXiv 2403.12031, sec. 3 and the reference evaluation code) for AIQ.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "eval/metrics.h"
+
+namespace conductor::eval {
+namespace {
+
+TEST(Percentile, MatchesNumpyLinear) {
+  // numpy.percentile([1, 2, 3, 4], [50, 95, 99]) = [2.5, 3.85, 3.97]
+  EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 50), 2.5);
+  EXPECT_NEAR(percentile({4, 1, 3, 2}, 95), 3.85, 1e-12);
+  EXPECT_NEAR(percentile({4, 1, 3, 2}, 99), 3.97, 1e-12);
+  EXPECT_DOUBLE_EQ(percentile({7}, 99), 7.0);
+  EXPECT_THROW(percentile({}, 50), Error);
+}
+
+TEST(Summarize, HandComputed) {
+  std::vector<QueryResult> r = {{1.0, 0.1, 1.0, {0}}, {0.0, 0.3, 3.0, {0, 2}}, {0.5, 0.2, 2.0, {1}}};
+  const auto m = summarize(r, 3, /*strong=*/2);
+  EXPECT_EQ(m.n_queries, 3u);
+  EXPECT_DOUBLE_EQ(m.quality, 0.5);
+  EXPECT_NEAR(m.cost_usd, 0.2, 1e-15);
+  EXPECT_NEAR(m.total_cost_usd, 0.6, 1e-15);
+  EXPECT_DOUBLE_EQ(m.calls_per_query, 4.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.call_share[0], 0.5);
+  EXPECT_DOUBLE_EQ(m.call_share[1], 0.25);
+  EXPECT_DOUBLE_EQ(m.call_share[2], 0.25);
+  EXPECT_DOUBLE_EQ(m.strong_call_fraction, 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.latency_p50_s, 2.0);
+  EXPECT_NEAR(m.latency_p95_s, 2.9, 1e-12);  // rank 1.9 between 2 and 3
+  EXPECT_THROW(summarize({}, 3), Error);
+}
+
+TEST(RouteLLM, PerformanceGapRecovered) {
+  // PGR = (q_router - q_weak) / (q_strong - q_weak)
+  EXPECT_DOUBLE_EQ(pgr(0.7, 0.5, 0.9), 0.5);
+  EXPECT_DOUBLE_EQ(pgr(0.5, 0.5, 0.9), 0.0);
+  EXPECT_THROW(pgr(0.5, 0.6, 0.6), Error);
+}
+
+TEST(RouteLLM, ApgrOfRandomRouterIsOneHalf) {
+  // A random router that calls the strong model with probability c has PGR = c; its APGR is the
+  // area under the diagonal, 0.5 (RouteLLM, sec. 5.1: the random baseline).
+  EXPECT_DOUBLE_EQ(apgr({{0.0, 0.0}, {0.25, 0.25}, {0.5, 0.5}, {1.0, 1.0}}), 0.5);
+  EXPECT_DOUBLE_EQ(apgr({}), 0.5);  // only the anchors: all-weak and all-strong
+}
+
+TEST(RouteLLM, ApgrAndCptHandComputed) {
+  // Points (20%, 0.5) and (50%, 0.8), anchored at (0, 0) and (1, 1). Trapezoids:
+  // 0.2 * (0 + 0.5) / 2 + 0.3 * (0.5 + 0.8) / 2 + 0.5 * (0.8 + 1) / 2 = 0.05 + 0.195 + 0.45.
+  const std::vector<CurvePoint> curve = {{0.5, 0.8}, {0.2, 0.5}};
+  EXPECT_NEAR(apgr(curve), 0.695, 1e-12);
+  // CPT(x%): minimum strong-call share whose PGR reaches x.
+  EXPECT_DOUBLE_EQ(cpt(curve, 0.5), 0.2);
+  EXPECT_DOUBLE_EQ(cpt(curve, 0.8), 0.5);
+  EXPECT_TRUE(std::isnan(cpt(curve, 0.9)));
+  EXPECT_THROW(apgr({{1.5, 0.2}}), Error);
+}
+
+TEST(RouterBench, NonDecreasingConvexHull) {
+  const std::vector<CurvePoint> pts = {{1, 0.5}, {2, 0.6}, {3, 0.9}, {4, 0.85}, {2.5, 0.55}};
+  const auto hull = nondecreasing_convex_hull(pts);
+  // (4, .85) and (2.5, .55) are dominated; (2, .6) lies below the chord (1, .5)-(3, .9) (0.7 at 2).
+  ASSERT_EQ(hull.size(), 2u);
+  EXPECT_DOUBLE_EQ(hull[0].x, 1);
+  EXPECT_DOUBLE_EQ(hull[1].x, 3);
+  EXPECT_DOUBLE_EQ(hull_value(hull, 0.5), 0.0);
+  EXPECT_DOUBLE_EQ(hull_value(hull, 2), 0.7);
+  EXPECT_DOUBLE_EQ(hull_value(hull, 10), 0.9);
+}
+
+TEST(RouterBench, AiqHandComputed) {
+  // Hull (1, .5)-(3, .9), flat to 4, 0 below 1. Over [0, 4]:
+  // area = 0 + 2 * (0.5 + 0.9) / 2 + 1 * 0.9 = 2.3; AIQ = 2.3 / 4 = 0.575. This is what the
+  // RouterBench reference code computes (trapezoid of the hull extended to max cost, / max cost).
+  const std::vector<CurvePoint> pts = {{1, 0.5}, {2, 0.6}, {3, 0.9}, {4, 0.85}, {2.5, 0.55}};
+  EXPECT_NEAR(aiq(pts, 0.0, 4.0), 0.575, 1e-12);
+  // Over [1, 3]: the mean of a linear segment from .5 to .9 = 0.7.
+  EXPECT_NEAR(aiq(pts, 1.0, 3.0), 0.7, 1e-12);
+  // A single operating point (2, 0.8) over [0, 4]: 0.8 on [2, 4] -> 0.4.
+  EXPECT_NEAR(aiq({{2, 0.8}}, 0.0, 4.0), 0.4, 1e-12);
+  EXPECT_THROW(aiq(pts, 1.0, 1.0), Error);
+}
+
+TEST(CostSaved, AtEqualQuality) {
+  const std::vector<CurvePoint> pts = {{1, 0.5}, {3, 0.9}};
+  // The hull reaches 0.8 at c = 1 + 2 * 0.3 / 0.4 = 2.5; versus a reference that costs 4: 37.5%.
+  EXPECT_NEAR(cost_saved_at_quality(pts, 0.8, 4.0), 0.375, 1e-12);
+  EXPECT_NEAR(cost_saved_at_quality(pts, 0.4, 4.0), 0.75, 1e-12);
+  EXPECT_TRUE(std::isnan(cost_saved_at_quality(pts, 0.95, 4.0)));
+}
+
+}  // namespace
+}  // namespace conductor::eval
