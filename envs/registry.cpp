@@ -9,6 +9,8 @@ namespace conductor {
 // (Explicit calls instead of static initializers: static libraries drop unreferenced objects.)
 // Add one declaration and one call per environment.
 namespace builtin_envs {
+void register_cartpole();
+void register_bandit();
 }  // namespace builtin_envs
 
 namespace {
@@ -19,6 +21,8 @@ std::map<std::string, EnvFactory>& table() {
 void ensure_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
+    builtin_envs::register_cartpole();
+    builtin_envs::register_bandit();
   });
 }
 }  // namespace
