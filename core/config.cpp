@@ -182,6 +182,16 @@ void ConfigReader::fail_at(const std::string& key, const std::string& message) c
   throw ConfigError(where(key) + ": " + message);
 }
 
+void ConfigReader::fail_node(const std::string& key, const YAML::Node& node,
+                             const std::string& message) const {
+  const std::string kp = key_path(key);
+  // The override check uses the top key: "--set hidden=[1,x]" makes hidden[1] an override too.
+  const std::string top = kp.substr(0, kp.find('['));
+  if (state_->overridden.count(kp) || state_->overridden.count(top) || !node || node.Mark().line < 0)
+    fail_at(key, message);
+  throw ConfigError(state_->name + ":" + std::to_string(node.Mark().line + 1) + ": key '" + kp + "': " + message);
+}
+
 void ConfigReader::record(const std::string& key, const YAML::Node& value) {
   resolved_[key] = YAML::Clone(value);
 }

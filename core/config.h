@@ -92,6 +92,9 @@ class ConfigReader {
 
   // Throws naming `key` with file and line.
   [[noreturn]] void fail_at(const std::string& key, const std::string& message) const;
+  // Same, with the line taken from `node` (list elements, nested values).
+  [[noreturn]] void fail_node(const std::string& key, const YAML::Node& node,
+                              const std::string& message) const;
   // Rejects keys that were never read.
   void finish() const;
 
@@ -155,28 +158,30 @@ T ConfigReader::convert(const std::string& key, const YAML::Node& n) const {
   using config_detail::describe;
   if constexpr (std::is_same_v<T, std::string>) {
     if (!n.IsScalar())
-      fail_at(key, std::string("expected a string, got ") + describe(n));
+      fail_node(key, n, std::string("expected a string, got ") + describe(n));
     return n.Scalar();
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!n.IsScalar() || !config_detail::scalar_is_bool(n.Scalar()))
-      fail_at(key, std::string("expected a boolean (true/false), got ") + describe(n));
+      fail_node(key, n, std::string("expected a boolean (true/false), got ") + describe(n));
     return n.as<bool>();
   } else if constexpr (std::is_integral_v<T>) {
+    if (std::is_unsigned_v<T> && n.IsScalar() && !n.Scalar().empty() && n.Scalar()[0] == '-')
+      fail_node(key, n, std::string("expected ") + config_detail::TypeName<T>::value + ", got " + describe(n));
     if (!n.IsScalar() || !config_detail::scalar_is_integer(n.Scalar()))
-      fail_at(key, std::string("expected ") + config_detail::TypeName<T>::value + ", got " + describe(n));
+      fail_node(key, n, std::string("expected ") + config_detail::TypeName<T>::value + ", got " + describe(n));
     try {
       return n.as<T>();
     } catch (const YAML::Exception&) {
-      fail_at(key, std::string("integer out of range: ") + n.Scalar());
+      fail_node(key, n, std::string("integer out of range: ") + n.Scalar());
     }
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!n.IsScalar() || !config_detail::scalar_is_number(n.Scalar()))
-      fail_at(key, std::string("expected a number, got ") + describe(n));
+      fail_node(key, n, std::string("expected a number, got ") + describe(n));
     return n.as<T>();
   } else {
     // std::vector<U>
     using U = typename T::value_type;
-    if (!n.IsSequence()) fail_at(key, std::string("expected a list, got ") + describe(n));
+    if (!n.IsSequence()) fail_node(key, n, std::string("expected a list, got ") + describe(n));
     T out;
     for (std::size_t i = 0; i < n.size(); ++i)
       out.push_back(convert<U>(key + "[" + std::to_string(i) + "]", n[i]));
