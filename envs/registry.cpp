@@ -11,6 +11,7 @@ namespace conductor {
 namespace builtin_envs {
 void register_cartpole();
 void register_bandit();
+void register_conductor();
 }  // namespace builtin_envs
 
 namespace {
@@ -23,6 +24,7 @@ void ensure_builtins() {
   std::call_once(once, [] {
     builtin_envs::register_cartpole();
     builtin_envs::register_bandit();
+    builtin_envs::register_conductor();
   });
 }
 }  // namespace

@@ -1,0 +1,662 @@
+#include "envs/conductor_env.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "envs/registry.h"
+#include "traces/catalog.h"
+#include "traces/store.h"
+
+namespace conductor {
+
+const char* finish_rule_name(FinishRule r) {
+  switch (r) {
+    case FinishRule::kLast: return "last";
+    case FinishRule::kVote: return "vote";
+    case FinishRule::kMostTrusted: return "most_trusted";
+  }
+  return "?";
+}
+
+namespace {
+bool parse_finish_rule(const std::string& s, FinishRule* out) {
+  if (s == "last") *out = FinishRule::kLast;
+  else if (s == "vote") *out = FinishRule::kVote;
+  else if (s == "most_trusted" || s == "most-trusted") *out = FinishRule::kMostTrusted;
+  else return false;
+  return true;
+}
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+ConductorEnvConfig ConductorEnvConfig::parse(ConfigReader& r) {
+  ConductorEnvConfig c;
+  if (r.has("traces") && r.has("synthetic"))
+    r.fail_at("synthetic", "give either 'traces: PATH' or 'synthetic: {...}', not both");
+  if (r.has("traces")) {
+    c.traces_path = r.required<std::string>("traces");
+    if (c.traces_path.empty()) r.fail_at("traces", "expected a trace file path");
+  } else {
+    // No trace file: the embedded synthetic world (defaults unless `synthetic` overrides them).
+    c.synthetic = true;
+    c.synth = SynthConfig::parse(r.child("synthetic"));
+  }
+  {
+    const std::string s = r.get<std::string>("split", "train");
+    try {
+      c.split = parse_split(s);
+    } catch (const Error&) {
+      r.fail_at("split", "expected train, validation or test, got '" + s + "'");
+    }
+  }
+  c.sequential = r.get_choice("mode", "sample", {"sample", "sequential"}) == "sequential";
+  c.workers_where = r.where("workers");
+  if (r.has("workers")) {
+    bool is_list = true;
+    try {
+      c.workers = r.get<std::vector<std::string>>("workers", {});
+    } catch (const ConfigError&) {
+      is_list = false;
+    }
+    if (!is_list) {
+      std::string s;
+      try {
+        s = r.get<std::string>("workers", "all");
+      } catch (const ConfigError&) {
+        r.fail_at("workers", "expected a list of worker names or 'all'");
+      }
+      if (s != "all") r.fail_at("workers", "expected a list of worker names or 'all', got '" + s + "'");
+    } else if (c.workers.empty()) {
+      r.fail_at("workers", "the worker pool is empty: list at least one worker (or write 'all')");
+    } else {
+      std::vector<std::string> sorted = c.workers;
+      std::sort(sorted.begin(), sorted.end());
+      auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+      if (dup != sorted.end()) r.fail_at("workers", "worker '" + *dup + "' is listed twice");
+    }
+  } else {
+    r.get<std::string>("workers", "all");
+  }
+  c.max_steps = r.get_in<int>("max_steps", c.max_steps, 1, 64);
+  {
+    const std::vector<std::string> names =
+        r.get<std::vector<std::string>>("finish_rules", {"last", "vote", "most_trusted"});
+    if (names.empty()) r.fail_at("finish_rules", "expected at least one of last, vote, most_trusted");
+    c.finish_rules.clear();
+    for (const auto& n : names) {
+      FinishRule fr;
+      if (!parse_finish_rule(n, &fr))
+        r.fail_at("finish_rules", "unknown finish rule '" + n + "': expected last, vote or most_trusted");
+      if (std::find(c.finish_rules.begin(), c.finish_rules.end(), fr) != c.finish_rules.end())
+        r.fail_at("finish_rules", "finish rule '" + n + "' is listed twice");
+      c.finish_rules.push_back(fr);
+    }
+    const bool has_last = std::find(c.finish_rules.begin(), c.finish_rules.end(), FinishRule::kLast) != c.finish_rules.end();
+    const std::string def = r.get<std::string>("default_finish", has_last ? "last" : finish_rule_name(c.finish_rules[0]));
+    if (!parse_finish_rule(def, &c.default_finish))
+      r.fail_at("default_finish", "unknown finish rule '" + def + "': expected last, vote or most_trusted");
+    if (std::find(c.finish_rules.begin(), c.finish_rules.end(), c.default_finish) == c.finish_rules.end())
+      r.fail_at("default_finish", "'" + def + "' is not one of finish_rules");
+  }
+  c.features = FeaturizerConfig::parse(r.child("features"));
+  c.reward = RewardConfig::parse(r.child("reward"));
+  {
+    ConfigReader p = r.child("pool");
+    c.randomize_pool = p.get<bool>("randomize", false);
+    c.pool_min_size = p.get_in<int>("min_size", 1, 1, 1 << 20);
+    p.finish();
+  }
+  for (ConfigReader f : r.child_list("faults")) c.faults.push_back(FaultSpec::parse(f));
+  c.reward_model = parse_reward_model_kind(r.get_choice("reward_model", "replay", {"replay", "model", "hybrid"}));
+  c.predictors = PredictorConfig::parse(r.child("predictors"));
+  c.world_seed = r.get<uint64_t>("world_seed", 0);
+  r.finish();
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// World
+
+std::shared_ptr<const ConductorWorld> ConductorWorld::build(const ConductorEnvConfig& config) {
+  std::shared_ptr<const TraceSet> traces;
+  if (config.synthetic)
+    traces = std::make_shared<const TraceSet>(synthesize(config.synth, default_catalog()));
+  else
+    traces = std::make_shared<const TraceSet>(read_traces(config.traces_path));
+  return build(config, std::move(traces));
+}
+
+std::shared_ptr<const ConductorWorld> ConductorWorld::build(const ConductorEnvConfig& config,
+                                                            std::shared_ptr<const TraceSet> traces) {
+  auto w = std::make_shared<ConductorWorld>();
+  const TraceSet& T = *traces;
+  const std::string src = config.synthetic ? std::string("synthetic world") : config.traces_path.empty() ? T.source : config.traces_path;
+  if (!T.has_outcomes()) fail(src, ": the trace set has no /outcomes: the environment needs full-information outcomes");
+  w->traces = traces;
+  // Workers.
+  if (config.workers.empty()) {
+    for (std::size_t m = 0; m < T.n_models(); ++m) w->workers.push_back(static_cast<int>(m));
+  } else {
+    for (const auto& name : config.workers) {
+      const int m = T.model_index(name);
+      if (m < 0) fail(config.workers_where, ": unknown worker '", name, "' (workers in ", src, ": ", join(T.model_name), ")");
+      w->workers.push_back(m);
+    }
+  }
+  if (w->workers.empty()) fail(src, ": no workers: the worker pool is empty");
+  const int M = static_cast<int>(w->workers.size());
+  if (config.pool_min_size > M)
+    fail("env.pool.min_size: ", config.pool_min_size, " is larger than the number of workers (", M, ")");
+  for (int m : w->workers) {
+    w->worker_names.push_back(T.model_name[m]);
+    for (const auto* prices : {&T.price_in_per_mtok, &T.price_out_per_mtok})
+      if (!prices->empty() && (*prices)[m] < 0)
+        fail(src, ": ", prices == &T.price_in_per_mtok ? "/models/price_in_per_mtok[" : "/models/price_out_per_mtok[", m,
+             "] (worker '", T.model_name[m], "'): negative price ", (*prices)[m]);
+  }
+  // Features.
+  w->featurizer = QueryFeaturizer::for_traces(config.features, T);
+  w->feature_dim = w->featurizer.dim();
+  w->features = w->featurizer.featurize_all(T);
+  // Predictors: needed by model / hybrid, and by replay when a logged call lacks latency.
+  bool need_predictors = config.reward_model != RewardModelKind::kReplay;
+  for (std::size_t q = 0; q < T.n_queries() && !need_predictors; ++q)
+    for (int m : w->workers) {
+      const std::size_t k = T.at(q, m);
+      if (!std::isnan(T.quality[k]) && !std::isnan(T.cost_usd[k]) && (T.latency_s.empty() || std::isnan(T.latency_s[k]))) {
+        need_predictors = true;
+        break;
+      }
+    }
+  if (need_predictors) {
+    if (T.split_indices(Split::kTrain).empty())
+      fail(src, ": the train split is empty: reward model '", reward_model_name(config.reward_model),
+           "' (or the latency model for traces without latency) is fitted on it");
+    w->predictors = std::make_shared<const WorldPredictors>(
+        WorldPredictors::fit(T, w->features, w->feature_dim, Split::kTrain, config.predictors));
+  }
+  w->outcomes = build_outcomes(T, w->features, w->feature_dim, config.reward_model, w->predictors.get(), config.world_seed);
+  // Trust, expected cost and scales from the training split (all queries if it is empty).
+  std::vector<std::size_t> train = T.split_indices(Split::kTrain);
+  if (train.empty())
+    for (std::size_t q = 0; q < T.n_queries(); ++q) train.push_back(q);
+  const OutcomeTable& O = w->outcomes;
+  double max_lat = 0;
+  for (int k = 0; k < M; ++k) {
+    const int m = w->workers[k];
+    double sq = 0, sc = 0, sl = 0;
+    int n = 0;
+    for (std::size_t q : train) {
+      const std::size_t i = O.at(q, m);
+      if (!O.available[i]) continue;
+      sq += O.quality[i];
+      sc += O.cost_usd[i];
+      sl += O.latency_s[i];
+      ++n;
+    }
+    w->trust.push_back(n ? sq / n : 0.0);
+    w->expected_cost.push_back(n ? sc / n : 0.0);
+    max_lat = std::max(max_lat, n ? sl / n : 0.0);
+  }
+  const double max_cost = *std::max_element(w->expected_cost.begin(), w->expected_cost.end());
+  w->cost_scale = max_cost > 0 ? max_cost : 1.0;
+  w->latency_scale = max_lat > 0 ? max_lat : 1.0;
+  // Split.
+  for (std::size_t q : T.split_indices(config.split)) w->split_queries.push_back(static_cast<uint32_t>(q));
+  if (w->split_queries.empty()) fail(src, ": the ", split_name(config.split), " split has no queries");
+  for (uint32_t q : w->split_queries) w->split_tasks.push_back(T.query_task[q]);
+  std::sort(w->split_tasks.begin(), w->split_tasks.end());
+  w->split_tasks.erase(std::unique(w->split_tasks.begin(), w->split_tasks.end()), w->split_tasks.end());
+  w->queries_by_task.resize(w->split_tasks.size());
+  for (uint32_t q : w->split_queries) {
+    const auto it = std::lower_bound(w->split_tasks.begin(), w->split_tasks.end(), T.query_task[q]);
+    w->queries_by_task[it - w->split_tasks.begin()].push_back(q);
+  }
+  return w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<const ConductorWorld> world, int num_envs)
+    : config_(config), world_(std::move(world)), budget_(config.reward.budget) {
+  if (num_envs < 1) fail("env.num_envs: expected at least 1 environment, got ", num_envs);
+  const ConductorWorld& W = *world_;
+  num_envs_ = num_envs;
+  M_ = static_cast<int>(W.workers.size());
+  rules_ = config.finish_rules;
+  R_ = static_cast<int>(rules_.size());
+  A_ = M_ + R_;
+  default_rule_action_ = M_ + static_cast<int>(std::find(rules_.begin(), rules_.end(), config.default_finish) - rules_.begin());
+  CONDUCTOR_CHECK(default_rule_action_ < A_);
+  faults_ = FaultModel(config.faults, W.worker_names, W.split_tasks);
+  has_faults_ = !faults_.empty();
+
+  // Layout.
+  ObsLayout& L = layout_;
+  int o = 0;
+  L.features = o;
+  L.features_dim = W.feature_dim;
+  o += W.feature_dim;
+  L.pool = o; o += M_;
+  L.prices = o; o += M_;
+  L.called = o; o += M_;
+  L.history = o;
+  L.history_slot = M_ + 4;
+  o += config.max_steps * L.history_slot;
+  L.summary = o; o += 4;
+  L.mask = o; o += A_;
+  L.dim = o;
+
+  spec_.id = "conductor";
+  spec_.obs_dim = L.dim;
+  spec_.n_actions = A_;
+  spec_.max_episode_steps = config.max_steps;
+  for (const auto& n : W.worker_names) spec_.action_names.push_back("call:" + n);
+  for (FinishRule r : rules_) spec_.action_names.push_back(std::string("finish:") + finish_rule_name(r));
+  spec_.extra_names = {"quality", "cost_usd", "latency_s", "calls", "failed_calls", "answered", "query_index", "pass"};
+  CONDUCTOR_CHECK(static_cast<int>(spec_.extra_names.size()) == kNumExtras);
+
+  // Packed outcomes of the env workers.
+  const OutcomeTable& O = W.outcomes;
+  cells_.resize(O.n_queries * M_);
+  for (std::size_t q = 0; q < O.n_queries; ++q)
+    for (int k = 0; k < M_; ++k) {
+      const std::size_t i = O.at(q, W.workers[k]);
+      Cell& c = cells_[q * M_ + k];
+      c.available = O.available[i];
+      c.cost_usd = c.available ? O.cost_usd[i] : 0.0;
+      c.quality = c.available ? O.quality[i] : 0.f;
+      c.latency_s = c.available ? O.latency_s[i] : 0.f;
+      c.answer = O.answer[i];
+      c.output_tokens = std::max(0, O.output_tokens[i]);
+      c.error = c.available ? O.error[i] : uint8_t{kOk};
+    }
+
+  // Best single worker on the training split (the expert for warm starts).
+  double best = -1e300;
+  for (int k = 0; k < M_; ++k) {
+    const double v = config.reward.w_quality * W.trust[k] - config.reward.w_cost * W.expected_cost[k];
+    if (v > best) {
+      best = v;
+      expert_worker_ = k;
+    }
+  }
+
+  const std::size_t N = num_envs_;
+  obs_.assign(N * L.dim, 0.f);
+  final_obs_.assign(N * L.dim, 0.f);
+  reward_.assign(N, 0.f);
+  mask_.assign(N * A_, 0);
+  terminated_.assign(N, 0);
+  truncated_.assign(N, 0);
+  finished_.reserve(N);
+  spare_extras_.resize(N);
+  for (auto& e : spare_extras_) e.reserve(kNumExtras);
+  spare_top_ = N;
+  slots_.resize(N);
+  rngs_.resize(N);
+  views_.resize(N * config.max_steps);
+  call_quality_.resize(N * config.max_steps);
+  pool_.assign(N * M_, 0);
+  called_.assign(N * M_, 0);
+  fx_.resize(N);
+  for (auto& f : fx_) faults_.init(f);
+  scratch_.resize(N * M_);
+  unit_price_factor_.assign(M_, 1.f);
+  reset(0);
+}
+
+void ConductorEnv::reset(uint64_t seed) {
+  for (auto& r : finished_) spare_extras_[spare_top_++].swap(r.extras);
+  finished_.clear();
+  cursor_ = 0;
+  pass0_finished_ = 0;
+  for (int i = 0; i < num_envs_; ++i) {
+    rngs_[i].reseed(derive_seed(seed, static_cast<uint64_t>(i)));
+    slots_[i] = Slot{};
+    faults_.init(fx_[i]);
+    reward_[i] = 0.f;
+    terminated_[i] = 0;
+    truncated_[i] = 0;
+  }
+  std::fill(final_obs_.begin(), final_obs_.end(), 0.f);
+  for (int i = 0; i < num_envs_; ++i) begin_episode(i);
+}
+
+void ConductorEnv::begin_episode(int i) {
+  const ConductorWorld& W = *world_;
+  Slot& s = slots_[i];
+  Rng& rng = rngs_[i];
+  s.steps = 0;
+  s.n_calls = 0;
+  s.n_answers = 0;
+  s.cum_cost = 0;
+  s.cum_latency = 0;
+  s.ret = 0;
+  FaultEffects& fx = fx_[i];
+  if (has_faults_) faults_.begin_episode(s.episode, rng, fx);
+  // Query.
+  const std::size_t n = W.split_queries.size();
+  if (config_.sequential) {
+    s.query = W.split_queries[cursor_ % n];
+    s.pass = static_cast<int64_t>(cursor_ / n);
+    ++cursor_;
+  } else if (has_faults_ && fx.task_mix >= 0) {
+    const std::vector<double>& wts = faults_.task_mixes()[fx.task_mix];
+    double total = 0;
+    for (double v : wts) total += v;
+    double u = rng.uniform() * total;
+    std::size_t t = 0;
+    while (t + 1 < wts.size() && (u >= wts[t] || wts[t] == 0)) {
+      u -= wts[t];
+      ++t;
+    }
+    while (wts[t] == 0 && t > 0) --t;  // guards rounding at the end of the list
+    const auto& qs = W.queries_by_task[t];
+    s.query = qs[rng.below(qs.size())];
+    s.pass = 0;
+  } else {
+    s.query = W.split_queries[rng.below(n)];
+    s.pass = 0;
+  }
+  // Pool.
+  uint8_t* pool = pool_.data() + static_cast<std::size_t>(i) * M_;
+  const Cell* cells = cells_.data() + static_cast<std::size_t>(s.query) * M_;
+  if (config_.randomize_pool) {
+    int* idx = scratch_.data() + static_cast<std::size_t>(i) * M_;
+    for (int k = 0; k < M_; ++k) idx[k] = k;
+    const int size = config_.pool_min_size + static_cast<int>(rng.below(M_ - config_.pool_min_size + 1));
+    std::memset(pool, 0, M_);
+    for (int j = 0; j < size; ++j) {
+      const int r = j + static_cast<int>(rng.below(M_ - j));
+      std::swap(idx[j], idx[r]);
+      pool[idx[j]] = 1;
+    }
+    for (int k = 0; k < M_; ++k) pool[k] = pool[k] && cells[k].available;
+  } else {
+    for (int k = 0; k < M_; ++k) pool[k] = cells[k].available;
+  }
+  if (has_faults_)
+    for (int k = 0; k < M_; ++k) pool[k] = pool[k] && !fx.announced_down[k];
+  std::memset(called_.data() + static_cast<std::size_t>(i) * M_, 0, M_);
+  // Observation.
+  const ObsLayout& L = layout_;
+  float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
+  std::memcpy(o + L.features, W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim,
+              sizeof(float) * W.feature_dim);
+  std::fill(o + L.pool, o + L.dim, 0.f);
+  const float* pf = has_faults_ ? fx.price_factor.data() : unit_price_factor_.data();
+  const double inv_cost = 1.0 / W.cost_scale;
+  for (int k = 0; k < M_; ++k) {
+    o[L.pool + k] = pool[k];
+    o[L.prices + k] = static_cast<float>(W.expected_cost[k] * pf[k] * inv_cost);
+  }
+  refresh_mask(i);
+}
+
+void ConductorEnv::refresh_mask(int i) {
+  const Slot& s = slots_[i];
+  const uint8_t* pool = pool_.data() + static_cast<std::size_t>(i) * M_;
+  const uint8_t* called = called_.data() + static_cast<std::size_t>(i) * M_;
+  uint8_t* mask = mask_.data() + static_cast<std::size_t>(i) * A_;
+  float* om = obs_.data() + static_cast<std::size_t>(i) * layout_.dim + layout_.mask;
+  const bool cap = config_.reward.budget.mode == BudgetMode::kCap;
+  const float* pf = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
+  bool any_call = false;
+  for (int k = 0; k < M_; ++k) {
+    bool ok = pool[k] && !called[k];
+    if (cap && ok) ok = s.cum_cost + world_->expected_cost[k] * pf[k] <= config_.reward.budget.cap_usd;
+    mask[k] = ok;
+    om[k] = ok;
+    any_call |= ok;
+  }
+  const uint8_t fin = (s.n_answers > 0 || !any_call) ? 1 : 0;
+  for (int r = 0; r < R_; ++r) {
+    mask[M_ + r] = fin;
+    om[M_ + r] = fin;
+  }
+}
+
+void ConductorEnv::do_call(int i, int k) {
+  const ConductorWorld& W = *world_;
+  Slot& s = slots_[i];
+  const Cell& c = cells_[static_cast<std::size_t>(s.query) * M_ + k];
+  const std::size_t base = static_cast<std::size_t>(i) * config_.max_steps;
+  ConductorStepView& v = views_[base + s.n_calls];
+  v.worker = k;
+  v.error = c.error;
+  v.output_tokens = c.output_tokens;
+  v.answer = c.error == kOk ? c.answer : -1;
+  v.latency_s = c.latency_s;
+  v.cost_usd = c.cost_usd;
+  float quality = c.error == kOk ? c.quality : 0.f;
+  if (has_faults_) {
+    FaultEffects& fx = fx_[i];
+    Rng& rng = rngs_[i];
+    bool failed = false;
+    if (fx.down[k]) {
+      failed = true;
+      v.latency_s = fx.down_latency_s[k];
+    } else if (fx.timeout_prob[k] > 0 && rng.bernoulli(fx.timeout_prob[k])) {
+      failed = true;
+      v.latency_s = fx.timeout_latency_s[k];
+    }
+    if (failed) {
+      v.error = kTimeout;
+      v.cost_usd = 0.0;
+      v.output_tokens = 0;
+      v.answer = -1;
+      quality = 0.f;
+    } else {
+      if (fx.spike_prob[k] > 0 && (fx.spike_prob[k] >= 1.f || rng.bernoulli(fx.spike_prob[k])))
+        v.latency_s *= fx.spike_factor[k];
+      v.cost_usd *= fx.price_factor[k];
+    }
+  }
+  // Agreement with earlier successful comparable answers, and the majority share.
+  int earlier = 0, same = 0;
+  for (int j = 0; j < s.n_calls; ++j) {
+    const ConductorStepView& u = views_[base + j];
+    if (u.error != kOk || u.answer < 0) continue;
+    ++earlier;
+    same += (u.answer == v.answer);
+  }
+  v.agreement = (v.error == kOk && v.answer >= 0 && earlier > 0) ? static_cast<float>(same) / earlier : 0.f;
+  call_quality_[base + s.n_calls] = quality;
+  ++s.n_calls;
+  ++s.steps;
+  if (v.error == kOk) ++s.n_answers;
+  s.cum_cost += v.cost_usd;
+  s.cum_latency += v.latency_s;
+  called_[static_cast<std::size_t>(i) * M_ + k] = 1;
+
+  const ObsLayout& L = layout_;
+  float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
+  o[L.called + k] = 1.f;
+  float* h = o + L.history + (s.n_calls - 1) * L.history_slot;
+  h[k] = 1.f;
+  h[M_] = v.error != kOk ? 1.f : 0.f;
+  h[M_ + 1] = static_cast<float>(std::log1p(static_cast<double>(v.output_tokens)) / 10.0);
+  h[M_ + 2] = v.agreement;
+  h[M_ + 3] = static_cast<float>(v.latency_s / W.latency_scale);
+  int best_votes = 0, comparable = 0;
+  for (int j = 0; j < s.n_calls; ++j) {
+    const ConductorStepView& u = views_[base + j];
+    if (u.error != kOk || u.answer < 0) continue;
+    ++comparable;
+    int votes = 0;
+    for (int l = 0; l < s.n_calls; ++l) {
+      const ConductorStepView& x = views_[base + l];
+      votes += (x.error == kOk && x.answer == u.answer);
+    }
+    best_votes = std::max(best_votes, votes);
+  }
+  o[L.summary + 0] = static_cast<float>(s.cum_cost / W.cost_scale);
+  o[L.summary + 1] = static_cast<float>(s.cum_latency / W.latency_scale);
+  o[L.summary + 2] = static_cast<float>(s.steps) / config_.max_steps;
+  o[L.summary + 3] = comparable ? static_cast<float>(best_votes) / comparable : 0.f;
+
+  if (s.steps >= config_.max_steps)
+    do_finish(i, rules_[default_rule_action_ - M_], /*truncated=*/true);
+  else
+    refresh_mask(i);
+}
+
+int ConductorEnv::final_call(int i, FinishRule rule) const {
+  const Slot& s = slots_[i];
+  const ConductorStepView* c = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
+  const int n = s.n_calls;
+  switch (rule) {
+    case FinishRule::kLast:
+      for (int j = n - 1; j >= 0; --j)
+        if (c[j].error == kOk) return j;
+      return -1;
+    case FinishRule::kMostTrusted: {
+      int best = -1;
+      for (int j = 0; j < n; ++j)
+        if (c[j].error == kOk && (best < 0 || world_->trust[c[j].worker] > world_->trust[c[best].worker])) best = j;
+      return best;
+    }
+    case FinishRule::kVote: {
+      // Majority of the successful answers; a non-comparable answer (-1) is its own group. Ties go
+      // to the group holding the most recent call, and the answer is that call's.
+      auto votes = [&](int j) {
+        if (c[j].answer < 0) return 1;
+        int v = 0;
+        for (int l = 0; l < n; ++l) v += (c[l].error == kOk && c[l].answer == c[j].answer);
+        return v;
+      };
+      int best = 0;
+      for (int j = 0; j < n; ++j)
+        if (c[j].error == kOk) best = std::max(best, votes(j));
+      for (int j = n - 1; j >= 0; --j)
+        if (c[j].error == kOk && votes(j) == best) return j;
+      return -1;
+    }
+  }
+  return -1;
+}
+
+void ConductorEnv::do_finish(int i, FinishRule rule, bool truncated) {
+  Slot& s = slots_[i];
+  const int j = final_call(i, rule);
+  const double quality = j >= 0 ? call_quality_[static_cast<std::size_t>(i) * config_.max_steps + j] : 0.0;
+  const float r = static_cast<float>(
+      config_.reward.compute(quality, s.cum_cost, s.cum_latency, j >= 0, budget_.lambda()));
+  reward_[i] = r;
+  s.ret += r;
+  if (truncated)
+    truncated_[i] = 1;
+  else
+    terminated_[i] = 1;
+  budget_.observe(s.cum_cost);
+
+  const ObsLayout& L = layout_;
+  float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
+  o[L.summary + 2] = static_cast<float>(s.steps) / config_.max_steps;
+  std::fill(o + L.mask, o + L.mask + A_, 0.f);
+  std::memcpy(final_obs_.data() + static_cast<std::size_t>(i) * L.dim, o, sizeof(float) * L.dim);
+
+  finished_.emplace_back();
+  EpisodeRecord& rec = finished_.back();
+  rec.extras.swap(spare_extras_[--spare_top_]);
+  rec.extras.resize(kNumExtras);
+  rec.env_index = i;
+  rec.episode_return = s.ret;
+  rec.length = s.steps;
+  rec.truncated = truncated;
+  int failed = 0;
+  const ConductorStepView* c = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
+  for (int l = 0; l < s.n_calls; ++l) failed += (c[l].error != kOk);
+  rec.extras[kQuality] = quality;
+  rec.extras[kCostUsd] = s.cum_cost;
+  rec.extras[kLatencyS] = s.cum_latency;
+  rec.extras[kCalls] = s.n_calls;
+  rec.extras[kFailedCalls] = failed;
+  rec.extras[kAnswered] = j >= 0 ? 1.0 : 0.0;
+  rec.extras[kQueryIndex] = s.query;
+  rec.extras[kPass] = static_cast<double>(s.pass);
+  if (config_.sequential && s.pass == 0) ++pass0_finished_;
+
+  ++s.episode;
+  begin_episode(i);
+}
+
+void ConductorEnv::step(const int32_t* actions) {
+  for (auto& r : finished_) spare_extras_[spare_top_++].swap(r.extras);
+  finished_.clear();
+  for (int i = 0; i < num_envs_; ++i) {
+    reward_[i] = 0.f;
+    terminated_[i] = 0;
+    truncated_[i] = 0;
+    const int a = actions[i];
+#ifndef NDEBUG
+    if (a < 0 || a >= A_ || !mask_[static_cast<std::size_t>(i) * A_ + a])
+      throw InternalError(detail::concat("conductor env ", i, ": action ", a,
+                                         (a >= 0 && a < A_ ? " (" + spec_.action_names[a] + ")" : std::string()),
+                                         " is not allowed by the action mask (invalid actions must be masked)"));
+#endif
+    if (a < M_) {
+      do_call(i, a);
+    } else {
+      ++slots_[i].steps;
+      do_finish(i, rules_[a - M_], /*truncated=*/false);
+    }
+  }
+}
+
+bool ConductorEnv::expert_actions(int32_t* actions) const {
+  for (int i = 0; i < num_envs_; ++i) {
+    const uint8_t* m = mask_.data() + static_cast<std::size_t>(i) * A_;
+    int a = -1;
+    if (slots_[i].n_answers > 0 && m[default_rule_action_]) a = default_rule_action_;
+    else if (m[expert_worker_]) a = expert_worker_;
+    else
+      for (int b = 0; b < A_ && a < 0; ++b)
+        if (m[b]) a = b;
+    actions[i] = a;
+  }
+  return true;
+}
+
+ConductorStateView ConductorEnv::state_view(int env) const {
+  CONDUCTOR_CHECK(env >= 0 && env < num_envs_);
+  const Slot& s = slots_[env];
+  const TraceSet& T = *world_->traces;
+  ConductorStateView v;
+  v.query = static_cast<int>(s.query);
+  if (T.has_text()) v.text = T.query_text[s.query];
+  v.task = T.query_task[s.query];
+  v.input_tokens = T.input_tokens.empty() ? -1 : T.input_tokens[s.query];
+  v.n_workers = M_;
+  v.pool = pool_.data() + static_cast<std::size_t>(env) * M_;
+  v.price_factor = has_faults_ ? fx_[env].price_factor.data() : unit_price_factor_.data();
+  v.steps = views_.data() + static_cast<std::size_t>(env) * config_.max_steps;
+  v.n_steps = s.n_calls;
+  v.max_steps = config_.max_steps;
+  v.cum_cost_usd = s.cum_cost;
+  v.cum_latency_s = s.cum_latency;
+  v.action_mask = mask_.data() + static_cast<std::size_t>(env) * A_;
+  return v;
+}
+
+namespace builtin_envs {
+void register_conductor() {
+  register_env("conductor", [](ConfigReader& cfg, int num_envs) -> std::unique_ptr<VectorEnv> {
+    const ConductorEnvConfig c = ConductorEnvConfig::parse(cfg);
+    return std::make_unique<ConductorEnv>(c, ConductorWorld::build(c), num_envs);
+  });
+}
+}  // namespace builtin_envs
+
+}  // namespace conductor

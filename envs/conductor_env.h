@@ -1,0 +1,242 @@
+// ConductorEnv: the routing environment of DESIGN.md section 5 (documented in docs/environment.md).
+//
+// An episode is one query. Actions 0..M-1 are CALL(worker k) over the configured workers; actions
+// M..M+R-1 are FINISH(rule) over the configured finish rules (last, vote, most_trusted). Rewards are 0
+// on CALL steps and the composite reward (rewards/reward.h) at the step that ends the workflow.
+// `max_steps` bounds the number of actions of an episode: when the max_steps-th action is a CALL,
+// the default finish rule applies at once, the reward is delivered and the step is marked
+// truncated (the reward is complete: the episode's continuation value is 0, and final_obs has an
+// all-zero action mask).
+//
+// Batched with auto-reset; sub-environment i is seeded with derive_seed(seed, i). Query sampling:
+// `sample` draws queries of the split at random (per sub-environment RNG, task mix faults apply);
+// `sequential` deals the split's queries in order across the batch (sub-environments take the next
+// query when they reset, in index order), wrapping around after the last one; each finished
+// episode's `query_index` and `pass` extras say which query it was, and sequential_pass_complete()
+// says when every query of the split has finished once (pass 0).
+//
+// The vector observation (layout in ObsLayout) holds only what a gateway sees: query features, pool
+// mask, prices, called workers, per-step history (worker, error, output length, agreement, latency),
+// cumulative cost and latency, and the action mask. Never the hidden quality. The token encoding
+// of the same state is a separate encoder over state_view() (see ConductorStateEncoder).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/random.h"
+#include "envs/env.h"
+#include "envs/faults.h"
+#include "rewards/featurizer.h"
+#include "rewards/outcome_model.h"
+#include "rewards/predictors.h"
+#include "rewards/reward.h"
+#include "traces/synth.h"
+#include "traces/trace_set.h"
+
+namespace conductor {
+
+enum class FinishRule { kLast = 0, kVote = 1, kMostTrusted = 2 };
+const char* finish_rule_name(FinishRule r);
+
+struct ConductorEnvConfig {
+  // Source of the world: a trace file, or the synthetic generator (traces/synth.h).
+  std::string traces_path;              // `traces: PATH`
+  bool synthetic = false;               // `synthetic: {queries, seed, ...}`
+  SynthConfig synth;
+  Split split = Split::kTrain;          // `split`: train | validation | test
+  bool sequential = false;              // `mode`: sample (default) | sequential
+  std::vector<std::string> workers;     // `workers`: [names] or all (empty = all)
+  std::string workers_where;
+  int max_steps = 3;                    // >= 1
+  std::vector<FinishRule> finish_rules = {FinishRule::kLast, FinishRule::kVote, FinishRule::kMostTrusted};
+  FinishRule default_finish = FinishRule::kLast;  // `default_finish`, applied at max_steps; one of finish_rules
+  FeaturizerConfig features;            // `features: {hash_dim, ngram_max}`
+  RewardConfig reward;                  // `reward: {w_quality, w_cost, w_latency, no_answer_penalty, budget}`
+  bool randomize_pool = false;          // `pool: {randomize, min_size}`
+  int pool_min_size = 1;
+  std::vector<FaultSpec> faults;        // `faults: [...]` (envs/faults.h)
+  RewardModelKind reward_model = RewardModelKind::kReplay;  // `reward_model`
+  PredictorConfig predictors;           // `predictors: {...}` used by model / hybrid and latency fill
+  uint64_t world_seed = 0;              // `world_seed`: draws of the model reward model
+
+  // Reads the `env` mapping (the caller has read `id` and `num_envs`) and calls r.finish().
+  static ConductorEnvConfig parse(ConfigReader& r);
+};
+
+// Everything computed once per trace set and configuration, shared (read-only) by environments.
+struct ConductorWorld {
+  std::shared_ptr<const TraceSet> traces;
+  QueryFeaturizer featurizer;
+  int feature_dim = 0;
+  std::vector<float> features;           // [n_queries x feature_dim]
+  std::shared_ptr<const WorldPredictors> predictors;  // null for pure replay of latency-logged traces
+  OutcomeTable outcomes;                 // over all trace models
+  std::vector<int> workers;              // env worker k -> trace model index
+  std::vector<std::string> worker_names;
+  std::vector<double> trust;             // mean training-split quality per env worker (most_trusted)
+  std::vector<double> expected_cost;     // mean training-split cost per env worker (prices, budget cap)
+  double cost_scale = 1.0;               // max expected_cost (observation normalization)
+  double latency_scale = 1.0;            // max mean training latency
+  std::vector<uint32_t> split_queries;   // query indices of the configured split, in file order
+  std::vector<std::string> split_tasks;  // distinct tasks of the split (sorted)
+  std::vector<std::vector<uint32_t>> queries_by_task;  // split queries of each split task
+
+  // Loads (or synthesizes) the traces of `config` and precomputes everything.
+  static std::shared_ptr<const ConductorWorld> build(const ConductorEnvConfig& config);
+  // Same from traces already in memory (tests, benchmarks).
+  static std::shared_ptr<const ConductorWorld> build(const ConductorEnvConfig& config,
+                                                     std::shared_ptr<const TraceSet> traces);
+};
+
+// Offsets of the observation segments (floats).
+struct ObsLayout {
+  int features = 0, features_dim = 0;   // query features
+  int pool = 0;                         // [M] 1 = worker available this episode
+  int prices = 0;                       // [M] expected call cost / cost_scale (price changes apply)
+  int called = 0;                       // [M] 1 = already called this episode
+  int history = 0, history_slot = 0;    // [max_steps x slot]: slot = one-hot worker [M], error,
+                                        //   log1p(output_tokens)/10, agreement, latency/latency_scale
+  int summary = 0;                      // [4] cum cost/cost_scale, cum latency/latency_scale,
+                                        //   steps/max_steps, majority vote share
+  int mask = 0;                         // [M + R] the action mask
+  int dim = 0;
+};
+
+// One CALL as the policy sees it (never the hidden quality).
+struct ConductorStepView {
+  int worker = -1;
+  uint8_t error = 0;          // ErrorCode
+  int32_t output_tokens = 0;
+  int32_t answer = -1;        // answer id (comparable answers only), -1 otherwise
+  float agreement = 0.f;      // share of earlier successful comparable answers equal to this one
+  float latency_s = 0.f;
+  double cost_usd = 0.0;
+};
+
+// The current state of one sub-environment: the seam for other encodings (tokens for the
+// transformer conductor). Pointers stay valid until the next reset/step.
+struct ConductorStateView {
+  int query = -1;
+  std::string_view text, task;
+  int input_tokens = -1;
+  int n_workers = 0;
+  const uint8_t* pool = nullptr;         // [n_workers]
+  const float* price_factor = nullptr;   // [n_workers]
+  const ConductorStepView* steps = nullptr;
+  int n_steps = 0;
+  int max_steps = 0;
+  double cum_cost_usd = 0.0, cum_latency_s = 0.0;
+  const uint8_t* action_mask = nullptr;  // [n_actions]
+};
+
+// An alternative encoding of ConductorStateView (e.g. token ids for the transformer conductor).
+class ConductorStateEncoder {
+ public:
+  virtual ~ConductorStateEncoder() = default;
+  // Appends the encoding of `state` to `out` (token ids, or any integer code).
+  virtual void encode(const ConductorStateView& state, std::vector<int32_t>& out) const = 0;
+};
+
+class ConductorEnv : public VectorEnv {
+ public:
+  ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<const ConductorWorld> world, int num_envs);
+
+  const EnvSpec& spec() const override { return spec_; }
+  int num_envs() const override { return num_envs_; }
+  void reset(uint64_t seed) override;
+  void step(const int32_t* actions) override;
+  const float* obs() const override { return obs_.data(); }
+  const uint8_t* action_mask() const override { return mask_.data(); }
+  const float* reward() const override { return reward_.data(); }
+  const uint8_t* terminated() const override { return terminated_.data(); }
+  const uint8_t* truncated() const override { return truncated_.data(); }
+  const float* final_obs() const override { return final_obs_.data(); }
+  const std::vector<EpisodeRecord>& finished() const override { return finished_; }
+  bool expert_actions(int32_t* actions) const override;
+
+  const ObsLayout& layout() const { return layout_; }
+  const ConductorWorld& world() const { return *world_; }
+  const ConductorEnvConfig& config() const { return config_; }
+  int n_workers() const { return M_; }
+  ConductorStateView state_view(int env) const;
+
+  // Sequential mode: true once every query of the split has finished at least once.
+  bool sequential_pass_complete() const { return pass0_finished_ >= world_->split_queries.size(); }
+  std::size_t split_size() const { return world_->split_queries.size(); }
+
+  // Budget mode (lagrange): the trainer calls budget().update() between policy updates.
+  BudgetController& budget() { return budget_; }
+  const BudgetController& budget() const { return budget_; }
+
+  // Extras of EpisodeRecord, in order (spec().extra_names).
+  enum Extra { kQuality = 0, kCostUsd, kLatencyS, kCalls, kFailedCalls, kAnswered, kQueryIndex, kPass, kNumExtras };
+
+ private:
+  struct Slot {
+    uint32_t query = 0;
+    int64_t pass = 0;
+    int64_t episode = 0;
+    int steps = 0;
+    int n_calls = 0;
+    int n_answers = 0;
+    double cum_cost = 0, cum_latency = 0;
+    double ret = 0;
+  };
+  void begin_episode(int i);
+  void refresh_mask(int i);
+  void do_call(int i, int k);
+  void do_finish(int i, FinishRule rule, bool truncated);
+  int final_call(int i, FinishRule rule) const;  // index into calls, -1 = no answer
+
+  ConductorEnvConfig config_;
+  std::shared_ptr<const ConductorWorld> world_;
+  FaultModel faults_;
+  BudgetController budget_;
+  EnvSpec spec_;
+  ObsLayout layout_;
+  int num_envs_ = 0, M_ = 0, R_ = 0, A_ = 0;
+  std::vector<FinishRule> rules_;
+  int default_rule_action_ = 0;
+
+  // Outcomes of env workers, [n_queries x M], packed for the step loop.
+  struct Cell {
+    double cost_usd;
+    float quality;
+    float latency_s;
+    int32_t answer;
+    int32_t output_tokens;
+    uint8_t error;
+    uint8_t available;
+  };
+  std::vector<Cell> cells_;
+
+  std::vector<float> obs_, final_obs_, reward_;
+  std::vector<uint8_t> mask_, terminated_, truncated_;
+  std::vector<EpisodeRecord> finished_;
+  std::vector<std::vector<double>> spare_extras_;  // recycled EpisodeRecord::extras (no allocation in step)
+  std::size_t spare_top_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<Rng> rngs_;
+  std::vector<ConductorStepView> views_; // [num_envs x max_steps] calls of the current episodes
+  std::vector<float> call_quality_;      // [num_envs x max_steps] their hidden quality
+  std::vector<uint8_t> pool_, called_;   // [num_envs x M]
+  std::vector<FaultEffects> fx_;
+  std::vector<int> scratch_;             // [num_envs x M] pool sampling
+  std::vector<float> unit_price_factor_; // [M] of ones when there are no faults
+  uint64_t cursor_ = 0;
+  std::size_t pass0_finished_ = 0;
+  int expert_worker_ = 0;
+  bool has_faults_ = false;
+};
+
+// Registers "conductor" in the environment registry (called from envs/registry.cpp).
+namespace builtin_envs {
+void register_conductor();
+}
+
+}  // namespace conductor

@@ -1,0 +1,149 @@
+#include "rewards/featurizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "traces/trace_set.h"
+
+namespace conductor {
+
+FeaturizerConfig FeaturizerConfig::parse(ConfigReader r) {
+  FeaturizerConfig c;
+  c.hash_dim = r.get_in<int>("hash_dim", c.hash_dim, 1, 1 << 20);
+  c.ngram_max = r.get_in<int>("ngram_max", c.ngram_max, 1, 3);
+  r.finish();
+  return c;
+}
+
+QueryFeaturizer::QueryFeaturizer(const FeaturizerConfig& config, std::vector<std::string> tasks)
+    : config_(config), tasks_(std::move(tasks)) {
+  if (config_.hash_dim < 1) fail("featurizer: hash_dim must be >= 1, got ", config_.hash_dim);
+  if (config_.ngram_max < 1 || config_.ngram_max > 3)
+    fail("featurizer: ngram_max must be in 1..3, got ", config_.ngram_max);
+  std::sort(tasks_.begin(), tasks_.end());
+  tasks_.erase(std::unique(tasks_.begin(), tasks_.end()), tasks_.end());
+}
+
+QueryFeaturizer QueryFeaturizer::for_traces(const FeaturizerConfig& config, const TraceSet& traces) {
+  return QueryFeaturizer(config, traces.query_task);
+}
+
+int QueryFeaturizer::task_index(std::string_view task) const {
+  auto it = std::lower_bound(tasks_.begin(), tasks_.end(), task,
+                             [](const std::string& a, std::string_view b) { return a < b; });
+  if (it == tasks_.end() || *it != task) return -1;
+  return static_cast<int>(it - tasks_.begin());
+}
+
+namespace {
+// Word characters: ASCII letters and digits, and every byte of a multi-byte UTF-8 sequence.
+inline bool is_word_byte(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+}  // namespace
+
+void QueryFeaturizer::featurize(std::string_view text, std::string_view task, int input_tokens,
+                                float* out) const {
+  const int H = config_.hash_dim;
+  const int n_max = config_.ngram_max;
+  std::fill(out, out + dim(), 0.0f);
+  // Hash of each of the last n_max words (lower-cased), kept in a ring; an n-gram's hash is the
+  // FNV-1a continuation over its words separated by a 0x1F byte and prefixed by its order.
+  uint64_t recent[3] = {0, 0, 0};
+  int n_words = 0;
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  // Counts are accumulated in `out` first, then damped and normalized.
+  while (i < n) {
+    while (i < n && !is_word_byte(static_cast<unsigned char>(text[i]))) ++i;
+    if (i >= n) break;
+    uint64_t wh = kFnvOffset;
+    while (i < n && is_word_byte(static_cast<unsigned char>(text[i]))) {
+      wh ^= lower(static_cast<unsigned char>(text[i]));
+      wh *= kFnvPrime;
+      ++i;
+    }
+    recent[2] = recent[1];
+    recent[1] = recent[0];
+    recent[0] = wh;
+    ++n_words;
+    for (int order = 1; order <= n_max && order <= n_words; ++order) {
+      uint64_t h = kFnvOffset;
+      h ^= static_cast<uint64_t>(order);
+      h *= kFnvPrime;
+      for (int k = order - 1; k >= 0; --k) {
+        // mix the 8 bytes of the word hash, then a separator
+        uint64_t w = recent[k];
+        for (int b = 0; b < 8; ++b) {
+          h ^= (w >> (8 * b)) & 0xFF;
+          h *= kFnvPrime;
+        }
+        h ^= 0x1F;
+        h *= kFnvPrime;
+      }
+      const int bucket = static_cast<int>(h % static_cast<uint64_t>(H));
+      const float sign = (h >> 63) ? -1.0f : 1.0f;
+      out[bucket] += sign;
+    }
+  }
+  double sq = 0.0;
+  for (int b = 0; b < H; ++b) {
+    const float c = out[b];
+    const float d = c >= 0 ? std::log1p(c) : -std::log1p(-c);
+    out[b] = d;
+    sq += static_cast<double>(d) * d;
+  }
+  if (sq > 0) {
+    const double inv = 1.0 / std::sqrt(sq);
+    for (int b = 0; b < H; ++b) out[b] = static_cast<float>(out[b] * inv);
+  }
+  const int t = task_index(task);
+  if (t >= 0) out[H + t] = 1.0f;
+  out[H + static_cast<int>(tasks_.size())] =
+      input_tokens >= 0 ? static_cast<float>(std::log1p(static_cast<double>(input_tokens)) / 10.0) : 0.0f;
+}
+
+std::vector<float> QueryFeaturizer::featurize(std::string_view text, std::string_view task,
+                                              int input_tokens) const {
+  std::vector<float> v(dim());
+  featurize(text, task, input_tokens, v.data());
+  return v;
+}
+
+std::vector<float> QueryFeaturizer::featurize_all(const TraceSet& traces) const {
+  const std::size_t N = traces.n_queries();
+  const std::size_t D = dim();
+  std::vector<float> x(N * D);
+  for (std::size_t q = 0; q < N; ++q) {
+    std::string_view text = traces.has_text() ? std::string_view(traces.query_text[q]) : std::string_view();
+    const int tokens = q < traces.input_tokens.size() ? traces.input_tokens[q] : -1;
+    featurize(text, traces.query_task[q], tokens, x.data() + q * D);
+  }
+  return x;
+}
+
+json QueryFeaturizer::to_json() const {
+  return json{{"kind", "hashed-ngram-fnv1a64"},
+              {"hash_dim", config_.hash_dim},
+              {"ngram_max", config_.ngram_max},
+              {"tasks", tasks_},
+              {"length", "log1p(input_tokens)/10"},
+              {"dim", dim()}};
+}
+
+QueryFeaturizer QueryFeaturizer::from_json(const json& j) {
+  try {
+    if (j.at("kind").get<std::string>() != "hashed-ngram-fnv1a64")
+      fail("featurizer spec: unknown kind '", j.at("kind").get<std::string>(), "'");
+    FeaturizerConfig c;
+    c.hash_dim = j.at("hash_dim").get<int>();
+    c.ngram_max = j.at("ngram_max").get<int>();
+    return QueryFeaturizer(c, j.at("tasks").get<std::vector<std::string>>());
+  } catch (const json::exception& e) {
+    fail("featurizer spec: ", e.what());
+  }
+}
+
+}  // namespace conductor

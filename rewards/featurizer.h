@@ -1,0 +1,76 @@
+// Query featurizer: a deterministic vector for a query from its text, task and length.
+//
+// Layout of the output (dim() floats):
+//   [0, hash_dim)                  hashed word n-grams (n = 1..ngram_max) of the lower-cased text,
+//                                  signed feature hashing with FNV-1a 64 (never std::hash, whose
+//                                  values differ between standard libraries), counts log1p-damped,
+//                                  then the block is L2-normalized (all zeros when there is no text)
+//   [hash_dim, hash_dim + T)       task one-hot over the featurizer's task vocabulary (sorted names;
+//                                  an unknown task gives all zeros)
+//   [hash_dim + T]                 length: log1p(input_tokens) / 10 (0 when input_tokens < 0)
+//
+// The same text, task and length give the same floats on every machine: only integer hashing,
+// IEEE +,*,/,sqrt and log1p of small integers are used, in a fixed order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/json_util.h"
+
+namespace conductor {
+
+struct TraceSet;
+
+struct FeaturizerConfig {
+  int hash_dim = 64;   // buckets of the hashed n-gram block; >= 1
+  int ngram_max = 2;   // word n-grams of order 1..ngram_max; 1..3
+
+  static FeaturizerConfig parse(ConfigReader r);
+};
+
+// 64-bit FNV-1a of `bytes`, continuing from `h` (the offset basis by default).
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+inline uint64_t fnv1a64(std::string_view bytes, uint64_t h = kFnvOffset) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+class QueryFeaturizer {
+ public:
+  QueryFeaturizer() = default;
+  // `tasks` is the task vocabulary; it is sorted and de-duplicated here.
+  QueryFeaturizer(const FeaturizerConfig& config, std::vector<std::string> tasks);
+  // Vocabulary = the distinct tasks of `traces`.
+  static QueryFeaturizer for_traces(const FeaturizerConfig& config, const TraceSet& traces);
+
+  int dim() const { return config_.hash_dim + static_cast<int>(tasks_.size()) + 1; }
+  int hash_dim() const { return config_.hash_dim; }
+  const std::vector<std::string>& tasks() const { return tasks_; }
+  // Index of `task` in the vocabulary, or -1.
+  int task_index(std::string_view task) const;
+
+  // Writes dim() floats to `out`.
+  void featurize(std::string_view text, std::string_view task, int input_tokens, float* out) const;
+  std::vector<float> featurize(std::string_view text, std::string_view task, int input_tokens) const;
+
+  // Row-major [n_queries x dim()] features of every query of `traces` (computed once per trace set).
+  std::vector<float> featurize_all(const TraceSet& traces) const;
+
+  // Everything needed to rebuild this featurizer (written into exports and reports).
+  json to_json() const;
+  static QueryFeaturizer from_json(const json& j);
+
+ private:
+  FeaturizerConfig config_;
+  std::vector<std::string> tasks_;
+};
+
+}  // namespace conductor

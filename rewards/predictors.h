@@ -1,0 +1,117 @@
+// Predictors of call outcomes fitted on traces (the *model* part of the reward models), and the
+// held-out metrics they report.
+//
+//  - quality: per worker, L2-regularized logistic regression on the query featurizer's output, fitted
+//    by Newton's method (IRLS) with Eigen; targets are the logged qualities in [0, 1] (cross-entropy,
+//    so fractional qualities are allowed). The bias is not regularized.
+//  - output tokens: per worker, ridge regression of log1p(output_tokens) on the same features.
+//  - latency: per worker, latency_s = a + b * output_tokens by least squares on the logged calls,
+//    with log-normal multiplicative noise (sigma of the log residual ratio). A worker with fewer than
+//    `min_latency_rows` logged latencies uses the latency prior (documented, configurable).
+//  - cost: prices x tokens when the worker has a positive output price, else the mean logged cost of
+//    the worker on the training split.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "core/random.h"
+#include "rewards/featurizer.h"
+#include "traces/trace_set.h"
+
+namespace conductor {
+
+// Area under the ROC curve of `score` for binary `label` (Mann-Whitney U with average ranks for
+// ties). NaN when one class is absent.
+double roc_auc(const std::vector<double>& score, const std::vector<uint8_t>& label);
+// Mean of (p - y)^2.
+double brier_score(const std::vector<double>& p, const std::vector<double>& y);
+// Mean binary cross-entropy, p clipped to [1e-12, 1 - 1e-12].
+double log_loss(const std::vector<double>& p, const std::vector<double>& y);
+
+class LogisticRegression {
+ public:
+  // X: n x d, y in [0,1]. l2 >= 0 on the weights (not the bias).
+  void fit(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, double l2, int max_iter = 30,
+           double tol = 1e-9);
+  double predict(const float* x) const;  // x has d entries
+  double predict(const Eigen::VectorXd& x) const;
+  const Eigen::VectorXd& weights() const { return w_; }
+  double bias() const { return b_; }
+  int iterations() const { return iterations_; }
+
+ private:
+  Eigen::VectorXd w_;
+  double b_ = 0.0;
+  int iterations_ = 0;
+};
+
+class RidgeRegression {
+ public:
+  void fit(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, double l2);
+  double predict(const float* x) const;
+  double predict(const Eigen::VectorXd& x) const;
+
+ private:
+  Eigen::VectorXd w_;
+  double b_ = 0.0;
+};
+
+struct FittedLatencyPrior {
+  double ttft_s = 0.5;          // seconds before the first token
+  double tokens_per_s = 50.0;   // decoding throughput
+  double log_sigma = 0.25;      // log-normal noise
+};
+
+struct FittedLatency {
+  bool fitted = false;          // false = the prior is used
+  double intercept_s = 0.0;
+  double per_token_s = 0.0;
+  double log_sigma = 0.0;
+  int rows = 0;
+  double mean(int output_tokens) const;
+  double sample(int output_tokens, Rng& rng) const;
+};
+
+struct PredictorConfig {
+  double quality_l2 = 1.0;
+  double tokens_l2 = 1.0;
+  int min_latency_rows = 10;
+  FittedLatencyPrior latency_prior;
+  static PredictorConfig parse(ConfigReader r);
+};
+
+// The fitted predictors of every worker of one trace set.
+class WorldPredictors {
+ public:
+  // Fits on the queries of `train_split` (features: [n_queries x featurizer.dim()] of all queries).
+  static WorldPredictors fit(const TraceSet& traces, const std::vector<float>& features, int dim,
+                             Split train_split, const PredictorConfig& config);
+
+  double quality_prob(std::size_t model, const float* x) const { return quality_[model].predict(x); }
+  int output_tokens(std::size_t model, const float* x) const;
+  const FittedLatency& latency(std::size_t model) const { return latency_[model]; }
+  double cost_usd(const TraceSet& traces, std::size_t q, std::size_t model, int output_tokens) const;
+  // True when every logged training quality of the worker is exactly 0 or 1.
+  bool binary_quality(std::size_t model) const { return binary_[model] != 0; }
+  std::size_t n_models() const { return quality_.size(); }
+
+  // Held-out report on `split`: per worker AUC (quality >= 0.5 as positive), Brier, log loss, base
+  // rate, rows; output-token R^2 on log1p; latency model parameters.
+  json evaluate(const TraceSet& traces, const std::vector<float>& features, int dim, Split split) const;
+
+ private:
+  std::vector<LogisticRegression> quality_;
+  std::vector<RidgeRegression> tokens_;
+  std::vector<uint8_t> has_tokens_;
+  std::vector<double> mean_tokens_;
+  std::vector<FittedLatency> latency_;
+  std::vector<double> mean_cost_;
+  std::vector<uint8_t> binary_;
+  std::vector<int> train_rows_;
+};
+
+}  // namespace conductor

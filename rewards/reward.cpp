@@ -1,0 +1,62 @@
+#include "rewards/reward.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace conductor {
+
+BudgetConfig BudgetConfig::parse(ConfigReader r) {
+  BudgetConfig c;
+  const std::string mode = r.get_choice("mode", "none", {"none", "cap", "lagrange"});
+  c.mode = mode == "cap" ? BudgetMode::kCap : mode == "lagrange" ? BudgetMode::kLagrange : BudgetMode::kNone;
+  if (c.mode == BudgetMode::kCap) {
+    c.cap_usd = r.required<double>("cap_usd");
+    if (!(c.cap_usd > 0)) r.fail_at("cap_usd", "expected a positive cost cap in USD");
+  }
+  if (c.mode == BudgetMode::kLagrange) {
+    c.target_mean_cost_usd = r.required<double>("target_mean_cost_usd");
+    if (!(c.target_mean_cost_usd > 0)) r.fail_at("target_mean_cost_usd", "expected a positive target mean cost in USD");
+    c.lambda_init = r.get_in<double>("lambda_init", c.lambda_init, 0.0, 1e12);
+    c.lambda_lr = r.get_in<double>("lambda_lr", c.lambda_lr, 0.0, 1e12);
+    c.lambda_max = r.get_in<double>("lambda_max", c.lambda_max, 0.0, 1e15);
+  }
+  r.finish();
+  return c;
+}
+
+RewardConfig RewardConfig::parse(ConfigReader r) {
+  RewardConfig c;
+  auto weight = [&](const char* key, double def) {
+    const double v = r.get<double>(key, def);
+    if (!(v >= 0) || !std::isfinite(v)) r.fail_at(key, "expected a finite non-negative weight");
+    return v;
+  };
+  c.w_quality = weight("w_quality", c.w_quality);
+  c.w_cost = weight("w_cost", c.w_cost);
+  c.w_latency = weight("w_latency", c.w_latency);
+  c.no_answer_penalty = weight("no_answer_penalty", c.no_answer_penalty);
+  c.budget = BudgetConfig::parse(r.child("budget"));
+  r.finish();
+  return c;
+}
+
+double BudgetController::observed_mean() const {
+  return count_ ? sum_cost_ / static_cast<double>(count_) : std::nan("");
+}
+
+double BudgetController::update() {
+  if (!adaptive() || count_ == 0) return lambda();
+  const double mean = observed_mean();
+  sum_cost_ = 0;
+  count_ = 0;
+  return update_with(mean);
+}
+
+double BudgetController::update_with(double mean_cost_usd) {
+  if (!adaptive()) return lambda();
+  const double gap = (mean_cost_usd - config_.target_mean_cost_usd) / config_.target_mean_cost_usd;
+  lambda_ = std::min(config_.lambda_max, std::max(0.0, lambda_ + config_.lambda_lr * gap));
+  return lambda_;
+}
+
+}  // namespace conductor

@@ -1,0 +1,79 @@
+// Composite reward of one finished workflow, and budget mode.
+//
+//   reward = w_quality * quality(final answer)
+//          - (w_cost + lambda) * total_cost_usd
+//          - w_latency * total_latency_s
+//          - no_answer_penalty   (when the workflow ends without any successful answer)
+//
+// lambda is 0 unless budget.mode is `lagrange`: then it is a Lagrange multiplier on the mean cost
+// per query that the trainer adapts between updates (dual ascent) to hit budget.target_mean_cost_usd:
+//     lambda <- clamp(lambda + lambda_lr * (mean_cost - target) / target, 0, lambda_max)
+// With budget.mode `cap`, a worker whose expected call cost would take the query's cumulative cost
+// above cap_usd is masked (the environment applies it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.h"
+
+namespace conductor {
+
+enum class BudgetMode { kNone, kCap, kLagrange };
+
+struct BudgetConfig {
+  BudgetMode mode = BudgetMode::kNone;
+  double cap_usd = 0.0;                 // mode cap: per-query cost cap (> 0)
+  double target_mean_cost_usd = 0.0;    // mode lagrange: target mean cost per query (> 0)
+  double lambda_init = 0.0;             // initial multiplier (reward units per USD)
+  double lambda_lr = 1.0;               // dual step size on the relative cost gap
+  double lambda_max = 1e6;
+  static BudgetConfig parse(ConfigReader r);
+};
+
+struct RewardConfig {
+  double w_quality = 1.0;
+  double w_cost = 0.0;           // per USD
+  double w_latency = 0.0;        // per second
+  double no_answer_penalty = 1.0;
+  BudgetConfig budget;
+  static RewardConfig parse(ConfigReader r);
+
+  double compute(double quality, double cost_usd, double latency_s, bool answered, double lambda) const {
+    double r = w_quality * quality - (w_cost + lambda) * cost_usd - w_latency * latency_s;
+    if (!answered) r -= no_answer_penalty;
+    return r;
+  }
+};
+
+// Dual ascent on the cost multiplier. The environment reports each finished episode's cost with
+// observe(); the trainer calls update() between policy updates (or update_with(mean) with a mean it
+// computed itself). Deterministic: no randomness, state is (lambda, sum, count).
+class BudgetController {
+ public:
+  BudgetController() = default;
+  explicit BudgetController(const BudgetConfig& config) : config_(config), lambda_(config.lambda_init) {}
+
+  bool adaptive() const { return config_.mode == BudgetMode::kLagrange; }
+  double lambda() const { return adaptive() ? lambda_ : 0.0; }
+  void observe(double cost_usd) {
+    sum_cost_ += cost_usd;
+    ++count_;
+  }
+  // Mean cost observed since the last update (NaN if none).
+  double observed_mean() const;
+  // Applies one dual step with the mean observed since the last update and clears the window.
+  // Returns the new lambda. No-op (returns lambda()) when not adaptive or nothing was observed.
+  double update();
+  double update_with(double mean_cost_usd);
+  void set_lambda(double lambda) { lambda_ = lambda; }
+  const BudgetConfig& config() const { return config_; }
+
+ private:
+  BudgetConfig config_;
+  double lambda_ = 0.0;
+  double sum_cost_ = 0.0;
+  long long count_ = 0;
+};
+
+}  // namespace conductor
