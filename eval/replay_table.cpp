@@ -1,12 +1,13 @@
-#include "eval/outcome_table.h"
+#include "eval/replay_table.h"
 
 #include <cmath>
 
 #include "core/error.h"
+#include "rewards/outcome_model.h"
 
 namespace conductor::eval {
 
-std::vector<double> OutcomeTable::mean_quality() const {
+std::vector<double> ReplayTable::mean_quality() const {
   std::vector<double> out(n_workers(), 0.0);
   for (std::size_t r = 0; r < n_queries(); ++r)
     for (std::size_t m = 0; m < n_workers(); ++m) out[m] += quality[at(r, m)];
@@ -14,7 +15,7 @@ std::vector<double> OutcomeTable::mean_quality() const {
   return out;
 }
 
-std::vector<double> OutcomeTable::mean_cost() const {
+std::vector<double> ReplayTable::mean_cost() const {
   std::vector<double> out(n_workers(), 0.0);
   for (std::size_t r = 0; r < n_queries(); ++r)
     for (std::size_t m = 0; m < n_workers(); ++m) out[m] += cost_usd[at(r, m)];
@@ -22,14 +23,14 @@ std::vector<double> OutcomeTable::mean_cost() const {
   return out;
 }
 
-OutcomeTable OutcomeTable::build(const TraceSet& traces, Split split, const LatencyFill& fill) {
+ReplayTable ReplayTable::build(const TraceSet& traces, Split split, const LatencyFill& fill) {
   if (!traces.has_outcomes())
     fail("traces (", traces.source, ") have no /outcomes: full-information replay needs every worker's "
          "outcome on every query (bandit logs in /decisions are evaluated with `conductor ope`)");
   const auto rows = traces.split_indices(split);
   if (rows.empty())
     fail("split '", split_name(split), "' has no queries in the traces (", traces.source, ")");
-  OutcomeTable t;
+  ReplayTable t;
   t.split = split;
   t.workers = traces.model_name;
   const std::size_t M = traces.n_models();
@@ -66,6 +67,50 @@ OutcomeTable OutcomeTable::build(const TraceSet& traces, Split split, const Late
     fail("split '", split_name(split), "' has ", rows.size(),
          " queries but none with quality and cost logged for every worker: full-information replay "
          "needs complete rows");
+  return t;
+}
+
+ReplayTable ReplayTable::from_outcomes(const TraceSet& traces, const OutcomeTable& outcomes,
+                                       const std::vector<int>& workers, Split split) {
+  CONDUCTOR_CHECK(outcomes.n_queries == traces.n_queries() && outcomes.n_models == traces.n_models());
+  const auto rows = traces.split_indices(split);
+  if (rows.empty())
+    fail("split '", split_name(split), "' has no queries in the traces (", traces.source, ")");
+  if (workers.empty()) fail("full-information replay needs at least one worker");
+  ReplayTable t;
+  t.split = split;
+  for (int m : workers) {
+    CONDUCTOR_CHECK(m >= 0 && static_cast<std::size_t>(m) < traces.n_models(), "worker ", m);
+    t.workers.push_back(traces.model_name[m]);
+  }
+  for (std::size_t q : rows) {
+    bool complete = true;
+    for (int m : workers) {
+      const std::size_t k = outcomes.at(q, m);
+      complete = complete && outcomes.available[k] && !outcomes.predicted[k] &&
+                 std::isfinite(outcomes.quality[k]) && std::isfinite(outcomes.cost_usd[k]) &&
+                 std::isfinite(outcomes.latency_s[k]);
+    }
+    if (!complete) {
+      ++t.dropped_queries;
+      continue;
+    }
+    t.query_index.push_back(q);
+    for (int m : workers) {
+      const std::size_t k = outcomes.at(q, m);
+      const bool failed = outcomes.error[k] != kOk && outcomes.error[k] != kErrorMissing;
+      t.quality.push_back(failed ? 0.0 : static_cast<double>(outcomes.quality[k]));
+      t.cost_usd.push_back(outcomes.cost_usd[k]);
+      t.latency_s.push_back(outcomes.latency_s[k]);
+      if (traces.latency_s.empty() || !std::isfinite(traces.latency_s[traces.at(q, m)])) ++t.filled_latencies;
+      t.answer.push_back(failed ? -1 : outcomes.answer[k]);
+      t.failed.push_back(failed ? 1 : 0);
+    }
+  }
+  if (t.query_index.empty())
+    fail("split '", split_name(split), "' has ", rows.size(),
+         " queries but none with an outcome logged for every worker: full-information replay needs "
+         "complete rows");
   return t;
 }
 

@@ -14,12 +14,16 @@
 
 #include "traces/trace_set.h"
 
+namespace conductor {
+struct OutcomeTable;  // rewards/outcome_model.h: the environment's dense outcome table
+}
+
 namespace conductor::eval {
 
 // (trace query index, worker index) -> latency in seconds, for cells whose latency is not logged.
 using LatencyFill = std::function<double(std::size_t query, std::size_t worker)>;
 
-struct OutcomeTable {
+struct ReplayTable {
   Split split = Split::kTest;
   std::vector<std::string> workers;
   std::vector<std::size_t> query_index;  // trace row of each table row
@@ -43,7 +47,12 @@ struct OutcomeTable {
 
   // Builds the table of `split`. Throws conductor::Error naming the split when no query has a
   // complete row (or the split is empty), and when latency is missing and `fill` is empty.
-  static OutcomeTable build(const TraceSet& traces, Split split, const LatencyFill& fill = nullptr);
+  static ReplayTable build(const TraceSet& traces, Split split, const LatencyFill& fill = nullptr);
+  // The same from the outcome table a ConductorEnv replays (so latencies filled by the world's
+  // latency model are exactly the environment's), restricted to the trace models `workers` (in
+  // that order). Only replayed cells count as logged: a predicted cell makes the row incomplete.
+  static ReplayTable from_outcomes(const TraceSet& traces, const OutcomeTable& outcomes,
+                                   const std::vector<int>& workers, Split split);
 };
 
 }  // namespace conductor::eval
