@@ -139,7 +139,7 @@ std::shared_ptr<const ConductorWorld> ConductorWorld::build(const ConductorEnvCo
                                                             std::shared_ptr<const TraceSet> traces) {
   auto w = std::make_shared<ConductorWorld>();
   const TraceSet& T = *traces;
-  const std::string src = config.synthetic ? std::string("synthetic world") : config.traces_path.empty() ? T.source : config.traces_path;
+  const std::string src = !config.traces_path.empty() ? config.traces_path : T.source.empty() ? std::string("traces") : T.source;
   if (!T.has_outcomes()) fail(src, ": the trace set has no /outcomes: the environment needs full-information outcomes");
   w->traces = traces;
   // Workers.

@@ -20,7 +20,8 @@
 //    spec().extra_names and finite; truncation only at length == max_episode_steps (when > 0) and
 //    no episode longer than max_episode_steps;
 //  - determinism: two environments reset with the same seed and fed the same actions give identical
-//    observations, masks, rewards and flags; a different seed gives a different trajectory.
+//    observations, masks, rewards and flags; a different seed gives a different trajectory (unless
+//    options.seed_changes_trajectory is false).
 //
 // check_outcome_model checks a reward model's outcome table the same way (see below).
 #pragma once
@@ -48,6 +49,9 @@ struct EnvConformanceOptions {
   int min_episodes = 1;              // at least this many episodes must end during the run
   bool expect_masked_action_throws = true;  // checked only when NDEBUG is not defined
   double return_tolerance = 1e-9;    // |sum of rewards - episode_return| (rewards are floats)
+  // False for environments that draw nothing at random (e.g. sequential evaluation without faults):
+  // then only "same seed, same trajectory" is checked.
+  bool seed_changes_trajectory = true;
 };
 
 namespace conformance_detail {
@@ -143,7 +147,9 @@ inline void check_env_conformance(const std::function<std::unique_ptr<VectorEnv>
       ASSERT_FALSE(term && trunc) << name << ": terminated and truncated both set, step " << s << " env " << i;
       if (spec.max_episode_steps > 0) {
         ASSERT_LE(len[i], spec.max_episode_steps) << name << ": episode longer than max_episode_steps, env " << i;
-        if (trunc) ASSERT_EQ(len[i], spec.max_episode_steps) << name << ": truncated before the horizon, env " << i;
+        if (trunc) {
+          ASSERT_EQ(len[i], spec.max_episode_steps) << name << ": truncated before the horizon, env " << i;
+        }
       }
       if (term || trunc) {
         ASSERT_TRUE(all_finite(env->final_obs() + static_cast<std::size_t>(i) * D, D))
@@ -183,7 +189,9 @@ inline void check_env_conformance(const std::function<std::unique_ptr<VectorEnv>
         acts[0] = a;
         found = true;
       }
-    if (found) EXPECT_THROW(env->step(acts.data()), InternalError) << name << ": a masked action must throw";
+    if (found) {
+      EXPECT_THROW(env->step(acts.data()), InternalError) << name << ": a masked action must throw";
+    }
   }
 #endif
 
@@ -195,6 +203,7 @@ inline void check_env_conformance(const std::function<std::unique_ptr<VectorEnv>
   EXPECT_TRUE(ta.mask == tb.mask) << name << ": same seed, different masks";
   EXPECT_TRUE(ta.rew == tb.rew) << name << ": same seed, different rewards";
   EXPECT_TRUE(ta.term == tb.term && ta.trunc == tb.trunc) << name << ": same seed, different episode ends";
+  if (!options.seed_changes_trajectory) return;
   const Trace tc = run(*c, options.other_seed, det_steps, 7);
   EXPECT_FALSE(ta.obs == tc.obs && ta.rew == tc.rew) << name << ": a different seed gave an identical trajectory";
 }

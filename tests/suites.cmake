@@ -1,3 +1,5 @@
 # Suites of the later folders. Each line is added by the issue that creates the folder's tests.
 conductor_test_suite(eval_tests eval conductor_eval)
 conductor_test_suite(serve_tests serve conductor_serve)
+conductor_test_suite(rewards_tests rewards conductor_rewards)
+conductor_test_suite(envs_tests envs conductor_envs)

@@ -1,0 +1,536 @@
+// ConductorEnv: replay exactness, a cascade against the trace arrays, outages and re-routing,
+// sequential passes, budget modes, config errors, the state-view seam and conformance.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/config.h"
+#include "envs/conductor_env.h"
+#include "envs/conformance.h"
+#include "envs/registry.h"
+#include "tests/test_util.h"
+#include "tests/envs/conductor_fixtures.h"
+#include "traces/store.h"
+
+namespace conductor {
+namespace {
+
+using testing::tiny_world;
+
+std::shared_ptr<const TraceSet> shared_tiny() {
+  static auto t = std::make_shared<const TraceSet>(tiny_world());
+  return t;
+}
+
+ConductorEnvConfig parse_env(const std::string& yaml) {
+  ConfigDoc doc = ConfigDoc::load_string(yaml, "env.yaml");
+  ConfigReader r = doc.root();
+  return ConductorEnvConfig::parse(r);
+}
+
+std::unique_ptr<ConductorEnv> make_env_from(const std::string& yaml, int num_envs,
+                                            std::shared_ptr<const TraceSet> traces = shared_tiny()) {
+  const ConductorEnvConfig c = parse_env(yaml);
+  return std::make_unique<ConductorEnv>(c, ConductorWorld::build(c, traces), num_envs);
+}
+
+// Steps `env` with `policy(env, i)` until the sequential pass completes; returns pass-0 records
+// sorted by query index.
+template <class Policy>
+std::vector<EpisodeRecord> run_pass(ConductorEnv& env, Policy policy) {
+  std::vector<EpisodeRecord> out;
+  std::vector<int32_t> a(env.num_envs());
+  for (int guard = 0; guard < 100000 && !env.sequential_pass_complete(); ++guard) {
+    for (int i = 0; i < env.num_envs(); ++i) a[i] = policy(env, i);
+    env.step(a.data());
+    for (const auto& r : env.finished())
+      if (r.extras[ConductorEnv::kPass] == 0) out.push_back(r);
+  }
+  EXPECT_TRUE(env.sequential_pass_complete());
+  std::sort(out.begin(), out.end(), [](const EpisodeRecord& x, const EpisodeRecord& y) {
+    return x.extras[ConductorEnv::kQueryIndex] < y.extras[ConductorEnv::kQueryIndex];
+  });
+  return out;
+}
+
+// Done-when 1: always calling worker k once gives exactly the logged mean quality and cost of k
+// over the test split (expected values summed directly from the trace arrays, in query order).
+TEST(ConductorEnv, ReplayIsExactForEverySingleWorker) {
+  const TraceSet& T = *shared_tiny();
+  const std::vector<std::size_t> test = T.split_indices(Split::kTest);
+  for (int max_steps : {1, 2}) {
+    for (int k = 0; k < 4; ++k) {
+      auto env = make_env_from("split: test\nmode: sequential\nmax_steps: " + std::to_string(max_steps), 7);
+      const int finish_last = env->n_workers();  // finish:last is the first finish action
+      auto records = run_pass(*env, [&](ConductorEnv& e, int i) {
+        return e.state_view(i).n_steps == 0 ? k : finish_last;
+      });
+      ASSERT_EQ(records.size(), test.size());
+      double q_env = 0, c_env = 0, q_log = 0, c_log = 0;
+      for (std::size_t j = 0; j < test.size(); ++j) {
+        ASSERT_EQ(records[j].extras[ConductorEnv::kQueryIndex], static_cast<double>(test[j]));
+        EXPECT_EQ(records[j].extras[ConductorEnv::kCalls], 1.0);
+        EXPECT_EQ(records[j].truncated, max_steps == 1);
+        q_env += records[j].extras[ConductorEnv::kQuality];
+        c_env += records[j].extras[ConductorEnv::kCostUsd];
+        q_log += T.quality[T.at(test[j], k)];
+        c_log += T.cost_usd[T.at(test[j], k)];
+      }
+      EXPECT_EQ(q_env / test.size(), q_log / test.size()) << "worker " << k << " max_steps " << max_steps;
+      EXPECT_EQ(c_env / test.size(), c_log / test.size()) << "worker " << k << " max_steps " << max_steps;
+    }
+  }
+}
+
+// Done-when 2: the cascade "call A, call B, if they disagree call C, finish by vote" through the
+// environment equals the same cascade computed from the arrays. With the vote's tie rule (the group
+// holding the most recent call wins), the cascade answers B's answer when A and B agree, else C's.
+TEST(ConductorEnv, CascadeMatchesDirectComputation) {
+  const TraceSet& T = *shared_tiny();
+  const int A = 0, B = 1, C = 3;
+  auto env = make_env_from("split: test\nmode: sequential\nmax_steps: 4\nfinish_rules: [last, vote]\n", 5);
+  const int vote = env->n_workers() + 1;
+  auto records = run_pass(*env, [&](ConductorEnv& e, int i) {
+    const ConductorStateView v = e.state_view(i);
+    if (v.n_steps == 0) return A;
+    if (v.n_steps == 1) return B;
+    if (v.n_steps == 2 && v.steps[0].answer != v.steps[1].answer) return C;
+    return vote;
+  });
+  const std::vector<std::size_t> test = T.split_indices(Split::kTest);
+  ASSERT_EQ(records.size(), test.size());
+  int escalated = 0;
+  for (std::size_t j = 0; j < test.size(); ++j) {
+    const std::size_t q = test[j];
+    const std::size_t a = T.at(q, A), b = T.at(q, B), c = T.at(q, C);
+    double quality = T.quality[b], cost = T.cost_usd[a] + T.cost_usd[b];
+    double latency = static_cast<double>(T.latency_s[a]) + static_cast<double>(T.latency_s[b]);
+    int calls = 2;
+    if (T.answer[a] != T.answer[b]) {
+      quality = T.quality[c];
+      cost += T.cost_usd[c];
+      latency += static_cast<double>(T.latency_s[c]);
+      calls = 3;
+      ++escalated;
+    }
+    EXPECT_EQ(records[j].extras[ConductorEnv::kQuality], quality) << "query " << q;
+    EXPECT_EQ(records[j].extras[ConductorEnv::kCostUsd], cost) << "query " << q;
+    EXPECT_EQ(records[j].extras[ConductorEnv::kLatencyS], latency) << "query " << q;
+    EXPECT_EQ(records[j].extras[ConductorEnv::kCalls], calls) << "query " << q;
+    EXPECT_FALSE(records[j].truncated);
+  }
+  EXPECT_GT(escalated, 0);                        // the test exercises both branches
+  EXPECT_LT(escalated, static_cast<int>(test.size()));
+}
+
+int best_worker(const TraceSet& T) {
+  int best = 0;
+  double bq = -1;
+  for (int m = 0; m < static_cast<int>(T.n_models()); ++m) {
+    double s = 0;
+    for (std::size_t q : T.split_indices(Split::kTrain)) s += T.quality[T.at(q, m)];
+    if (s > bq) {
+      bq = s;
+      best = m;
+    }
+  }
+  return best;
+}
+
+// Done-when 3: with the best worker in an outage, a call to it fails with the timeout latency and
+// costs nothing, the mask then shows it unavailable, and re-routing yields the other worker's
+// logged outcome. An announced outage removes it from the pool mask from the start.
+TEST(ConductorEnv, OutageOfBestWorkerAndRerouting) {
+  const TraceSet& T = *shared_tiny();
+  const int best = best_worker(T);
+  ASSERT_EQ(best, 3);
+  const int other = 1;
+  auto env = make_env_from(
+      "split: test\nmode: sequential\nmax_steps: 3\n"
+      "faults:\n  - {type: outage, worker: w3, start: 0, duration: 1000000, timeout_s: 12.5}\n",
+      1);
+  const ObsLayout& L = env->layout();
+  const int A = env->spec().n_actions;
+  for (int ep = 0; ep < 5; ++ep) {
+    const int q = env->state_view(0).query;
+    ASSERT_EQ(env->action_mask()[best], 1) << "an unannounced outage is not known before the call";
+    int32_t a = best;
+    env->step(&a);
+    EXPECT_EQ(env->finished().size(), 0u);
+    const ConductorStateView v = env->state_view(0);
+    ASSERT_EQ(v.n_steps, 1);
+    EXPECT_EQ(v.steps[0].error, kTimeout);
+    EXPECT_EQ(v.steps[0].latency_s, 12.5f);
+    EXPECT_EQ(v.steps[0].cost_usd, 0.0);
+    EXPECT_EQ(env->action_mask()[best], 0) << "the failed worker is masked";
+    EXPECT_EQ(env->obs()[L.mask + best], 0.f) << "and the mask in the observation shows it";
+    EXPECT_EQ(env->obs()[L.history + env->n_workers()], 1.f) << "error flag of the first call";
+    for (int r = 0; r < 3; ++r) EXPECT_EQ(env->action_mask()[env->n_workers() + r], 0) << "no answer yet: no FINISH";
+    a = other;
+    env->step(&a);
+    a = env->n_workers();  // finish:last
+    env->step(&a);
+    ASSERT_EQ(env->finished().size(), 1u);
+    const EpisodeRecord& rec = env->finished()[0];
+    const std::size_t k = T.at(q, other);
+    EXPECT_EQ(rec.extras[ConductorEnv::kQuality], T.quality[k]);
+    EXPECT_EQ(rec.extras[ConductorEnv::kCostUsd], T.cost_usd[k]);
+    EXPECT_EQ(rec.extras[ConductorEnv::kLatencyS], 12.5 + static_cast<double>(T.latency_s[k]));
+    EXPECT_EQ(rec.extras[ConductorEnv::kFailedCalls], 1.0);
+    (void)A;
+  }
+  auto announced = make_env_from(
+      "split: test\nfaults:\n  - {type: outage, worker: w3, start: 0, duration: 10, announced: true}\n", 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(announced->action_mask()[i * announced->spec().n_actions + best], 0);
+    EXPECT_EQ(announced->obs()[i * announced->spec().obs_dim + announced->layout().pool + best], 0.f);
+    EXPECT_EQ(announced->obs()[i * announced->spec().obs_dim + announced->layout().pool + other], 1.f);
+  }
+}
+
+TEST(ConductorEnv, OutageEndsAfterItsDuration) {
+  auto env = make_env_from("faults:\n  - {type: outage, worker: w2, start: 2, duration: 3, announced: true}\n", 1);
+  std::vector<int> masked;
+  for (int ep = 0; ep < 7; ++ep) {
+    masked.push_back(env->action_mask()[2] == 0);
+    int32_t a = 0;
+    env->step(&a);
+    a = env->n_workers();
+    env->step(&a);
+  }
+  EXPECT_EQ(masked, (std::vector<int>{0, 0, 1, 1, 1, 0, 0}));
+}
+
+TEST(ConductorEnv, PriceChangeScalesCostAndObservedPrice) {
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from("max_steps: 1\nmode: sequential\nfaults:\n  - {type: price_change, worker: w1, factor: 2.5, at_episode: 1}\n", 1);
+  const float p0 = env->obs()[env->layout().prices + 1];
+  int32_t a = 1;
+  int q = env->state_view(0).query;
+  env->step(&a);
+  EXPECT_EQ(env->finished()[0].extras[ConductorEnv::kCostUsd], T.cost_usd[T.at(q, 1)]);
+  EXPECT_FLOAT_EQ(env->obs()[env->layout().prices + 1], 2.5f * p0);
+  q = env->state_view(0).query;
+  env->step(&a);
+  EXPECT_DOUBLE_EQ(env->finished()[0].extras[ConductorEnv::kCostUsd], T.cost_usd[T.at(q, 1)] * 2.5);
+}
+
+TEST(ConductorEnv, TaskMixShiftChangesSampledTasks) {
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from("max_steps: 1\nfaults:\n  - {type: task_mix, at_episode: 10, weights: {math: 1}}\n", 4);
+  std::vector<int32_t> a(4, 0);
+  int before_trivia = 0, after_trivia = 0;
+  for (int s = 0; s < 40; ++s) {
+    for (int i = 0; i < 4; ++i) {
+      const bool trivia = T.query_task[env->state_view(i).query] == "trivia";
+      (s < 10 ? before_trivia : after_trivia) += trivia;
+    }
+    env->step(a.data());
+  }
+  EXPECT_GT(before_trivia, 0);
+  EXPECT_EQ(after_trivia, 0);
+}
+
+TEST(ConductorEnv, TimeoutFaultsAreSeeded) {
+  auto run = [](uint64_t seed) {
+    auto env = make_env_from("max_steps: 1\nfaults:\n  - {type: timeout, worker: all, prob: 0.3, timeout_s: 9}\n", 8);
+    env->reset(seed);
+    std::vector<int32_t> a(8, 2);
+    int failed = 0;
+    for (int s = 0; s < 50; ++s) {
+      env->step(a.data());
+      for (const auto& r : env->finished()) {
+        failed += r.extras[ConductorEnv::kFailedCalls] > 0;
+        if (r.extras[ConductorEnv::kFailedCalls] > 0) {
+          EXPECT_EQ(r.extras[ConductorEnv::kLatencyS], 9.0);
+          EXPECT_EQ(r.extras[ConductorEnv::kAnswered], 0.0);
+        }
+      }
+    }
+    return failed;
+  };
+  const int f = run(3);
+  EXPECT_EQ(f, run(3));
+  EXPECT_GT(f, 60);   // 400 calls at p = 0.3: mean 120, sd 9
+  EXPECT_LT(f, 180);
+}
+
+TEST(ConductorEnv, SequentialModeCoversTheSplitOnceInOrder) {
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from("split: train\nmode: sequential\nmax_steps: 1\n", 6);
+  std::vector<int> seen;
+  std::vector<int32_t> a(6, 0);
+  while (!env->sequential_pass_complete()) {
+    env->step(a.data());
+    for (const auto& r : env->finished())
+      if (r.extras[ConductorEnv::kPass] == 0) seen.push_back(static_cast<int>(r.extras[ConductorEnv::kQueryIndex]));
+  }
+  std::vector<int> expected;
+  for (std::size_t q : T.split_indices(Split::kTrain)) expected.push_back(static_cast<int>(q));
+  EXPECT_EQ(seen, expected);  // max_steps 1: all envs finish each step, in env order = query order
+  EXPECT_EQ(env->split_size(), expected.size());
+}
+
+TEST(ConductorEnv, RewardIsTheCompositeAtFinishOnly) {
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from(
+      "mode: sequential\nmax_steps: 3\nreward: {w_quality: 2, w_cost: 1000, w_latency: 0.5, no_answer_penalty: 3}\n", 1);
+  const int q = env->state_view(0).query;
+  int32_t a = 2;
+  env->step(&a);
+  EXPECT_EQ(env->reward()[0], 0.f);
+  a = env->n_workers();
+  env->step(&a);
+  const std::size_t k = T.at(q, 2);
+  const double expected = 2 * T.quality[k] - 1000 * T.cost_usd[k] - 0.5 * T.latency_s[k];
+  EXPECT_FLOAT_EQ(env->reward()[0], static_cast<float>(expected));
+  EXPECT_EQ(env->terminated()[0], 1);
+  EXPECT_EQ(env->truncated()[0], 0);
+}
+
+TEST(ConductorEnv, NoAnswerIsPenalizedAndFinishAllowedWhenNothingIsCallable) {
+  auto env = make_env_from(
+      "max_steps: 5\nworkers: [w0, w1]\nreward: {no_answer_penalty: 3}\n"
+      "faults:\n  - {type: outage, worker: all, start: 0, duration: 100}\n",
+      1);
+  int32_t a = 0;
+  env->step(&a);
+  EXPECT_EQ(env->action_mask()[2], 0);  // w1 still callable: FINISH masked
+  a = 1;
+  env->step(&a);
+  EXPECT_EQ(env->action_mask()[2], 1);  // nothing callable any more: FINISH allowed
+  a = 2;
+  env->step(&a);
+  ASSERT_EQ(env->finished().size(), 1u);
+  EXPECT_EQ(env->reward()[0], -3.f);
+  EXPECT_EQ(env->finished()[0].extras[ConductorEnv::kAnswered], 0.0);
+}
+
+TEST(ConductorEnv, FinishRules) {
+  // Build a world where one query's answers are known: w0 -> 1 (wrong), w1 -> 0 (right), w2 -> 1 (wrong).
+  TraceSet t = tiny_world(3);
+  for (int q = 0; q < 3; ++q) {
+    const int ans[4] = {1, 0, 1, 0};
+    for (int m = 0; m < 4; ++m) {
+      t.answer[t.at(q, m)] = ans[m];
+      t.quality[t.at(q, m)] = ans[m] == 0 ? 1.f : 0.f;
+      t.split[q] = 0;
+    }
+  }
+  // Make w1 the most trusted on the train split: it is always right, w3 too but w1 comes first.
+  auto traces = std::make_shared<const TraceSet>(t);
+  auto quality_of = [&](const std::string& rule) {
+    auto env = make_env_from("max_steps: 4\nfinish_rules: [last, vote, most_trusted]\n", 1, traces);
+    for (int32_t a : {0, 1, 2}) env->step(&a);
+    const int idx = rule == "last" ? 0 : rule == "vote" ? 1 : 2;
+    int32_t a = env->n_workers() + idx;
+    env->step(&a);
+    return env->finished().at(0).extras[ConductorEnv::kQuality];
+  };
+  EXPECT_EQ(quality_of("last"), 0.0);          // w2 answered 1
+  EXPECT_EQ(quality_of("vote"), 0.0);          // answer 1 has two votes
+  EXPECT_EQ(quality_of("most_trusted"), 1.0);  // w1 (trust 1.0) answered 0
+}
+
+TEST(ConductorEnv, BudgetCapMasksWorkersThatWouldExceedIt) {
+  const TraceSet& T = *shared_tiny();
+  auto env0 = make_env_from("max_steps: 2\n", 1);
+  const double c3 = env0->world().expected_cost[3], c0 = env0->world().expected_cost[0];
+  ASSERT_GT(c3, 2 * c0);
+  const double cap = (c3 + c0) / 2;
+  auto env = make_env_from("max_steps: 2\nreward: {budget: {mode: cap, cap_usd: " + std::to_string(cap) + "}}\n", 1);
+  EXPECT_EQ(env->action_mask()[0], 1);
+  EXPECT_EQ(env->action_mask()[3], 0);
+  (void)T;
+}
+
+TEST(ConductorEnv, LagrangeMultiplierFollowsTheTargetCost) {
+  // lambda <- clamp(lambda + lr * (mean - target) / target, 0, max): hand-computed steps.
+  BudgetConfig b;
+  b.mode = BudgetMode::kLagrange;
+  b.target_mean_cost_usd = 0.01;
+  b.lambda_lr = 10;
+  b.lambda_init = 1;
+  BudgetController ctl(b);
+  ctl.observe(0.02);
+  ctl.observe(0.04);
+  EXPECT_DOUBLE_EQ(ctl.observed_mean(), 0.03);
+  EXPECT_NEAR(ctl.update(), 1 + 10 * 2.0, 1e-12);   // gap (0.03 - 0.01) / 0.01 = 2
+  EXPECT_NEAR(ctl.update_with(0.0), 11.0, 1e-12);  // gap -1
+  EXPECT_NEAR(ctl.update_with(0.0), 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(ctl.update_with(0.0), 0.0);   // clamped at 0
+  // Through the env: lambda scales the cost term.
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from(
+      "mode: sequential\nmax_steps: 1\nreward: {w_quality: 1, w_cost: 0, budget: {mode: lagrange, target_mean_cost_usd: 0.001, lambda_init: 100}}\n", 1);
+  const int q = env->state_view(0).query;
+  int32_t a = 3;
+  env->step(&a);
+  const std::size_t k = T.at(q, 3);
+  EXPECT_FLOAT_EQ(env->reward()[0], static_cast<float>(T.quality[k] - 100 * T.cost_usd[k]));
+  EXPECT_DOUBLE_EQ(env->budget().observed_mean(), T.cost_usd[k]);
+}
+
+TEST(ConductorEnv, RandomizedPoolsRespectMinSize) {
+  auto env = make_env_from("pool: {randomize: true, min_size: 2}\nmax_steps: 1\n", 16);
+  std::vector<int32_t> a(16);
+  std::map<int, int> sizes;
+  for (int s = 0; s < 50; ++s) {
+    for (int i = 0; i < 16; ++i) {
+      const ConductorStateView v = env->state_view(i);
+      int n = 0;
+      a[i] = -1;
+      for (int k = 0; k < 4; ++k) {
+        n += v.pool[k];
+        if (v.pool[k] && a[i] < 0) a[i] = k;
+        EXPECT_EQ(v.action_mask[k], v.pool[k]);
+      }
+      ++sizes[n];
+    }
+    env->step(a.data());
+  }
+  EXPECT_EQ(sizes.count(0) + sizes.count(1), 0u);
+  EXPECT_GT(sizes[2], 0);
+  EXPECT_GT(sizes[4], 0);
+}
+
+TEST(ConductorEnv, ObservationNeverContainsHiddenQuality) {
+  // Two worlds that differ only in quality give identical observations for identical actions.
+  TraceSet a = tiny_world(), b = tiny_world();
+  for (auto& q : b.quality) q = 1.f - q;
+  b.split = a.split;
+  auto ea = make_env_from("max_steps: 3\n", 4, std::make_shared<const TraceSet>(a));
+  auto eb = make_env_from("max_steps: 3\nworld_seed: 0\n", 4, std::make_shared<const TraceSet>(b));
+  // trust (most_trusted) and the expert differ, but not the observation
+  Rng rng(1);
+  std::vector<int32_t> act(4);
+  for (int s = 0; s < 30; ++s) {
+    ASSERT_TRUE(std::equal(ea->obs(), ea->obs() + 4 * ea->spec().obs_dim, eb->obs())) << "step " << s;
+    testing::conformance_detail::random_actions(*ea, rng, act);
+    for (int i = 0; i < 4; ++i)
+      if (act[i] >= ea->n_workers()) act[i] = ea->n_workers();  // finish:last (same in both)
+    ea->step(act.data());
+    eb->step(act.data());
+  }
+}
+
+TEST(ConductorEnv, ConfigErrorsAtLoadTime) {
+  auto error_of = [](const std::string& yaml) -> std::string {
+    try {
+      make_env_from(yaml, 2);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of("workers: [w0, gpt-9]\n").find("unknown worker 'gpt-9'"), std::string::npos)
+      << error_of("workers: [w0, gpt-9]\n");
+  EXPECT_NE(error_of("workers: [w0, gpt-9]\n").find("env.yaml:1"), std::string::npos);
+  EXPECT_NE(error_of("workers: []\n").find("pool is empty"), std::string::npos);
+  EXPECT_NE(error_of("max_steps: 0\n").find("max_steps"), std::string::npos);
+  EXPECT_NE(error_of("reward: {w_cost: -1}\n").find("w_cost"), std::string::npos);
+  EXPECT_NE(error_of("reward: {w_cost: -1}\n").find("non-negative"), std::string::npos);
+  EXPECT_NE(error_of("finish_rules: [last, best]\n").find("unknown finish rule 'best'"), std::string::npos);
+  EXPECT_NE(error_of("pool: {min_size: 9}\n").find("min_size"), std::string::npos);
+  EXPECT_NE(error_of("faults:\n  - {type: outage, worker: w9, start: 0, duration: 2}\n").find("unknown worker 'w9'"),
+            std::string::npos);
+  EXPECT_NE(error_of("faults:\n  - {type: outage, worker: w1, duration: 2}\n").find("exactly one of"), std::string::npos);
+  EXPECT_NE(error_of("bogus: 1\n").find("bogus"), std::string::npos);
+  TraceSet neg = tiny_world();
+  neg.price_out_per_mtok[2] = -1;
+  try {
+    make_env_from("max_steps: 1\n", 1, std::make_shared<const TraceSet>(neg));
+    ADD_FAILURE() << "negative price accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("negative price"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConductorEnv, MaskedActionThrowsInDebugBuilds) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "release build: masked actions are not checked";
+#else
+  auto env = make_env_from("max_steps: 3\n", 1);
+  int32_t a = env->n_workers();  // FINISH before any answer: masked
+  EXPECT_THROW(env->step(&a), InternalError);
+  a = 99;
+  EXPECT_THROW(env->step(&a), InternalError);
+#endif
+}
+
+TEST(ConductorEnv, ExpertActionsAreAllowed) {
+  auto env = make_env_from("max_steps: 3\npool: {randomize: true}\n", 8);
+  std::vector<int32_t> a(8);
+  for (int s = 0; s < 50; ++s) {
+    ASSERT_TRUE(env->expert_actions(a.data()));
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(env->action_mask()[i * env->spec().n_actions + a[i]], 1);
+    env->step(a.data());
+  }
+}
+
+TEST(ConductorEnv, ConformanceReplayWithFaultsAndPools) {
+  testing::EnvConformanceOptions o;
+  o.steps = 1500;
+  testing::check_env_conformance(
+      [] {
+        return make_env_from(
+            "max_steps: 3\npool: {randomize: true, min_size: 1}\n"
+            "reward: {w_cost: 100, w_latency: 0.01}\n"
+            "faults:\n"
+            "  - {type: outage, worker: w3, rate: 0.05, duration: 4}\n"
+            "  - {type: outage, worker: w1, rate: 0.05, duration: 3, announced: true}\n"
+            "  - {type: timeout, worker: all, prob: 0.05}\n"
+            "  - {type: latency_spike, worker: w2, prob: 0.2, factor: 3}\n"
+            "  - {type: price_change, worker: w0, factor: 2, at_episode: 30}\n",
+            6);
+      },
+      o);
+}
+
+TEST(ConductorEnv, ConformanceRoutingAndHybridModel) {
+  testing::check_env_conformance([] { return make_env_from("max_steps: 1\n", 5); });
+  TraceSet holes = tiny_world();
+  for (std::size_t q = 0; q < holes.n_queries(); q += 4) {
+    const std::size_t k = holes.at(q, q % 4);
+    holes.quality[k] = kMissingF;
+    holes.cost_usd[k] = kMissingD;
+  }
+  auto traces = std::make_shared<const TraceSet>(holes);
+  testing::check_env_conformance([traces] { return make_env_from("max_steps: 2\nreward_model: hybrid\n", 4, traces); });
+  testing::check_env_conformance([traces] { return make_env_from("max_steps: 2\nreward_model: model\n", 4, traces); });
+}
+
+TEST(ConductorEnv, RegisteredAndLoadsATraceFile) {
+  const std::string dir = testing::temp_dir();
+  write_traces(tiny_world(), dir + "/tiny.h5");
+  ConfigDoc doc = ConfigDoc::load_string("traces: " + dir + "/tiny.h5\nmax_steps: 2\n", "env.yaml");
+  ConfigReader r = doc.root();
+  auto env = make_env("conductor", r, 3);
+  EXPECT_EQ(env->spec().id, "conductor");
+  EXPECT_EQ(env->spec().n_actions, 4 + 3);
+  EXPECT_EQ(env->spec().action_names[0], "call:w0");
+  EXPECT_EQ(env->spec().action_names[5], "finish:vote");
+  EXPECT_EQ(env->num_envs(), 3);
+}
+
+TEST(ConductorEnv, StateViewMatchesTheVectorObservation) {
+  auto env = make_env_from("max_steps: 3\n", 2);
+  int32_t a[2] = {1, 2};
+  env->step(a);
+  const ObsLayout& L = env->layout();
+  for (int i = 0; i < 2; ++i) {
+    const ConductorStateView v = env->state_view(i);
+    const float* o = env->obs() + i * L.dim;
+    ASSERT_EQ(v.n_steps, 1);
+    EXPECT_EQ(o[L.history + v.steps[0].worker], 1.f);
+    EXPECT_EQ(o[L.called + v.steps[0].worker], 1.f);
+    EXPECT_FLOAT_EQ(o[L.history + env->n_workers() + 1], std::log1p(double(v.steps[0].output_tokens)) / 10.0);
+    for (int k = 0; k < env->spec().n_actions; ++k) EXPECT_EQ(o[L.mask + k], v.action_mask[k]);
+    EXPECT_EQ(v.task, shared_tiny()->query_task[v.query]);
+  }
+}
+
+}  // namespace
+}  // namespace conductor
