@@ -1,0 +1,131 @@
+#include "trainer/run_config.h"
+
+#include <cstdio>
+
+#include "envs/registry.h"
+
+namespace conductor {
+
+PpoConfig PpoConfig::parse(ConfigReader r) {
+  PpoConfig c;
+  c.num_steps = r.get_in<int>("num_steps", c.num_steps, 1, 1 << 20);
+  c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
+  c.anneal_lr = r.get<bool>("anneal_lr", c.anneal_lr);
+  c.gamma = r.get_in<double>("gamma", c.gamma, 0.0, 1.0);
+  c.gae_lambda = r.get_in<double>("gae_lambda", c.gae_lambda, 0.0, 1.0);
+  c.num_minibatches = r.get_in<int>("num_minibatches", c.num_minibatches, 1, 1 << 20);
+  c.update_epochs = r.get_in<int>("update_epochs", c.update_epochs, 1, 10000);
+  c.norm_adv = r.get<bool>("norm_adv", c.norm_adv);
+  c.clip_coef = r.get_in<double>("clip_coef", c.clip_coef, 0.0, 10.0);
+  c.clip_vloss = r.get<bool>("clip_vloss", c.clip_vloss);
+  c.ent_coef = r.get_in<double>("ent_coef", c.ent_coef, 0.0, 100.0);
+  c.vf_coef = r.get_in<double>("vf_coef", c.vf_coef, 0.0, 100.0);
+  c.max_grad_norm = r.get_in<double>("max_grad_norm", c.max_grad_norm, 0.0, 1e9);
+  c.target_kl = r.get_in<double>("target_kl", c.target_kl, 0.0, 1e9);
+  c.adam_eps = r.get_in<double>("adam_eps", c.adam_eps, 0.0, 1.0);
+  c.ref_kl_coef = r.get_in<double>("ref_kl_coef", c.ref_kl_coef, 0.0, 1e6);
+  r.finish();
+  return c;
+}
+
+GrpoConfig GrpoConfig::parse(ConfigReader r) {
+  GrpoConfig c;
+  c.group_size = r.get_in<int>("group_size", c.group_size, 2, 1 << 16);
+  c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
+  c.anneal_lr = r.get<bool>("anneal_lr", c.anneal_lr);
+  c.update_epochs = r.get_in<int>("update_epochs", c.update_epochs, 1, 10000);
+  c.num_minibatches = r.get_in<int>("num_minibatches", c.num_minibatches, 1, 1 << 20);
+  c.clip_coef = r.get_in<double>("clip_coef", c.clip_coef, 0.0, 10.0);
+  c.ent_coef = r.get_in<double>("ent_coef", c.ent_coef, 0.0, 100.0);
+  c.kl_coef = r.get_in<double>("kl_coef", c.kl_coef, 0.0, 1e6);
+  c.max_grad_norm = r.get_in<double>("max_grad_norm", c.max_grad_norm, 0.0, 1e9);
+  c.adam_eps = r.get_in<double>("adam_eps", c.adam_eps, 0.0, 1.0);
+  r.finish();
+  return c;
+}
+
+BcConfig BcConfig::parse(ConfigReader r) {
+  BcConfig c;
+  c.enabled = r.get<bool>("enabled", c.enabled);
+  c.samples = r.get_in<int>("samples", c.samples, 1, 1 << 26);
+  c.epochs = r.get_in<int>("epochs", c.epochs, 1, 100000);
+  c.minibatch_size = r.get_in<int>("minibatch_size", c.minibatch_size, 1, 1 << 24);
+  c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
+  r.finish();
+  return c;
+}
+
+LogConfig LogConfig::parse(ConfigReader r) {
+  LogConfig c;
+  c.jsonl = r.get<bool>("jsonl", c.jsonl);
+  c.tensorboard = r.get<bool>("tensorboard", c.tensorboard);
+  c.console = r.get<bool>("console", c.console);
+  c.console_every = r.get_in<int>("console_every", c.console_every, 1, 1 << 30);
+  r.finish();
+  return c;
+}
+
+RunConfig RunConfig::parse(ConfigReader r) {
+  RunConfig c;
+  c.seed = r.get<uint64_t>("seed", c.seed);
+  ConfigReader env = r.child("env");
+  c.env_id = env.required<std::string>("id");
+  c.num_envs = env.get_in<int>("num_envs", c.num_envs, 1, 1 << 20);
+  c.env_cfg = env;
+  c.policy = PolicyConfig::parse(r.child("policy"));
+  c.algo = r.get_choice("algo", c.algo, {"ppo", "grpo"});
+  c.ppo = PpoConfig::parse(r.child("ppo"));
+  c.grpo = GrpoConfig::parse(r.child("grpo"));
+  c.bc = BcConfig::parse(r.child("bc_warmstart"));
+  c.total_steps = r.get_in<int64_t>("total_steps", c.total_steps, 1, int64_t(1) << 50);
+  c.checkpoint_every = r.get_in<int>("checkpoint_every", c.checkpoint_every, 0, 1 << 30);
+  c.checkpoint_keep = r.get_in<int>("checkpoint_keep", c.checkpoint_keep, 1, 1 << 20);
+  c.threads = r.get_in<int>("threads", c.threads, 1, 1024);
+  c.log = LogConfig::parse(r.child("log"));
+  if (c.algo == "ppo") {
+    const int64_t batch = int64_t(c.num_envs) * c.ppo.num_steps;
+    if (batch % c.ppo.num_minibatches != 0)
+      r.fail_at("ppo", "the batch (env.num_envs * ppo.num_steps = " + std::to_string(batch) +
+                           ") is not divisible by ppo.num_minibatches = " + std::to_string(c.ppo.num_minibatches));
+  }
+  r.finish();
+  return c;
+}
+
+std::unique_ptr<VectorEnv> RunConfig::make_env_instance(int n) const {
+  ConfigReader env = *env_cfg;
+  return make_env(env_id, env, n);
+}
+
+int64_t RunConfig::batch_size() const {
+  if (algo == "ppo") return int64_t(num_envs) * ppo.num_steps;
+  return int64_t(num_envs) * grpo.group_size;  // episodes per update (steps vary)
+}
+
+int64_t RunConfig::num_updates() const {
+  return std::max<int64_t>(1, total_steps / batch_size());
+}
+
+void check_run_config(const ConfigDoc& doc) {
+  RunConfig cfg = RunConfig::parse(doc.root());
+  auto env = cfg.make_env_instance(1);
+  (void)env;
+}
+
+std::string config_fingerprint(const std::string& resolved_yaml) {
+  size_t start = 0;
+  if (!resolved_yaml.empty() && resolved_yaml[0] == '#') {
+    start = resolved_yaml.find('\n');
+    start = start == std::string::npos ? resolved_yaml.size() : start + 1;
+  }
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = start; i < resolved_yaml.size(); ++i) {
+    h ^= static_cast<unsigned char>(resolved_yaml[i]);
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace conductor

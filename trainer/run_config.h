@@ -1,0 +1,100 @@
+// The run config of `conductor train` (top-level YAML), parsed once with core/config.h.
+// Every key, its default and its meaning are documented in docs/training.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "envs/env.h"
+#include "policies/mlp_io.h"
+
+namespace conductor {
+
+struct PpoConfig {
+  int num_steps = 128;           // rollout length per environment; batch = num_envs * num_steps
+  double learning_rate = 2.5e-4; // Adam
+  bool anneal_lr = true;         // linear decay to 0 over the run
+  double gamma = 0.99;
+  double gae_lambda = 0.95;
+  int num_minibatches = 4;       // batch must divide evenly
+  int update_epochs = 4;
+  bool norm_adv = true;          // per-minibatch advantage normalization
+  double clip_coef = 0.2;        // surrogate clip
+  bool clip_vloss = true;        // clipped value loss (same clip_coef)
+  double ent_coef = 0.01;
+  double vf_coef = 0.5;
+  double max_grad_norm = 0.5;
+  double target_kl = 0.0;        // 0 = off; else stop the update when approx_kl > 1.5 * target_kl
+  double adam_eps = 1e-5;
+  double ref_kl_coef = 0.0;      // KL penalty to the frozen initial (post warm start) policy
+  static PpoConfig parse(ConfigReader r);
+};
+
+struct GrpoConfig {
+  int group_size = 8;            // G rollouts per query (env.num_envs = queries per update)
+  double learning_rate = 1e-3;
+  bool anneal_lr = true;
+  int update_epochs = 1;
+  int num_minibatches = 1;
+  double clip_coef = 0.2;
+  double ent_coef = 0.0;
+  double kl_coef = 0.0;          // KL (k3) to the frozen reference policy; 0 = no reference
+  double max_grad_norm = 0.5;
+  double adam_eps = 1e-5;
+  static GrpoConfig parse(ConfigReader r);
+};
+
+struct BcConfig {
+  bool enabled = false;          // imitate the env's best fixed strategy before RL
+  int samples = 4096;            // expert (obs, action) pairs collected
+  int epochs = 10;
+  int minibatch_size = 256;
+  double learning_rate = 1e-3;
+  static BcConfig parse(ConfigReader r);
+};
+
+struct LogConfig {
+  bool jsonl = true;             // RUN_DIR/metrics.jsonl
+  bool tensorboard = true;       // RUN_DIR/events.out.tfevents.*
+  bool console = true;           // progress line on stderr
+  int console_every = 10;        // updates between lines when stderr is not a terminal
+  static LogConfig parse(ConfigReader r);
+};
+
+struct RunConfig {
+  uint64_t seed = 1;
+  std::string env_id;
+  int num_envs = 8;
+  std::string algo = "ppo";      // ppo | grpo
+  PolicyConfig policy;
+  PpoConfig ppo;
+  GrpoConfig grpo;
+  BcConfig bc;
+  int64_t total_steps = 100000;  // environment steps
+  int checkpoint_every = 10;     // updates; 0 = only at the end (and on SIGINT/SIGTERM)
+  int checkpoint_keep = 3;       // newest checkpoints kept (older ones are deleted)
+  int threads = 1;               // torch intra-op threads
+  LogConfig log;
+
+  // The `env` mapping: make_env(env_id, *env_cfg, n) reads the environment's own keys.
+  std::optional<ConfigReader> env_cfg;
+
+  static RunConfig parse(ConfigReader r);
+  std::unique_ptr<VectorEnv> make_env_instance(int num_envs) const;
+  // Derived sizes.
+  int64_t batch_size() const;    // env steps per update (PPO: num_envs * num_steps)
+  int64_t num_updates() const;   // total_steps / batch_size (at least 1)
+};
+
+// Parses the whole run config (and builds the environment once, so its keys are checked) without
+// training. Throws ConfigError naming file:line and key on the first problem.
+void check_run_config(const ConfigDoc& doc);
+
+// FNV-1a 64 of the resolved YAML without its leading comment line: identifies a config for resume.
+std::string config_fingerprint(const std::string& resolved_yaml);
+
+}  // namespace conductor
