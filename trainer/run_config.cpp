@@ -65,6 +65,17 @@ LogConfig LogConfig::parse(ConfigReader r) {
   return c;
 }
 
+FinalEvalConfig FinalEvalConfig::parse(ConfigReader r) {
+  FinalEvalConfig c;
+  c.enabled = r.get<bool>("enabled", c.enabled);
+  c.set = r.get<std::vector<std::string>>("set", c.set);
+  for (const auto& s : c.set)
+    if (s.find('=') == std::string::npos) r.fail_at("set", "expected key=value entries, got '" + s + "'");
+  c.episodes = r.get_in<int>("episodes", c.episodes, 1, 1 << 28);
+  r.finish();
+  return c;
+}
+
 RunConfig RunConfig::parse(ConfigReader r) {
   RunConfig c;
   c.seed = r.get<uint64_t>("seed", c.seed);
@@ -82,6 +93,7 @@ RunConfig RunConfig::parse(ConfigReader r) {
   c.checkpoint_keep = r.get_in<int>("checkpoint_keep", c.checkpoint_keep, 1, 1 << 20);
   c.threads = r.get_in<int>("threads", c.threads, 1, 1024);
   c.log = LogConfig::parse(r.child("log"));
+  c.final_eval = FinalEvalConfig::parse(r.child("final_eval"));
   if (c.algo == "ppo") {
     const int64_t batch = int64_t(c.num_envs) * c.ppo.num_steps;
     if (batch % c.ppo.num_minibatches != 0)

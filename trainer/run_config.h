@@ -65,6 +65,15 @@ struct LogConfig {
   static LogConfig parse(ConfigReader r);
 };
 
+// After training: the greedy policy and the env's best fixed strategy (expert_actions) on an
+// evaluation variant of the env (the run config with `set` overrides, one sub-environment).
+struct FinalEvalConfig {
+  bool enabled = false;
+  std::vector<std::string> set;  // e.g. [env.split=test, env.mode=sequential]
+  int episodes = 1000;           // or one pass when the env reports a "pass" extra
+  static FinalEvalConfig parse(ConfigReader r);
+};
+
 struct RunConfig {
   uint64_t seed = 1;
   std::string env_id;
@@ -79,6 +88,7 @@ struct RunConfig {
   int checkpoint_keep = 3;       // newest checkpoints kept (older ones are deleted)
   int threads = 1;               // torch intra-op threads
   LogConfig log;
+  FinalEvalConfig final_eval;
 
   // The `env` mapping: make_env(env_id, *env_cfg, n) reads the environment's own keys.
   std::optional<ConfigReader> env_cfg;

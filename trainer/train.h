@@ -48,6 +48,8 @@ struct TrainResult {
   double wall_seconds = 0.0;
   Metrics last;                // metrics of the last update
   bool resume_exact = true;    // false when the env could not restore its state
+  // final_eval (empty when disabled): eval/return, eval/<extra>, eval/expert_return, ...
+  Metrics final_eval;
 };
 
 // Parses `doc` (a run config with overrides applied), then trains. When options.resume, `doc`

@@ -113,8 +113,10 @@ struct EpisodeStats {
 
 class Trainer {
  public:
-  Trainer(RunConfig cfg, const TrainOptions& opt, std::string run_dir, std::string fingerprint)
-      : cfg_(std::move(cfg)), opt_(opt), run_dir_(std::move(run_dir)), fingerprint_(std::move(fingerprint)) {}
+  Trainer(RunConfig cfg, const TrainOptions& opt, std::string run_dir, std::string fingerprint,
+          std::string resolved_yaml)
+      : cfg_(std::move(cfg)), opt_(opt), run_dir_(std::move(run_dir)), fingerprint_(std::move(fingerprint)),
+        resolved_yaml_(std::move(resolved_yaml)) {}
 
   TrainResult run(bool resume);
 
@@ -123,6 +125,7 @@ class Trainer {
   Metrics ppo_update();
   Metrics grpo_update();
   Metrics bc_warmstart();
+  Metrics final_evaluation();
   void check_finite(const char* name, double v) const;
   std::string save_checkpoint();
   void load_checkpoint(const std::string& ckpt);
@@ -132,7 +135,7 @@ class Trainer {
 
   RunConfig cfg_;
   TrainOptions opt_;
-  std::string run_dir_, fingerprint_;
+  std::string run_dir_, fingerprint_, resolved_yaml_;
   EnvSpec spec_;
   std::unique_ptr<VectorEnv> env_;                 // PPO
   std::vector<std::unique_ptr<VectorEnv>> genvs_;  // GRPO: one instance per group member
@@ -579,6 +582,60 @@ Metrics Trainer::bc_warmstart() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Final evaluation: greedy policy vs the env's best fixed strategy on the same episodes.
+// ---------------------------------------------------------------------------------------------
+Metrics Trainer::final_evaluation() {
+  ConfigDoc doc = ConfigDoc::load_string(resolved_yaml_, run_dir_ + "/config.yaml (final_eval)");
+  doc.apply_overrides(cfg_.final_eval.set);
+  doc.apply_override("env.num_envs=1");  // one sub-environment: the episode sequence is fixed
+  const RunConfig ecfg = RunConfig::parse(doc.root());
+  auto run_one = [&](bool expert, EpisodeStats& stats) -> bool {
+    auto env = ecfg.make_env_instance(1);
+    const EnvSpec& sp = env->spec();
+    if (sp.obs_dim != spec_.obs_dim || sp.n_actions != spec_.n_actions)
+      fail("final_eval: the evaluation environment has obs_dim ", sp.obs_dim, " and ", sp.n_actions,
+           " actions; the policy was trained on ", spec_.obs_dim, " and ", spec_.n_actions);
+    int pass_idx = -1;
+    for (size_t k = 0; k < sp.extra_names.size(); ++k)
+      if (sp.extra_names[k] == "pass") pass_idx = static_cast<int>(k);
+    env->reset(derive_seed(cfg_.seed, 0xE7A1));
+    int32_t a = 0;
+    const int64_t max_steps = int64_t(cfg_.final_eval.episodes) * std::max(1, sp.max_episode_steps) * 4 + 100000;
+    for (int64_t t = 0; t < max_steps; ++t) {
+      if (expert) {
+        if (!env->expert_actions(&a)) return false;
+      } else {
+        torch::NoGradGuard ng;
+        const auto lp = masked_log_probs(model_->logits(obs_tensor(env->obs(), 1, sp.obs_dim)),
+                                         mask_tensor(env->action_mask(), 1, sp.n_actions));
+        a = static_cast<int32_t>(lp.argmax(1).item<int64_t>());
+      }
+      env->step(&a);
+      for (const auto& r : env->finished()) {
+        if (pass_idx >= 0 && r.extras[pass_idx] >= 1.0) return true;  // one full pass of the split
+        stats.add(r);
+        if (pass_idx < 0 && stats.count >= cfg_.final_eval.episodes) return true;
+      }
+    }
+    return true;
+  };
+  EpisodeStats pol(spec_.extra_names), exp(spec_.extra_names);
+  run_one(false, pol);
+  Metrics m;
+  m.update = update_;
+  m.global_step = global_step_;
+  Metrics tmp;
+  pol.write(tmp);
+  for (const auto& kv : tmp.values) m.set("eval/" + kv.first.substr(kv.first.find('/') + 1), kv.second);
+  if (run_one(true, exp)) {
+    Metrics te;
+    exp.write(te);
+    for (const auto& kv : te.values) m.set("eval/expert_" + kv.first.substr(kv.first.find('/') + 1), kv.second);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Checkpoints
 // ---------------------------------------------------------------------------------------------
 std::string Trainer::save_checkpoint() {
@@ -756,6 +813,13 @@ TrainResult Trainer::run(bool resume) {
   res.global_step = global_step_;
   res.wall_seconds = seconds_since(t0);
   res.resume_exact = resume_exact_;
+  if (cfg_.final_eval.enabled && !res.interrupted) {
+    res.final_eval = final_evaluation();
+    json j = json::object();
+    for (const auto& kv : res.final_eval.values) j[kv.first] = std::isfinite(kv.second) ? json(kv.second) : json(nullptr);
+    j["set"] = cfg_.final_eval.set;
+    write_json_atomic(run_dir_ + "/final_eval.json", j);
+  }
   return res;
 }
 
@@ -825,7 +889,7 @@ TrainResult run_training(const ConfigDoc& doc, const TrainOptions& options) {
                                      {"env", cfg.env_id},
                                      {"algo", cfg.algo}});
   }
-  Trainer trainer(std::move(cfg), options, dir, fp);
+  Trainer trainer(std::move(cfg), options, dir, fp, resolved);
   return trainer.run(options.resume);
 }
 

@@ -1,0 +1,233 @@
+// End-to-end training on the sanity environments: learning, masking, determinism, resume, errors.
+// Every run is seeded and small (seconds); the thresholds leave wide margins over what the seeded
+// runs reach (documented per test).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/random.h"
+#include "envs/bandit.h"
+#include "policies/mlp_io.h"
+#include "test_util.h"
+#include "trainer/run_config.h"
+#include "trainer/train.h"
+
+namespace conductor {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kBandit = R"(
+seed: 3
+env: {id: bandit, num_envs: 64, n_contexts: 4, n_actions: 5, masked_trap: true, noise: 0.1}
+policy: {hidden: [32, 32]}
+ppo: {num_steps: 4, learning_rate: 0.003, num_minibatches: 4, update_epochs: 4, ent_coef: 0.0, gamma: 0.0, gae_lambda: 0.0}
+total_steps: 16384
+checkpoint_every: 20
+log: {console: false}
+)";
+
+const char* kCartPole = R"(
+seed: 5
+env: {id: cartpole, num_envs: 4}
+policy: {hidden: [16, 16]}
+ppo: {num_steps: 32, num_minibatches: 2, update_epochs: 2}
+total_steps: 1280
+checkpoint_every: 2
+log: {console: false}
+)";
+
+TrainResult train(const std::string& yaml, const std::string& dir, TrainOptions opt = {},
+                  std::vector<std::string> sets = {}) {
+  ConfigDoc doc = ConfigDoc::load_string(yaml, "test.yaml");
+  doc.apply_overrides(sets);
+  opt.run_dir = dir;
+  opt.console = false;
+  return run_training(doc, opt);
+}
+
+std::vector<NamedTensor> weights(const std::string& dir) {
+  MlpSpec s;
+  return load_mlp_tensors(dir, &s);
+}
+
+TEST(Train, BanditLearnsTheOptimalActionAndNeverSamplesMaskedOnes) {
+  const std::string dir = testing::temp_dir() + "/run";
+  const TrainResult r = train(kBandit, dir);
+  EXPECT_FALSE(r.interrupted);
+  EXPECT_EQ(r.updates, 64);
+  // The env checks masks in this build (no NDEBUG): sampling the masked, higher-paying trap
+  // action would have thrown during training. Now evaluate the learned policy by sampling.
+  BanditConfig bc;
+  bc.n_contexts = 4;
+  bc.n_actions = 5;
+  bc.masked_trap = true;
+  const BanditProblem problem = BanditProblem::make(bc);
+  auto policy = load_policy(dir);
+  const int n = 4000;
+  std::vector<float> obs(n * 4, 0.f);
+  std::vector<uint8_t> mask(n * 5);
+  std::vector<int> ctx(n);
+  Rng rng(17);
+  for (int i = 0; i < n; ++i) {
+    ctx[i] = static_cast<int>(rng.below(4));
+    obs[i * 4 + ctx[i]] = 1.f;
+    for (int a = 0; a < 5; ++a) mask[i * 5 + a] = problem.allowed[ctx[i] * 5 + a];
+  }
+  std::vector<int32_t> act(n);
+  std::vector<float> probs(n * 5);
+  policy->act(obs.data(), mask.data(), n, act.data(), false, 99, probs.data());
+  int optimal = 0;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_NE(act[i], problem.trap[ctx[i]]) << "a masked action was sampled";
+    ASSERT_EQ(probs[i * 5 + problem.trap[ctx[i]]], 0.f);
+    optimal += act[i] == problem.optimal[ctx[i]];
+  }
+  // Seeded run: ~99.9% optimal; the bar is the issue's 95%.
+  EXPECT_GE(optimal / double(n), 0.95) << optimal << " / " << n;
+  EXPECT_GE(r.last.get("charts/optimal"), 0.95);
+}
+
+TEST(Train, SameSeedGivesIdenticalMetrics) {
+  const std::string base = testing::temp_dir();
+  train(kCartPole, base + "/a");
+  train(kCartPole, base + "/b");
+  const std::string a = read_file(base + "/a/metrics.jsonl");
+  EXPECT_EQ(a, read_file(base + "/b/metrics.jsonl"));
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), 10);
+  const auto wa = weights(base + "/a"), wb = weights(base + "/b");
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].data, wb[i].data) << wa[i].name;
+  // A different seed gives different metrics.
+  train(kCartPole, base + "/c", {}, {"seed=6"});
+  EXPECT_NE(a, read_file(base + "/c/metrics.jsonl"));
+}
+
+TEST(Train, InterruptedAndResumedRunEndsWithIdenticalWeights) {
+  const std::string base = testing::temp_dir();
+  const TrainResult full = train(kCartPole, base + "/full");
+  ASSERT_EQ(full.updates, 10);
+  TrainOptions stop;
+  stop.stop_after_updates = 3;  // as if SIGINT arrived during update 3
+  const TrainResult part = train(kCartPole, base + "/part", stop);
+  EXPECT_TRUE(part.interrupted);
+  EXPECT_EQ(part.updates, 3);
+  EXPECT_TRUE(fs::exists(base + "/part/checkpoints/update_00000003/state.json"));
+  // Resume from the run's own config.yaml (no config file given), twice interrupted.
+  TrainOptions resume;
+  resume.resume = true;
+  resume.stop_after_updates = 4;
+  ConfigDoc doc = load_run_config(base + "/part", {});
+  resume.run_dir = base + "/part";
+  resume.console = false;
+  const TrainResult mid = run_training(doc, resume);
+  EXPECT_EQ(mid.updates, 7);
+  resume.stop_after_updates = -1;
+  const TrainResult done = run_training(load_run_config(base + "/part", {}), resume);
+  EXPECT_FALSE(done.interrupted);
+  EXPECT_EQ(done.updates, 10);
+  EXPECT_TRUE(done.resume_exact);
+  const auto wa = weights(base + "/full"), wb = weights(base + "/part");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].data, wb[i].data) << wa[i].name;
+  EXPECT_EQ(read_file(base + "/full/metrics.jsonl"), read_file(base + "/part/metrics.jsonl"));
+}
+
+TEST(Train, ResumeRefusesAnotherConfigOrVersion) {
+  const std::string dir = testing::temp_dir() + "/run";
+  TrainOptions stop;
+  stop.stop_after_updates = 1;
+  train(kCartPole, dir, stop);
+  TrainOptions resume;
+  resume.resume = true;
+  try {
+    train(kCartPole, dir, resume, {"ppo.learning_rate=0.001"});
+    FAIL() << "resumed with a different config";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("different config"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("learning_rate"), std::string::npos) << e.what();
+  }
+  // Starting a new run over an existing one is refused too.
+  EXPECT_THROW(train(kCartPole, dir), Error);
+  // A run folder from another format version.
+  std::string rj = read_file(dir + "/run.json");
+  rj.replace(rj.find("\"version\": 1"), 12, "\"version\": 99");
+  write_file_atomic(dir + "/run.json", rj);
+  try {
+    train(kCartPole, dir, resume);
+    FAIL() << "resumed a run of another version";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("version 99"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Train, NanLossStopsWithoutWritingAPoisonedCheckpoint) {
+  const std::string dir = testing::temp_dir() + "/run";
+  TrainOptions opt;
+  opt.poison_loss_at_update = 3;
+  try {
+    train(kCartPole, dir, opt, {"checkpoint_every=1"});
+    FAIL() << "a NaN loss did not stop training";
+  } catch (const TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("update 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("losses/loss"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(dir + "/checkpoints/update_00000002/state.json"));
+  EXPECT_FALSE(fs::exists(dir + "/checkpoints/update_00000003"));
+  EXPECT_EQ(read_file(dir + "/checkpoints/latest"), "update_00000002\n");
+  EXPECT_NO_THROW(load_policy(dir));
+}
+
+TEST(Train, GrpoImprovesTheBanditWithGroupAdvantages) {
+  const std::string dir = testing::temp_dir() + "/run";
+  const std::string yaml = R"(
+seed: 2
+env: {id: bandit, num_envs: 32, n_contexts: 4, n_actions: 5, masked_trap: true}
+policy: {hidden: [32]}
+algo: grpo
+grpo: {group_size: 8, learning_rate: 0.01, update_epochs: 2, num_minibatches: 2, kl_coef: 0.001}
+total_steps: 12288
+log: {console: false}
+)";
+  const TrainResult r = train(yaml, dir);
+  EXPECT_EQ(r.global_step, 12288);
+  // Seeded run: ~0.99; a uniform policy over the 4 allowed actions scores 0.25.
+  EXPECT_GE(r.last.get("charts/optimal"), 0.9);
+  EXPECT_TRUE(r.last.has("losses/ref_kl"));
+}
+
+TEST(Train, BehaviourCloningWarmStartImitatesTheExpert) {
+  const std::string dir = testing::temp_dir() + "/run";
+  const TrainResult r = train(kCartPole, dir, {},
+                              {"bc_warmstart.enabled=true", "bc_warmstart.samples=2048", "total_steps=128"});
+  const std::string m = read_file(dir + "/metrics.jsonl");
+  const auto first = m.substr(0, m.find('\n'));
+  EXPECT_NE(first.find("\"bc/accuracy\""), std::string::npos) << first;
+  EXPECT_NE(first.find("\"update\":0"), std::string::npos) << first;
+  EXPECT_EQ(r.updates, 1);
+}
+
+TEST(RunConfig, ChecksEveryKeyWithFileAndLine) {
+  auto err = [](const std::string& yaml) -> std::string {
+    try {
+      check_run_config(ConfigDoc::load_string(yaml, "c.yaml"));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(err(kCartPole), "");
+  EXPECT_NE(err("env: {id: cartpole}\nppo: {clip_coeff: 0.1}\n").find("c.yaml:2: unknown key 'ppo.clip_coeff'"),
+            std::string::npos);
+  EXPECT_NE(err("env: {id: nope}\n").find("unknown environment 'nope'"), std::string::npos);
+  EXPECT_NE(err("env: {id: cartpole, num_envs: 3}\nppo: {num_minibatches: 5}\n").find("not divisible"),
+            std::string::npos);
+  EXPECT_NE(err("env: {id: cartpole, max_episode_steps: 0}\n").find("max_episode_steps"), std::string::npos);
+  EXPECT_NE(err("algo: sac\nenv: {id: cartpole}\n").find("expected one of ppo, grpo"), std::string::npos);
+  EXPECT_NE(err("seed: 1\n").find("'env.id'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace conductor
