@@ -1,0 +1,112 @@
+// A small HTTP/1.1 server on Boost.Beast (asio), shared by `conductor serve` and `conductor
+// replay-server`. Beast stays out of this header (pimpl) so users compile fast.
+//
+// Contract:
+//  - start() binds host:port (port 0 = a free port chosen by the OS; port() tells which) and runs
+//    `threads` event-loop threads. Each connection is served on its own strand; keep-alive is honoured.
+//  - The handler is called on an event-loop thread with a complete request and must call the
+//    Responder exactly once, from any thread, now or later (an async handler hands the work to
+//    another thread or a timer and responds from there). It must not block for long: a handler that
+//    waits on the network moves that work off the event loop.
+//  - A handler that throws HttpError gets a JSON error with that status; any other exception a 500
+//    JSON error; the server keeps serving either way. A Responder dropped without being called
+//    answers 500 (never a hung connection).
+//  - Input the handler never sees: a malformed request line or header gets 400; a body larger than
+//    body_limit_bytes gets 413; both close the connection. A client that does not complete a request
+//    within read_timeout_s (a slow sender) is disconnected, as is one that does not read its
+//    response within write_timeout_s. An abrupt disconnect just ends that connection.
+//  - drain() stops accepting, lets every request already being handled finish (up to a deadline),
+//    closes the connections and stops the threads. It is what SIGTERM does in `conductor serve`.
+//  - Error bodies are JSON in the OpenAI style: {"error": {"message": ..., "type": ..., "code": status}}.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+
+namespace conductor::serve {
+
+struct HttpRequest {
+  std::string method;   // "GET", "POST", ...
+  std::string target;   // "/v1/route?x=1"
+  std::string path;     // target without the query string
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  // First header named `name` (lower case), or "".
+  std::string header(const std::string& name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+// Thrown by handlers to answer with `status` and a JSON error body.
+class HttpError : public Error {
+ public:
+  HttpError(int status, const std::string& message, std::string type = "invalid_request_error")
+      : Error(message), status_(status), type_(std::move(type)) {}
+  int status() const { return status_; }
+  const std::string& type() const { return type_; }
+
+ private:
+  int status_;
+  std::string type_;
+};
+
+// {"error": {"message": m, "type": t, "code": status}}
+HttpResponse json_error(int status, const std::string& message, const std::string& type);
+
+using Responder = std::function<void(HttpResponse)>;
+using Handler = std::function<void(HttpRequest& request, Responder respond)>;
+// Called once per response written (also for 400/413 the server generates itself); used for metrics.
+using ResponseObserver = std::function<void(const std::string& path, int status, double seconds)>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  int port = 8080;                 // 0 = any free port
+  int threads = 2;                 // event-loop threads, >= 1
+  std::size_t body_limit_bytes = 1 << 20;  // larger bodies get 413
+  double read_timeout_s = 10.0;    // to receive one whole request (headers and body)
+  double write_timeout_s = 10.0;   // to send one response
+  std::string server_name = "conductor";
+};
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, Handler handler, ResponseObserver observer = nullptr);
+  ~HttpServer();  // drains with a short deadline if still running
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts the threads; throws conductor::Error naming host:port when it cannot bind.
+  void start();
+  int port() const;
+  const HttpServerOptions& options() const;
+
+  // Runs `fn` on an event-loop thread after `seconds` (used for simulated latency).
+  void run_after(double seconds, std::function<void()> fn);
+
+  // Stops accepting, waits up to `deadline_s` for in-flight requests, then stops. Idempotent.
+  void drain(double deadline_s = 10.0);
+  // Blocks until the server has stopped (after drain(), from another thread or a signal).
+  void wait();
+  bool running() const;
+  bool draining() const;
+  // Requests currently being handled.
+  int in_flight() const;
+
+  struct Impl;  // internal (public so the connection class in the .cpp can name it)
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace conductor::serve

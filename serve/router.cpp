@@ -1,0 +1,158 @@
+#include "serve/router.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "serve/http_server.h"
+
+namespace conductor::serve {
+
+namespace {
+[[noreturn]] void bad(const std::string& msg) { throw HttpError(400, msg); }
+
+std::string type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::number_float: return "a number";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    default: return "an unsupported value";
+  }
+}
+}  // namespace
+
+Router::Router(std::shared_ptr<const Policy> policy, std::shared_ptr<const LiveWorld> world, std::string model_version)
+    : policy_(std::move(policy)), world_(std::move(world)), model_version_(std::move(model_version)) {
+  CONDUCTOR_CHECK(policy_ && world_, "Router needs a policy and a world");
+  if (policy_->obs_dim() != world_->obs_dim() || policy_->n_actions() != world_->n_actions())
+    fail("the policy expects observations of ", policy_->obs_dim(), " floats and ", policy_->n_actions(),
+         " actions, but the serving world builds ", world_->obs_dim(), " floats and ", world_->n_actions(),
+         " actions: the export's featurizer or worker list does not match its model");
+  if (static_cast<int>(world_->actions().size()) != world_->n_actions())
+    fail("the serving world names ", world_->actions().size(), " actions but has ", world_->n_actions());
+}
+
+int Router::worker_index(const std::string& name) const {
+  const auto& w = world_->workers();
+  for (std::size_t i = 0; i < w.size(); ++i)
+    if (w[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+LiveQuery Router::parse_route_request(const std::string& body) const {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    bad(std::string("request body is not valid JSON (byte ") + std::to_string(e.byte) + ")");
+  }
+  if (!j.is_object()) bad("request body must be a JSON object, got " + type_name(j));
+  LiveQuery q;
+  const std::size_t n_workers = world_->workers().size();
+  q.available.assign(n_workers, 1);
+  bool has_query = false;
+  for (const auto& [key, v] : j.items()) {
+    if (key == "query") {
+      if (!v.is_string()) bad("'query' must be a string, got " + type_name(v));
+      q.text = v.get<std::string>();
+      has_query = true;
+    } else if (key == "available") {
+      if (!v.is_array()) bad("'available' must be an array of worker names, got " + type_name(v));
+      if (v.empty()) bad("'available' must name at least one worker");
+      q.available.assign(n_workers, 0);
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].is_string())
+          bad("'available[" + std::to_string(i) + "]' must be a string, got " + type_name(v[i]));
+        const std::string name = v[i].get<std::string>();
+        const int w = worker_index(name);
+        if (w < 0) {
+          std::string known;
+          for (const auto& n : world_->workers()) known += (known.empty() ? "" : ", ") + n;
+          bad("'available[" + std::to_string(i) + "]': unknown worker '" + name + "' (known: " + known + ")");
+        }
+        if (q.available[w]) bad("'available' names worker '" + name + "' twice");
+        q.available[w] = 1;
+      }
+    } else if (key == "budget_usd") {
+      if (v.is_null()) continue;
+      if (!v.is_number()) bad("'budget_usd' must be a number, got " + type_name(v));
+      const double b = v.get<double>();
+      if (!std::isfinite(b) || b < 0) bad("'budget_usd' must be a finite number >= 0, got " + v.dump());
+      q.budget_usd = b;
+    } else if (key == "task") {
+      if (!v.is_string()) bad("'task' must be a string, got " + type_name(v));
+      q.task = v.get<std::string>();
+    } else if (key == "input_tokens") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 30))
+        bad("'input_tokens' must be an integer in [0, 2^30], got " + v.dump());
+      q.input_tokens = v.get<int>();
+    } else {
+      bad("unknown field '" + key + "' (expected query, available, budget_usd, task, input_tokens)");
+    }
+  }
+  if (!has_query) bad("missing field 'query' (a string)");
+  return q;
+}
+
+Decision Router::decide(const LiveEpisode& episode) const {
+  const int od = world_->obs_dim(), na = world_->n_actions();
+  thread_local std::vector<float> obs;
+  thread_local std::vector<uint8_t> mask;
+  obs.assign(static_cast<std::size_t>(od), 0.f);
+  mask.assign(static_cast<std::size_t>(na), 0);
+  episode.observe(obs.data(), mask.data());
+  bool any = false;
+  for (uint8_t m : mask) any = any || m;
+  if (!any)
+    throw HttpError(422, "no action is allowed for this request (every worker unavailable or over budget)");
+  Decision d;
+  d.probs.assign(static_cast<std::size_t>(na), 0.f);
+  int32_t a = -1;
+  policy_->act(obs.data(), mask.data(), 1, &a, /*greedy=*/true, 0, d.probs.data());
+  CONDUCTOR_CHECK(a >= 0 && a < na && mask[a], "policy returned a masked action ", a);
+  d.action = a;
+  d.mask = mask;
+  return d;
+}
+
+json Router::route(const LiveQuery& query, Decision* decision_out) const {
+  auto episode = world_->start(query);
+  Decision d = decide(*episode);
+  const auto& actions = world_->actions();
+  bool can_call = false;
+  for (int a = 0; a < world_->n_actions(); ++a)
+    can_call = can_call || (d.mask[a] && actions[a].kind == ActionInfo::Kind::kCall);
+  if (!can_call)
+    throw HttpError(422, "no worker can be called for this request: every worker is unavailable or over the budget");
+  auto describe = [&](int a) {
+    const ActionInfo& info = actions[a];
+    json j = {{"index", a}, {"name", info.name}};
+    if (info.kind == ActionInfo::Kind::kCall) {
+      j["kind"] = "call";
+      j["worker"] = world_->workers()[info.worker];
+    } else {
+      j["kind"] = "finish";
+      j["rule"] = info.finish_rule;
+    }
+    return j;
+  };
+  json probs = json::object();
+  for (int a = 0; a < world_->n_actions(); ++a) probs[actions[a].name] = d.probs[a];
+  json plan = json::array({describe(d.action)});
+  // A one-step policy's whole workflow is its single call followed by the environment's finish.
+  const bool complete = world_->max_steps() == 1 || actions[d.action].kind == ActionInfo::Kind::kFinish;
+  json out = {{"model_version", model_version_},
+              {"action", describe(d.action)},
+              {"plan", plan},
+              {"plan_complete", complete},
+              {"max_steps", world_->max_steps()},
+              {"probabilities", probs}};
+  if (decision_out) *decision_out = std::move(d);
+  return out;
+}
+
+}  // namespace conductor::serve
