@@ -1,0 +1,16 @@
+// A generated full-information world for throughput benchmarks of the routing environment (not a
+// model of anything: every call of every worker is logged, so no pair is masked and the benchmark
+// measures the environment itself). Deterministic per seed.
+#pragma once
+
+#include <cstdint>
+
+#include "traces/trace_set.h"
+
+namespace conductor {
+
+// `workers` x `queries`, all in the train split, three tasks, 12-word texts, binary quality with
+// comparable answers, prices x tokens costs and linear latencies.
+TraceSet bench_world(int workers, int queries, uint64_t seed);
+
+}  // namespace conductor
