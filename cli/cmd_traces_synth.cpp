@@ -49,21 +49,18 @@ void setup_traces_synth(CLI::App& app) {
     c->add_flag("--stats", o->stats, "print the world's measured statistics (Markdown) to stdout");
     c->add_option("--stats-out", o->stats_out, "also write the statistics (Markdown) to this file");
     c->callback([o, c]() {
+      // Generator settings: defaults < --config file < --set; flags given explicitly win over both.
       ConfigDoc doc = o->config.empty() ? ConfigDoc::empty("<synth defaults>") : ConfigDoc::load_file(o->config);
-      // Explicit flags override the file; then --set.
-      if (c->count("--queries") || o->config.empty()) doc.apply_override("queries=" + std::to_string(o->queries));
-      if (c->count("--seed") || o->config.empty()) doc.apply_override("seed=" + std::to_string(o->seed));
-      char buf[64];
-      if (c->count("--test-fraction") || o->config.empty()) {
-        std::snprintf(buf, sizeof buf, "test_fraction=%.17g", o->test_fraction);
-        doc.apply_override(buf);
-      }
-      if (c->count("--validation-fraction") || o->config.empty()) {
-        std::snprintf(buf, sizeof buf, "validation_fraction=%.17g", o->validation_fraction);
-        doc.apply_override(buf);
-      }
       doc.apply_overrides(o->sets);
-      const SynthConfig cfg = SynthConfig::parse(doc.root());
+      SynthConfig cfg = SynthConfig::parse(doc.root());
+      if (c->count("--queries")) cfg.queries = o->queries;
+      if (c->count("--seed")) cfg.seed = o->seed;
+      if (c->count("--test-fraction")) cfg.test_fraction = o->test_fraction;
+      if (c->count("--validation-fraction")) cfg.validation_fraction = o->validation_fraction;
+      if (cfg.queries < 1) fail("--queries: expected >= 1, got ", cfg.queries);
+      if (!(cfg.test_fraction >= 0 && cfg.validation_fraction >= 0 && cfg.test_fraction + cfg.validation_fraction <= 1))
+        fail("--test-fraction ", cfg.test_fraction, " and --validation-fraction ", cfg.validation_fraction,
+             ": expected shares >= 0 with a sum <= 1");
       const Catalog catalog = catalog_from(o->catalog);
       SynthLatents latents;
       const TraceSet ts = synthesize(cfg, catalog, &latents);

@@ -77,7 +77,7 @@ const char* const kCues[3][5] = {
     {"Consider the following.", "Work through this:", "Moderate:", "Explain briefly:", "Think it through:"},
     {"Challenging:", "Prove rigorously:", "Multi-step problem:", "Olympiad-level:", "Carefully justify each step:"},
 };
-const char* const kConnectors[] = {"of the", "with a", "given the", "about the", "using the", "and the"};
+const char* const kConnectors[] = {"of the", "with the", "given the", "about the", "using the", "and the"};
 const char* const kSuffix[kNumDomains] = {
     "Choose one option (A-E).", "Return only code.", "Choose one option (A-D).", "Choose one option (A-D).",
     "About 200 words."};
