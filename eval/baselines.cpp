@@ -10,8 +10,8 @@
 namespace conductor::eval {
 
 Predictions predict(const ReplayTable& table, const TraceSet& traces, const WorldPredictors& predictors,
-                    const std::vector<float>& features, int dim) {
-  CONDUCTOR_CHECK(predictors.n_models() == table.n_workers());
+                    const std::vector<float>& features, int dim, const std::vector<int>& models) {
+  CONDUCTOR_CHECK(models.size() == table.n_workers() && predictors.n_models() == traces.n_models());
   CONDUCTOR_CHECK(features.size() == traces.n_queries() * static_cast<std::size_t>(dim));
   Predictions p;
   p.quality.resize(table.n_queries() * table.n_workers());
@@ -19,9 +19,10 @@ Predictions predict(const ReplayTable& table, const TraceSet& traces, const Worl
   for (std::size_t r = 0; r < table.n_queries(); ++r) {
     const std::size_t q = table.query_index[r];
     const float* x = features.data() + q * dim;
-    for (std::size_t m = 0; m < table.n_workers(); ++m) {
-      p.quality[table.at(r, m)] = predictors.quality_prob(m, x);
-      p.cost_usd[table.at(r, m)] = predictors.cost_usd(traces, q, m, predictors.output_tokens(m, x));
+    for (std::size_t k = 0; k < table.n_workers(); ++k) {
+      const auto m = static_cast<std::size_t>(models[k]);
+      p.quality[table.at(r, k)] = predictors.quality_prob(m, x);
+      p.cost_usd[table.at(r, k)] = predictors.cost_usd(traces, q, m, predictors.output_tokens(m, x));
     }
   }
   return p;

@@ -34,9 +34,10 @@ struct Predictions {
   std::vector<double> cost_usd;
 };
 // Predicted quality and cost of every worker on every query of `table`. `features` holds
-// [traces.n_queries() x dim] features of every trace query.
+// [traces.n_queries() x dim] features of every trace query; table worker k is trace model
+// models[k] (the predictors are indexed by trace model).
 Predictions predict(const ReplayTable& table, const TraceSet& traces, const WorldPredictors& predictors,
-                    const std::vector<float>& features, int dim);
+                    const std::vector<float>& features, int dim, const std::vector<int>& models);
 
 std::vector<QueryResult> run_single(const ReplayTable& table, int worker);
 std::vector<QueryResult> run_random(const ReplayTable& table, uint64_t seed);

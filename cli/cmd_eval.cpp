@@ -1,0 +1,130 @@
+// `conductor eval`, `conductor ope` and `conductor traces simulate-logs` (docs/evaluation.md).
+#include <iostream>
+#include <memory>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "eval/evaluate.h"
+#include "eval/ope_policy.h"
+#include "eval/simulate_logs.h"
+#include "traces/store.h"
+
+namespace conductor::cli {
+namespace {
+
+struct EvalArgs {
+  std::vector<std::string> checkpoints, labels;
+  std::string traces, split = "test", report;
+  double cost_weight = -1;
+  uint64_t seed = 0;
+  int num_envs = 16;
+};
+
+struct OpeArgs {
+  std::string checkpoint, logs, traces, report, ci = "bootstrap";
+  int bootstrap = 1000;
+  double confidence = 0.95, clip = 100.0, tau = 100.0;
+  uint64_t seed = 0;
+  bool stochastic = false;
+};
+
+struct SimArgs {
+  std::string traces, logging = "uniform", out, split = "train";
+  std::size_t n = 20000;
+  uint64_t seed = 0;
+};
+
+void setup_eval(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* c = app.add_subcommand(
+      "eval", "Full-information replay of conductor checkpoints next to baselines; writes report.json, report.md, frontier.svg");
+  c->add_option("--checkpoint", a->checkpoints,
+                "run folder or checkpoint folder (repeat to draw the conductor's frontier; the first is `conductor`)");
+  c->add_option("--label", a->labels, "name of each --checkpoint in the report (same count)");
+  c->add_option("--traces", a->traces, "full-information trace file (.h5)")->required();
+  c->add_option("--split", a->split, "train | validation | test")->capture_default_str();
+  c->add_option("--report", a->report, "output folder")->required();
+  c->add_option("--cost-weight", a->cost_weight,
+                "USD weight the router and cascade are tuned for (default: the first checkpoint's w_cost / w_quality)");
+  c->add_option("--seed", a->seed, "seed of the random baseline and the replay")->capture_default_str();
+  c->add_option("--num-envs", a->num_envs, "environments stepped together during replay")->capture_default_str();
+  c->callback([a] {
+    eval::EvalOptions o;
+    o.checkpoints = a->checkpoints;
+    o.labels = a->labels;
+    o.traces_path = a->traces;
+    o.split = parse_split(a->split);
+    o.cost_weight = a->cost_weight;
+    o.seed = a->seed;
+    o.num_envs = a->num_envs;
+    const auto report = eval::run_evaluation(o);
+    std::cout << eval::write_report(report, a->report);
+    std::cerr << "wrote " << a->report << "/report.json, report.md, frontier.svg\n";
+  });
+}
+
+void setup_ope(CLI::App& app) {
+  auto a = std::make_shared<OpeArgs>();
+  CLI::App* c = app.add_subcommand("ope", "Off-policy evaluation of a conductor checkpoint on bandit logs (/decisions)");
+  c->add_option("--checkpoint", a->checkpoint, "run folder or checkpoint folder")->required();
+  c->add_option("--logs", a->logs, "bandit-log trace file with /decisions (.h5)")->required();
+  c->add_option("--traces", a->traces,
+                "trace file holding the logged queries (default: --logs); with full-information outcomes the true value is reported too");
+  c->add_option("--report", a->report, "output folder")->required();
+  c->add_option("--ci", a->ci, "bootstrap | normal")->capture_default_str();
+  c->add_option("--bootstrap", a->bootstrap, "bootstrap resamples")->capture_default_str();
+  c->add_option("--confidence", a->confidence, "interval level")->capture_default_str();
+  c->add_option("--clip", a->clip, "IPS weight cap")->capture_default_str();
+  c->add_option("--switch-tau", a->tau, "switch-DR weight threshold")->capture_default_str();
+  c->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
+  c->add_flag("--stochastic", a->stochastic, "evaluate the sampling policy instead of the greedy one");
+  c->callback([a] {
+    eval::OpePolicyOptions o;
+    o.checkpoint = a->checkpoint;
+    o.logs_path = a->logs;
+    o.traces_path = a->traces.empty() ? a->logs : a->traces;
+    o.stochastic = a->stochastic;
+    if (a->ci == "bootstrap") o.ope.ci = eval::CiMethod::kBootstrap;
+    else if (a->ci == "normal") o.ope.ci = eval::CiMethod::kNormal;
+    else fail("--ci '", a->ci, "': expected bootstrap or normal");
+    o.ope.bootstrap_samples = a->bootstrap;
+    o.ope.confidence = a->confidence;
+    o.ope.ips_clip = a->clip;
+    o.ope.switch_tau = a->tau;
+    o.ope.seed = a->seed;
+    const auto report = eval::run_ope(o);
+    std::cout << eval::write_ope_report(report, a->report);
+  });
+}
+
+void setup_simulate_logs(CLI::App& app) {
+  auto a = std::make_shared<SimArgs>();
+  CLI::App* traces = group(app, "traces", "Trace files: import, synthesize, inspect");
+  CLI::App* c = traces->add_subcommand("simulate-logs", "Bandit logs (/decisions) simulated from full-information traces");
+  c->add_option("--traces", a->traces, "full-information trace file (.h5)")->required();
+  c->add_option("--logging", a->logging, "uniform | epsilon-greedy:<eps>")->capture_default_str();
+  c->add_option("--out", a->out, "output log file (.h5), written atomically")->required();
+  c->add_option("--split", a->split, "split the logged queries are drawn from")->capture_default_str();
+  c->add_option("--n", a->n, "number of logged decisions")->capture_default_str();
+  c->add_option("--seed", a->seed, "seed (same seed, same file)")->capture_default_str();
+  c->callback([a] {
+    const TraceSet t = read_traces(a->traces);
+    const auto logging = eval::parse_logging_policy(a->logging, t);
+    const TraceSet logs = eval::simulate_logs(t, parse_split(a->split), logging, a->n, a->seed);
+    write_traces(logs, a->out);
+    std::cout << "wrote " << a->out << ": " << logs.decisions.size() << " decisions, logging " << logging.id()
+              << ", split " << a->split << ", " << logs.n_models() << " models\n";
+  });
+}
+
+void setup_eval_commands(CLI::App& app) {
+  setup_eval(app);
+  setup_ope(app);
+  setup_simulate_logs(app);
+}
+
+}  // namespace
+
+CONDUCTOR_COMMAND(setup_eval_commands);
+
+}  // namespace conductor::cli

@@ -1,0 +1,359 @@
+#include "eval/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "eval/baselines.h"
+#include "policies/mlp_io.h"
+#include "traces/store.h"
+
+namespace conductor::eval {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+}  // namespace
+
+ConductorCheckpoint load_conductor_checkpoint(const std::string& path) {
+  ConductorCheckpoint ck;
+  ck.path = path;
+  ck.checkpoint_dir = resolve_checkpoint_dir(path);
+  for (const fs::path& cand : {fs::path(path), fs::path(ck.checkpoint_dir).parent_path().parent_path(),
+                               fs::path(ck.checkpoint_dir)}) {
+    if (fs::exists(cand / "config.yaml")) {
+      ck.run_dir = cand.string();
+      break;
+    }
+  }
+  if (ck.run_dir.empty())
+    fail(path, ": no config.yaml found in the run folder of checkpoint ", ck.checkpoint_dir,
+         " (eval needs the run's env configuration to rebuild the observation)");
+  ck.policy = load_policy(path);
+  ConfigDoc doc = ConfigDoc::load_file(ck.run_dir + "/config.yaml");
+  ConfigReader root = doc.root();
+  ConfigReader env = root.child("env");
+  const std::string id = env.required<std::string>("id");
+  if (id != "conductor")
+    fail(ck.run_dir, "/config.yaml: env.id is '", id, "': `conductor eval` replays conductor policies (env.id: conductor)");
+  env.get<int>("num_envs", 8);
+  ck.env = ConductorEnvConfig::parse(env);
+  // The worker list the policy was trained on: the names given in the config, or every model of
+  // the training traces ("all").
+  if (!ck.env.workers.empty()) {
+    ck.trained_workers = ck.env.workers;
+  } else if (!ck.env.synthetic && fs::exists(ck.env.traces_path)) {
+    ck.trained_workers = read_traces(ck.env.traces_path).model_name;
+  }
+  return ck;
+}
+
+ConductorEnvConfig replay_env_config(const ConductorCheckpoint& ck, const std::string& traces_path, Split split) {
+  ConductorEnvConfig c = ck.env;
+  c.traces_path = traces_path;
+  c.synthetic = false;
+  c.split = split;
+  c.sequential = true;
+  c.faults.clear();
+  c.randomize_pool = false;
+  c.reward_model = RewardModelKind::kReplay;
+  // Budget caps mask workers, which is part of the policy's deployed behaviour: kept. The Lagrange
+  // multiplier only shapes training rewards and does not change observations: kept too.
+  return c;
+}
+
+void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, const std::string& traces_path) {
+  const auto& have = env.world().worker_names;
+  if (!ck.trained_workers.empty() && ck.trained_workers != have) {
+    std::vector<std::string> missing, extra;
+    for (const auto& w : ck.trained_workers)
+      if (std::find(have.begin(), have.end(), w) == have.end()) missing.push_back(w);
+    for (const auto& w : have)
+      if (std::find(ck.trained_workers.begin(), ck.trained_workers.end(), w) == ck.trained_workers.end())
+        extra.push_back(w);
+    std::string msg = "checkpoint " + ck.path + " was trained on workers [" + join(ck.trained_workers) +
+                      "] but the traces " + traces_path + " give [" + join(have) + "]";
+    if (!missing.empty()) msg += "; missing from the traces: " + join(missing);
+    if (!extra.empty()) msg += "; not known to the checkpoint: " + join(extra);
+    if (missing.empty() && extra.empty()) msg += " (same workers in another order)";
+    fail(msg);
+  }
+  const auto& spec = env.spec();
+  if (ck.policy->n_actions() != spec.n_actions || ck.policy->obs_dim() != spec.obs_dim)
+    fail("checkpoint ", ck.path, " has ", ck.policy->n_actions(), " actions and observation size ",
+         ck.policy->obs_dim(), ", but its environment on ", traces_path, " has ", spec.n_actions, " actions (",
+         join(spec.action_names), ") and observation size ", spec.obs_dim,
+         ": the worker list or the feature configuration differs");
+}
+
+std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, const ReplayTable& table,
+                                       uint64_t seed) {
+  const int n = env.num_envs();
+  const int A = env.spec().n_actions;
+  const int M = env.n_workers();
+  const int D = env.spec().obs_dim;
+  std::vector<int32_t> actions(n);
+  std::vector<std::vector<int>> calls(n);
+  std::vector<QueryResult> by_query(env.world().traces->n_queries());
+  std::vector<uint8_t> seen(by_query.size(), 0);
+  env.reset(seed);
+  const std::size_t max_steps = (env.split_size() + n) * static_cast<std::size_t>(env.spec().max_episode_steps + 1) + 16;
+  std::size_t steps = 0;
+  std::vector<float> obs;
+  while (!env.sequential_pass_complete()) {
+    if (++steps > max_steps) fail("replay did not finish a pass over the split in ", max_steps, " steps");
+    obs.assign(env.obs(), env.obs() + static_cast<std::size_t>(n) * D);
+    policy.act(obs.data(), env.action_mask(), n, actions.data(), /*greedy=*/true, seed, nullptr);
+    for (int i = 0; i < n; ++i) {
+      CONDUCTOR_CHECK(env.action_mask()[static_cast<std::size_t>(i) * A + actions[i]], "policy chose a masked action");
+      if (actions[i] < M) calls[i].push_back(actions[i]);
+    }
+    env.step(actions.data());
+    for (const auto& rec : env.finished()) {
+      const auto q = static_cast<std::size_t>(rec.extras[ConductorEnv::kQueryIndex]);
+      const bool first_pass = rec.extras[ConductorEnv::kPass] == 0.0;
+      if (first_pass && !seen[q]) {
+        QueryResult r;
+        r.quality = rec.extras[ConductorEnv::kQuality];
+        r.cost_usd = rec.extras[ConductorEnv::kCostUsd];
+        r.latency_s = rec.extras[ConductorEnv::kLatencyS];
+        r.calls = calls[rec.env_index];
+        by_query[q] = std::move(r);
+        seen[q] = 1;
+      }
+      calls[rec.env_index].clear();
+    }
+  }
+  std::vector<QueryResult> out;
+  out.reserve(table.n_queries());
+  for (std::size_t q : table.query_index) {
+    CONDUCTOR_CHECK(seen[q], "query ", q, " was not replayed");
+    out.push_back(by_query[q]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+struct Ref {
+  int strong = 0, weak = 0;
+  double q_strong = 0, q_weak = 0, c_strong = 0;
+  std::vector<std::string> workers;
+};
+
+json metrics_json(const PolicyMetrics& m, const Ref& ref) {
+  json j;
+  j["quality"] = m.quality;
+  j["cost_usd"] = m.cost_usd;
+  j["total_cost_usd"] = m.total_cost_usd;
+  j["latency_p50_s"] = m.latency_p50_s;
+  j["latency_p95_s"] = m.latency_p95_s;
+  j["latency_p99_s"] = m.latency_p99_s;
+  j["calls_per_query"] = m.calls_per_query;
+  json share = json::object();
+  for (std::size_t k = 0; k < m.call_share.size(); ++k)
+    if (m.call_share[k] > 0) share[ref.workers[k]] = m.call_share[k];
+  j["call_share"] = share;
+  j["strong_call_fraction"] = m.strong_call_fraction;
+  j["pgr"] = std::fabs(ref.q_strong - ref.q_weak) > 1e-12 ? num(pgr(m.quality, ref.q_weak, ref.q_strong)) : json(nullptr);
+  j["cost_saved_vs_best_single"] =
+      m.quality >= ref.q_strong - 1e-12 ? num(1.0 - m.cost_usd / ref.c_strong) : json(nullptr);
+  return j;
+}
+
+json curve_point(const std::string& param_name, double param, const PolicyMetrics& m, const Ref& ref) {
+  json p = {{param_name, param}, {"quality", m.quality}, {"cost_usd", m.cost_usd},
+            {"strong_call_fraction", m.strong_call_fraction}, {"calls_per_query", m.calls_per_query}};
+  p["pgr"] = std::fabs(ref.q_strong - ref.q_weak) > 1e-12 ? num(pgr(m.quality, ref.q_weak, ref.q_strong)) : json(nullptr);
+  return p;
+}
+
+}  // namespace
+
+json run_evaluation(const EvalOptions& o) {
+  if (!o.labels.empty() && o.labels.size() != o.checkpoints.size())
+    fail("--label was given ", o.labels.size(), " times for ", o.checkpoints.size(), " checkpoints");
+  auto traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
+
+  std::vector<ConductorCheckpoint> cks;
+  for (const auto& p : o.checkpoints) cks.push_back(load_conductor_checkpoint(p));
+  // The world (features, predictors, outcome table) of the first checkpoint's configuration, or
+  // of the default configuration when only baselines are evaluated.
+  ConductorEnvConfig base;
+  if (!cks.empty()) {
+    base = replay_env_config(cks[0], o.traces_path, o.split);
+  } else {
+    base.traces_path = o.traces_path;
+    base.split = o.split;
+    base.sequential = true;
+  }
+  const auto world = ConductorWorld::build(base, traces);
+  const auto test = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, o.split);
+  if (traces->split_indices(Split::kTrain).empty())
+    fail(o.traces_path, ": the training split is empty: the baselines (cheapest, best single, router, cascade) "
+         "are chosen and fitted on the training split");
+  const auto train = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTrain);
+
+  std::shared_ptr<const WorldPredictors> predictors = world->predictors;
+  if (!predictors)
+    predictors = std::make_shared<const WorldPredictors>(
+        WorldPredictors::fit(*traces, world->features, world->feature_dim, Split::kTrain, base.predictors));
+
+  const std::size_t M = test.n_workers();
+  Ref ref;
+  ref.workers = test.workers;
+  const auto train_q = train.mean_quality(), train_c = train.mean_cost();
+  ref.strong = argmax(train_q);
+  ref.weak = argmin(train_c);
+  const auto test_q = test.mean_quality(), test_c = test.mean_cost();
+  ref.q_strong = test_q[ref.strong];
+  ref.q_weak = test_q[ref.weak];
+  ref.c_strong = test_c[ref.strong];
+
+  double cost_weight = o.cost_weight;
+  std::string cost_weight_source = "--cost-weight";
+  if (cost_weight < 0) {
+    if (!cks.empty()) {
+      cost_weight = cks[0].env.reward.w_cost / std::max(1e-12, cks[0].env.reward.w_quality);
+      cost_weight_source = "env.reward.w_cost / env.reward.w_quality of " + cks[0].path;
+    } else {
+      cost_weight = 0.0;
+      cost_weight_source = "default (no checkpoint and no --cost-weight)";
+    }
+  }
+
+  json report;
+  report["split"] = split_name(o.split);
+  report["traces"] = o.traces_path;
+  report["n_queries"] = test.n_queries();
+  report["dropped_queries"] = test.dropped_queries;
+  report["filled_latencies"] = test.filled_latencies;
+  report["latency_note"] = test.filled_latencies > 0
+                               ? "latencies not logged in the traces come from the fitted latency model's mean"
+                               : "latencies replayed from the traces";
+  report["workers"] = test.workers;
+  report["best_single_worker"] = test.workers[ref.strong];
+  report["cheapest_worker"] = test.workers[ref.weak];
+  report["strong_worker"] = test.workers[ref.strong];
+  report["weak_worker"] = test.workers[ref.weak];
+  report["cost_weight"] = cost_weight;
+  report["cost_weight_source"] = cost_weight_source;
+  json policies = json::object();
+  json curves = json::object();
+
+  auto add = [&](const std::string& name, const std::vector<QueryResult>& results) {
+    const auto m = summarize(results, M, ref.strong);
+    policies[name] = metrics_json(m, ref);
+    return m;
+  };
+
+  // Conductor checkpoints.
+  for (std::size_t i = 0; i < cks.size(); ++i) {
+    auto cfg = replay_env_config(cks[i], o.traces_path, o.split);
+    const auto w = i == 0 ? world : ConductorWorld::build(cfg, traces);
+    ConductorEnv env(cfg, w, o.num_envs);
+    check_compatible(cks[i], env, o.traces_path);
+    if (w->workers != world->workers)
+      fail("checkpoint ", cks[i].path, " uses workers [", join(w->worker_names), "], the first checkpoint [",
+           join(world->worker_names), "]: a frontier compares conductors over the same workers");
+    const auto results = replay_policy(*cks[i].policy, env, test, o.seed);
+    const std::string label = o.labels.empty() ? cks[i].path : o.labels[i];
+    const auto m = add(i == 0 ? "conductor" : "conductor@" + label, results);
+    policies[i == 0 ? "conductor" : "conductor@" + label]["checkpoint"] = cks[i].checkpoint_dir;
+    policies[i == 0 ? "conductor" : "conductor@" + label]["w_cost"] = cks[i].env.reward.w_cost;
+    auto pt = curve_point("w_cost", cks[i].env.reward.w_cost, m, ref);
+    pt["label"] = label;
+    curves["conductor"].push_back(pt);
+  }
+
+  // Baselines.
+  add("best_single", run_single(test, ref.strong));
+  add("cheapest", run_single(test, ref.weak));
+  add("oracle", run_oracle(test));
+  add("random", run_random(test, derive_seed(o.seed, 0x7a11d0)));
+  for (std::size_t k = 0; k < M; ++k) {
+    const auto m = add("single:" + test.workers[k], run_single(test, static_cast<int>(k)));
+    auto pt = curve_point("worker", 0, m, ref);
+    pt["worker"] = test.workers[k];  // the parameter of this family is the worker's name
+    curves["single_workers"].push_back(pt);
+  }
+  const auto pred_train = predict(train, *traces, *predictors, world->features, world->feature_dim, world->workers);
+  const auto pred_test = predict(test, *traces, *predictors, world->features, world->feature_dim, world->workers);
+  add("router", run_router(test, pred_test, cost_weight));
+  policies["router"]["cost_weight"] = cost_weight;
+  for (double w : router_cost_weights())
+    curves["router"].push_back(curve_point("cost_weight", w, summarize(run_router(test, pred_test, w), M, ref.strong), ref));
+
+  const auto chain = pareto_chain(train_q, train_c);
+  const Cascade cascade = Cascade::fit(train, pred_train, chain);
+  double best_t = 0, best_u = -1e300;
+  for (double t : cascade_thresholds()) {
+    const double u = mean_utility(cascade.run(train, pred_train, t), cost_weight);
+    if (u > best_u + 1e-12) {
+      best_u = u;
+      best_t = t;
+    }
+  }
+  add("cascade", cascade.run(test, pred_test, best_t));
+  policies["cascade"]["threshold"] = best_t;
+  std::vector<std::string> chain_names;
+  for (int m : chain) chain_names.push_back(test.workers[m]);
+  policies["cascade"]["chain"] = chain_names;
+  for (double t : cascade_thresholds())
+    curves["cascade"].push_back(curve_point("threshold", t, summarize(cascade.run(test, pred_test, t), M, ref.strong), ref));
+  report["policies"] = policies;
+  report["curves"] = curves;
+
+  // Frontier metrics per family: AIQ over a common cost range [0, most expensive point].
+  std::map<std::string, std::vector<CurvePoint>> cq, pg;
+  auto point_of = [](const json& p) { return CurvePoint{p["cost_usd"].get<double>(), p["quality"].get<double>()}; };
+  for (auto it = curves.begin(); it != curves.end(); ++it)
+    for (const auto& p : *it) {
+      cq[it.key()].push_back(point_of(p));
+      if (!p["pgr"].is_null()) pg[it.key()].push_back({p["strong_call_fraction"].get<double>(), p["pgr"].get<double>()});
+    }
+  for (const char* name : {"best_single", "cheapest", "oracle", "random"}) {
+    const auto& p = policies[name];
+    cq[name].push_back(CurvePoint{p["cost_usd"].get<double>(), p["quality"].get<double>()});
+  }
+  double c_max = 0;
+  for (const auto& [name, pts] : cq)
+    for (const auto& p : pts) c_max = std::max(c_max, p.x);
+  json frontier = json::object();
+  for (const auto& [name, pts] : cq) {
+    json f;
+    f["points"] = pts.size();
+    f["aiq"] = c_max > 0 ? num(aiq(pts, 0.0, c_max)) : json(nullptr);
+    f["cost_saved_at_best_single_quality"] = num(cost_saved_at_quality(pts, ref.q_strong, ref.c_strong));
+    if (pg.count(name) && name != "single_workers") {
+      f["apgr"] = num(apgr(pg[name]));
+      f["cpt50"] = num(cpt(pg[name], 0.5));
+      f["cpt80"] = num(cpt(pg[name], 0.8));
+    }
+    json hull = json::array();
+    for (const auto& h : nondecreasing_convex_hull(pts)) hull.push_back({h.x, h.y});
+    f["hull"] = hull;
+    frontier[name] = f;
+  }
+  report["frontier"] = frontier;
+  report["aiq_cost_range_usd"] = {0.0, c_max};
+  return report;
+}
+
+}  // namespace conductor::eval

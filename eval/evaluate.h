@@ -1,0 +1,66 @@
+// `conductor eval`: full-information replay of conductor checkpoints next to the baselines, and
+// the report (report.json, report.md, frontier.svg). Semantics: docs/evaluation.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "envs/conductor_env.h"
+#include "eval/metrics.h"
+#include "eval/replay_table.h"
+#include "policies/policy.h"
+
+namespace conductor::eval {
+
+// A trained conductor: its policy and the environment configuration it was trained with.
+struct ConductorCheckpoint {
+  std::string path;             // as given (run folder or checkpoint folder)
+  std::string checkpoint_dir;   // resolved
+  std::string run_dir;          // folder holding config.yaml
+  std::unique_ptr<Policy> policy;
+  ConductorEnvConfig env;       // the run's `env` mapping
+  std::vector<std::string> trained_workers;  // empty when unknown
+};
+
+// Loads a run folder (newest checkpoint) or a checkpoint folder inside a run folder. Throws
+// conductor::Error naming the path when it is neither, when its env is not `conductor`, or when
+// its config cannot be read.
+ConductorCheckpoint load_conductor_checkpoint(const std::string& path);
+
+// The environment configuration used to replay `ck` on `traces_path` / `split`: the checkpoint's
+// own configuration with sequential query order, no faults, a fixed pool and replayed outcomes.
+ConductorEnvConfig replay_env_config(const ConductorCheckpoint& ck, const std::string& traces_path, Split split);
+
+// Throws conductor::Error when the checkpoint's worker list (or action/observation shape) differs
+// from the environment built on the evaluation traces, naming the workers missing on either side.
+void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, const std::string& traces_path);
+
+// Greedy replay of `policy` over every query of the environment's split (sequential mode), one
+// episode per query. Returns the results of the rows of `table` (same order).
+std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, const ReplayTable& table,
+                                       uint64_t seed);
+
+struct EvalOptions {
+  std::vector<std::string> checkpoints;  // first = "conductor"; all together = its frontier
+  std::vector<std::string> labels;       // optional names of the checkpoints (same count)
+  std::string traces_path;
+  Split split = Split::kTest;
+  double cost_weight = -1.0;             // router/cascade tuning; < 0 = from the first checkpoint (else 0)
+  uint64_t seed = 0;                     // random baseline and environment seeds
+  int num_envs = 16;
+};
+
+// Runs everything and returns report.json.
+json run_evaluation(const EvalOptions& options);
+
+// report.md text and frontier.svg text from report.json.
+std::string report_markdown(const json& report);
+std::string frontier_svg(const json& report);
+
+// Writes report.json, report.md and frontier.svg into `dir` (atomically), returns report.md.
+std::string write_report(const json& report, const std::string& dir);
+
+}  // namespace conductor::eval

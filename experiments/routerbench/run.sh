@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Reproduces the RouterBench headline table from scratch: import the public CSVs, train the conductor
+# on the train split at several cost weights, evaluate every checkpoint and the baselines on the
+# test split, and draw the frontier.
+#
+#   experiments/routerbench/run.sh [OUT_DIR]        (default: runs/routerbench)
+#
+# Environment: CONDUCTOR (binary, default build/bin/conductor), DATA (default ../shared/data),
+# W_COSTS (cost weights per USD, default "30 100 300"; the first one is the headline conductor),
+# STEPS (PPO environment steps per run, default 300000), SEED (default 1).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+CONDUCTOR="${CONDUCTOR:-$root/build/bin/conductor}"
+DATA="${DATA:-$root/../shared/data}"
+OUT="${1:-$root/runs/routerbench}"
+W_COSTS="${W_COSTS:-30 100 300}"
+STEPS="${STEPS:-300000}"
+SEED="${SEED:-1}"
+
+[ -x "$CONDUCTOR" ] || { echo "error: conductor binary not found at $CONDUCTOR (build it or set CONDUCTOR)" >&2; exit 1; }
+[ -d "$DATA/routerbench" ] || { echo "error: $DATA/routerbench is absent: this experiment needs the public RouterBench slice" >&2; exit 1; }
+mkdir -p "$OUT"
+
+# 1. Import (prices: LiteLLM table of 2025-02-06, which still prices the 2023-24 models).
+"$CONDUCTOR" traces import --format routerbench --input "$DATA/routerbench" \
+  --pricing "$DATA/pricing/model_prices_and_context_window.2025-02-06.json" --out "$OUT/routerbench.h5"
+
+# 2. Train one conductor per cost weight on the train split only.
+ckpts=()
+labels=()
+for w in $W_COSTS; do
+  run="$OUT/conductor_w$w"
+  if [ ! -f "$run/checkpoints/latest" ]; then
+    rm -rf "$run"
+    "$CONDUCTOR" train "$here/conductor.yaml" --out "$run" \
+      --set "env.traces=$OUT/routerbench.h5" --set "env.reward.w_cost=$w" \
+      --set "total_steps=$STEPS" --set "seed=$SEED"
+  fi
+  ckpts+=(--checkpoint "$run")
+  labels+=(--label "w_cost=$w")
+done
+
+# 3. Evaluate on the test split: conductor (first cost weight) and its frontier vs the baselines.
+"$CONDUCTOR" eval "${ckpts[@]}" "${labels[@]}" --traces "$OUT/routerbench.h5" --split test --report "$OUT/report"
+echo "report: $OUT/report/report.md, $OUT/report/frontier.svg"

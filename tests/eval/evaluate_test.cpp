@@ -1,0 +1,154 @@
+// The `conductor eval` pipeline on a small synthetic world: baselines-only report, exact agreement
+// between environment replay and the full-information table, and the bad-input errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "eval/baselines.h"
+#include "eval/evaluate.h"
+#include "tests/test_util.h"
+#include "traces/catalog.h"
+#include "traces/store.h"
+#include "traces/synth.h"
+
+namespace conductor::eval {
+namespace {
+
+std::shared_ptr<const TraceSet> world_traces(double validation_fraction = 0.1) {
+  SynthConfig sc;
+  sc.queries = 600;
+  sc.seed = 11;
+  sc.validation_fraction = validation_fraction;
+  return std::make_shared<const TraceSet>(synthesize(sc, default_catalog()));
+}
+
+// Calls worker `k` whenever it may, otherwise takes the first allowed action.
+class FixedWorkerPolicy : public Policy {
+ public:
+  FixedWorkerPolicy(int obs_dim, int n_actions, int k) : obs_dim_(obs_dim), n_actions_(n_actions), k_(k) {}
+  int obs_dim() const override { return obs_dim_; }
+  int n_actions() const override { return n_actions_; }
+  std::string kind() const override { return "fixed"; }
+  void act(const float*, const uint8_t* mask, int n, int32_t* actions, bool, uint64_t, float* probs) const override {
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* m = mask + static_cast<std::size_t>(i) * n_actions_;
+      int a = m[k_] ? k_ : -1;
+      for (int j = 0; j < n_actions_ && a < 0; ++j)
+        if (m[j]) a = j;
+      actions[i] = a;
+      if (probs)
+        for (int j = 0; j < n_actions_; ++j) probs[static_cast<std::size_t>(i) * n_actions_ + j] = j == a ? 1.f : 0.f;
+    }
+  }
+
+ private:
+  int obs_dim_, n_actions_, k_;
+};
+
+TEST(Evaluate, BaselinesOnlyReport) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  write_traces(*world_traces(), dir + "/w.h5");
+  EvalOptions o;
+  o.traces_path = dir + "/w.h5";
+  o.split = Split::kTest;
+  o.cost_weight = 50.0;
+  const json r = run_evaluation(o);
+  EXPECT_EQ(r["split"], "test");
+  for (const char* p : {"best_single", "oracle", "cheapest", "random", "router", "cascade"})
+    ASSERT_TRUE(r["policies"].contains(p)) << p;
+  EXPECT_GE(r["policies"]["oracle"]["quality"].get<double>(), r["policies"]["best_single"]["quality"].get<double>());
+  EXPECT_LE(r["policies"]["cheapest"]["cost_usd"].get<double>(), r["policies"]["best_single"]["cost_usd"].get<double>() + 1e-12);
+  // The best single worker's PGR is 1 and the cheapest's 0 by definition (same split).
+  EXPECT_NEAR(r["policies"]["best_single"]["pgr"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(r["policies"]["cheapest"]["pgr"].get<double>(), 0.0, 1e-12);
+  // The oracle takes the best quality on every query: no single-call policy or cascade beats it.
+  const double oracle_q = r["policies"]["oracle"]["quality"].get<double>();
+  for (auto it = r["policies"].begin(); it != r["policies"].end(); ++it)
+    EXPECT_LE((*it)["quality"].get<double>(), oracle_q + 1e-12) << it.key();
+  // Frontier metrics exist for the swept families.
+  for (const char* f : {"router", "cascade", "single_workers"}) {
+    ASSERT_TRUE(r["frontier"].contains(f)) << f;
+    EXPECT_FALSE(r["frontier"][f]["aiq"].is_null()) << f;
+  }
+  EXPECT_FALSE(r["frontier"]["router"]["apgr"].is_null());
+  const std::string md = write_report(r, dir + "/report");
+  EXPECT_NE(md.find("| oracle |"), std::string::npos);
+  EXPECT_NE(read_file(dir + "/report/frontier.svg").find("<svg"), std::string::npos);
+  EXPECT_EQ(json::parse(read_file(dir + "/report/report.json"))["n_queries"], r["n_queries"]);
+  // Same inputs, same report.
+  EXPECT_EQ(run_evaluation(o).dump(), r.dump());
+}
+
+TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {
+  const auto traces = world_traces();
+  ConductorEnvConfig cfg;
+  cfg.traces_path = "in-memory";
+  cfg.split = Split::kTest;
+  cfg.sequential = true;
+  cfg.max_steps = 1;
+  const auto world = ConductorWorld::build(cfg, traces);
+  const auto table = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTest);
+  ConductorEnv env(cfg, world, 7);
+  for (int k : {0, 3}) {
+    FixedWorkerPolicy policy(env.spec().obs_dim, env.spec().n_actions, k);
+    const auto replayed = replay_policy(policy, env, table, 5);
+    const auto direct = run_single(table, k);
+    ASSERT_EQ(replayed.size(), direct.size());
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+      EXPECT_NEAR(replayed[i].quality, direct[i].quality, 1e-6) << "row " << i;
+      EXPECT_NEAR(replayed[i].cost_usd, direct[i].cost_usd, 1e-12) << "row " << i;
+      EXPECT_NEAR(replayed[i].latency_s, direct[i].latency_s, 1e-5) << "row " << i;
+      EXPECT_EQ(replayed[i].calls, direct[i].calls) << "row " << i;
+    }
+  }
+}
+
+TEST(Evaluate, WorkerMismatchIsNamed) {
+  const auto traces = world_traces();
+  ConductorEnvConfig cfg;
+  cfg.traces_path = "eval.h5";
+  cfg.split = Split::kTest;
+  cfg.sequential = true;
+  const auto world = ConductorWorld::build(cfg, traces);
+  ConductorEnv env(cfg, world, 2);
+  ConductorCheckpoint ck;
+  ck.path = "runs/x";
+  ck.env = cfg;
+  ck.policy = std::make_unique<FixedWorkerPolicy>(env.spec().obs_dim, env.spec().n_actions, 0);
+  ck.trained_workers = world->worker_names;
+  EXPECT_NO_THROW(check_compatible(ck, env, "eval.h5"));
+  ck.trained_workers[1] = "gpt-imaginary";
+  try {
+    check_compatible(ck, env, "eval.h5");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("missing from the traces: gpt-imaginary"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not known to the checkpoint: " + world->worker_names[1]), std::string::npos) << msg;
+  }
+  // Same names, other shape (e.g. another feature configuration).
+  ck.trained_workers = world->worker_names;
+  ck.policy = std::make_unique<FixedWorkerPolicy>(env.spec().obs_dim + 1, env.spec().n_actions, 0);
+  EXPECT_THROW(check_compatible(ck, env, "eval.h5"), Error);
+}
+
+TEST(Evaluate, EmptySplitIsNamed) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  write_traces(*world_traces(/*validation_fraction=*/0.0), dir + "/w.h5");
+  EvalOptions o;
+  o.traces_path = dir + "/w.h5";
+  o.split = Split::kValidation;
+  try {
+    run_evaluation(o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("validation"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("no queries"), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace conductor::eval
