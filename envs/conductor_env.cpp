@@ -629,6 +629,136 @@ bool ConductorEnv::expert_actions(int32_t* actions) const {
   return true;
 }
 
+namespace {
+constexpr uint32_t kStateMagic = 0x434E4456;  // "CNDV"
+constexpr uint32_t kStateVersion = 1;
+
+struct BlobWriter {
+  std::string out;
+  void put(const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+  template <class T>
+  void pod(const T& v) { put(&v, sizeof(T)); }
+  template <class T>
+  void vec(const std::vector<T>& v) {
+    pod<uint64_t>(v.size());
+    if (!v.empty()) put(v.data(), v.size() * sizeof(T));
+  }
+};
+struct BlobReader {
+  const std::string& in;
+  std::size_t pos = 0;
+  void get(void* p, std::size_t n) {
+    if (pos + n > in.size()) fail("conductor env: environment state is truncated (", in.size(), " bytes)");
+    std::memcpy(p, in.data() + pos, n);
+    pos += n;
+  }
+  template <class T>
+  T pod() {
+    T v;
+    get(&v, sizeof(T));
+    return v;
+  }
+  template <class T>
+  void vec(std::vector<T>& v, const char* what) {
+    const uint64_t n = pod<uint64_t>();
+    if (n != v.size())
+      fail("conductor env: environment state has ", n, " ", what, " entries, this environment ", v.size(),
+           " (built from another config?)");
+    if (n) get(v.data(), n * sizeof(T));
+  }
+};
+}  // namespace
+
+std::string ConductorEnv::save_state() const {
+  BlobWriter w;
+  w.pod(kStateMagic);
+  w.pod(kStateVersion);
+  w.pod(num_envs_);
+  w.pod(layout_.dim);
+  w.pod(A_);
+  w.pod(config_.max_steps);
+  w.vec(obs_);
+  w.vec(final_obs_);
+  w.vec(reward_);
+  w.vec(mask_);
+  w.vec(terminated_);
+  w.vec(truncated_);
+  w.vec(slots_);
+  for (const Rng& r : rngs_) {
+    const Rng::State st = r.state();
+    w.put(st.s, sizeof(st.s));
+    w.pod<uint8_t>(st.has_spare);
+    w.pod(st.spare);
+  }
+  w.vec(views_);
+  w.vec(call_quality_);
+  w.vec(pool_);
+  w.vec(called_);
+  for (const FaultEffects& f : fx_) {
+    w.vec(f.down);
+    w.vec(f.announced_down);
+    w.vec(f.down_latency_s);
+    w.vec(f.timeout_prob);
+    w.vec(f.timeout_latency_s);
+    w.vec(f.spike_prob);
+    w.vec(f.spike_factor);
+    w.vec(f.price_factor);
+    w.pod(f.task_mix);
+    w.vec(f.window_until);
+  }
+  w.pod(cursor_);
+  w.pod<uint64_t>(pass0_finished_);
+  w.pod(budget_.state());
+  return w.out;
+}
+
+void ConductorEnv::load_state(const std::string& blob) {
+  BlobReader r{blob};
+  if (r.pod<uint32_t>() != kStateMagic) fail("conductor env: not a conductor environment state");
+  const uint32_t version = r.pod<uint32_t>();
+  if (version != kStateVersion) fail("conductor env: environment state version ", version, ", expected ", kStateVersion);
+  const int n = r.pod<int>(), dim = r.pod<int>(), a = r.pod<int>(), ms = r.pod<int>();
+  if (n != num_envs_ || dim != layout_.dim || a != A_ || ms != config_.max_steps)
+    fail("conductor env: environment state is for ", n, " envs, obs_dim ", dim, ", ", a, " actions, max_steps ", ms,
+         "; this environment has ", num_envs_, ", ", layout_.dim, ", ", A_, ", ", config_.max_steps);
+  r.vec(obs_, "obs");
+  r.vec(final_obs_, "final_obs");
+  r.vec(reward_, "reward");
+  r.vec(mask_, "mask");
+  r.vec(terminated_, "terminated");
+  r.vec(truncated_, "truncated");
+  r.vec(slots_, "slot");
+  for (Rng& g : rngs_) {
+    Rng::State st;
+    r.get(st.s, sizeof(st.s));
+    st.has_spare = r.pod<uint8_t>() != 0;
+    st.spare = r.pod<double>();
+    g.set_state(st);
+  }
+  r.vec(views_, "call");
+  r.vec(call_quality_, "call quality");
+  r.vec(pool_, "pool");
+  r.vec(called_, "called");
+  for (FaultEffects& f : fx_) {
+    r.vec(f.down, "fault");
+    r.vec(f.announced_down, "fault");
+    r.vec(f.down_latency_s, "fault");
+    r.vec(f.timeout_prob, "fault");
+    r.vec(f.timeout_latency_s, "fault");
+    r.vec(f.spike_prob, "fault");
+    r.vec(f.spike_factor, "fault");
+    r.vec(f.price_factor, "fault");
+    f.task_mix = r.pod<int>();
+    r.vec(f.window_until, "fault window");
+  }
+  cursor_ = r.pod<uint64_t>();
+  pass0_finished_ = r.pod<uint64_t>();
+  budget_.set_state(r.pod<BudgetController::State>());
+  if (r.pos != blob.size()) fail("conductor env: environment state has ", blob.size() - r.pos, " trailing bytes");
+  for (auto& rec : finished_) spare_extras_[spare_top_++].swap(rec.extras);
+  finished_.clear();
+}
+
 ConductorStateView ConductorEnv::state_view(int env) const {
   CONDUCTOR_CHECK(env >= 0 && env < num_envs_);
   const Slot& s = slots_[env];

@@ -158,6 +158,11 @@ class ConductorEnv : public VectorEnv {
   const float* final_obs() const override { return final_obs_.data(); }
   const std::vector<EpisodeRecord>& finished() const override { return finished_; }
   bool expert_actions(int32_t* actions) const override;
+  // Exact snapshot (RNG streams, episode states, observations, fault windows, sequential cursor,
+  // budget multiplier) for bit-for-bit resume; load_state() needs an env of the same config and size.
+  bool supports_state() const override { return true; }
+  std::string save_state() const override;
+  void load_state(const std::string& blob) override;
 
   const ObsLayout& layout() const { return layout_; }
   const ConductorWorld& world() const { return *world_; }

@@ -67,6 +67,17 @@ class BudgetController {
   double update();
   double update_with(double mean_cost_usd);
   void set_lambda(double lambda) { lambda_ = lambda; }
+  // Exact state for checkpoints.
+  struct State {
+    double lambda = 0.0, sum_cost = 0.0;
+    long long count = 0;
+  };
+  State state() const { return {lambda_, sum_cost_, count_}; }
+  void set_state(const State& s) {
+    lambda_ = s.lambda;
+    sum_cost_ = s.sum_cost;
+    count_ = s.count;
+  }
   const BudgetConfig& config() const { return config_; }
 
  private:

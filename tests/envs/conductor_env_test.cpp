@@ -532,5 +532,32 @@ TEST(ConductorEnv, StateViewMatchesTheVectorObservation) {
   }
 }
 
+TEST(ConductorEnv, SaveAndLoadStateResumesBitForBit) {
+  const std::string yaml =
+      "max_steps: 3\npool: {randomize: true}\nreward: {w_cost: 10, budget: {mode: lagrange, target_mean_cost_usd: 0.001}}\n"
+      "faults:\n  - {type: outage, worker: w2, rate: 0.1, duration: 3}\n  - {type: timeout, worker: all, prob: 0.1}\n";
+  auto a = make_env_from(yaml, 5), b = make_env_from(yaml, 5);
+  a->reset(9);
+  Rng rng(4);
+  std::vector<int32_t> act(5);
+  for (int s = 0; s < 37; ++s) {
+    testing::conformance_detail::random_actions(*a, rng, act);
+    a->step(act.data());
+  }
+  a->budget().update();
+  b->load_state(a->save_state());
+  for (int s = 0; s < 50; ++s) {
+    ASSERT_TRUE(std::equal(a->obs(), a->obs() + 5 * a->spec().obs_dim, b->obs())) << s;
+    testing::conformance_detail::random_actions(*a, rng, act);
+    a->step(act.data());
+    b->step(act.data());
+    ASSERT_TRUE(std::equal(a->reward(), a->reward() + 5, b->reward())) << s;
+  }
+  EXPECT_EQ(a->budget().lambda(), b->budget().lambda());
+  auto other = make_env_from("max_steps: 2\n", 5);
+  EXPECT_THROW(other->load_state(a->save_state()), Error);
+  EXPECT_THROW(b->load_state("junk"), Error);
+}
+
 }  // namespace
 }  // namespace conductor
