@@ -1,7 +1,7 @@
 // The embedded default world: a seeded generator of full-information traces (every catalog worker
 // on every query). The generative model is documented in docs/synthetic-world.md; in short:
 //
-//   domain ~ Categorical(domain_mix); difficulty b ~ Normal(mean_d, 1)
+//   domain ~ Categorical(domain_mix); difficulty b ~ Normal(mean_d, 1.2)
 //   P(correct | worker w) = sigmoid(discrimination_w * (skill_w,d - b))           (2PL item response)
 //   math / knowledge / reasoning are multiple choice (5 / 4 / 4 options): a worker that does not
 //     know the answer picks the query's attractive distractor with probability alpha_q, otherwise
