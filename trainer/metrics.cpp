@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -154,8 +155,10 @@ TensorBoardSink::TensorBoardSink(const std::string& dir) {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "localhost");
   const double t = now_seconds();
+  // pid and a per-process counter keep files of runs started within one second apart.
+  static std::atomic<int> counter{0};
   path_ = dir + "/events.out.tfevents." + std::to_string(static_cast<int64_t>(t)) + "." + host + "." +
-          std::to_string(getpid()) + ".conductor";
+          std::to_string(getpid()) + "." + std::to_string(counter.fetch_add(1)) + ".conductor";
   f_ = std::fopen(path_.c_str(), "wb");
   if (!f_) fail(path_, ": cannot open for writing: ", std::strerror(errno));
   const std::string rec = record(file_version_event(t));

@@ -52,7 +52,7 @@ class JsonlSink final : public MetricsSink {
 
 // TensorBoard scalar summaries in the tfevents record format (length, masked crc32c of the length,
 // the Event protobuf, masked crc32c of the data). Each process writes its own file
-// events.out.tfevents.<unix time>.<host>.<pid>.conductor in `dir`, as TensorBoard expects.
+// events.out.tfevents.<unix time>.<host>.<pid>.<n>.conductor in `dir`, as TensorBoard expects.
 class TensorBoardSink final : public MetricsSink {
  public:
   explicit TensorBoardSink(const std::string& dir);

@@ -1,11 +1,12 @@
 // CRC-32C against published vectors and TensorBoard event records that decode back.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 #include "trainer/crc32c.h"
 #include "trainer/metrics.h"
 

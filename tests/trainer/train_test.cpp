@@ -11,7 +11,7 @@
 #include "core/random.h"
 #include "envs/bandit.h"
 #include "policies/mlp_io.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
 
