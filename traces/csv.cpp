@@ -84,8 +84,10 @@ void CsvTable::require_columns(const std::vector<std::string>& columns) const {
     missing += (n_missing++ ? ", '" : "'") + c + "'";
   }
   if (n_missing == 0) return;
+  // Name the columns that are there (the first 12: a wide header would bury the message).
   std::string have;
-  for (std::size_t i = 0; i < header.size(); ++i) have += (i ? ", '" : "'") + header[i] + "'";
+  for (std::size_t i = 0; i < header.size() && i < 12; ++i) have += (i ? ", '" : "'") + header[i] + "'";
+  if (header.size() > 12) have += ", ...";
   fail(name, ":", header_line, ": missing column", n_missing > 1 ? "s " : " ", missing, " (the header has ", header.size(),
        " columns: ", have, ")");
 }
