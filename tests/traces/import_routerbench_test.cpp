@@ -13,6 +13,7 @@
 #include "traces/info.h"
 #include "traces/pricing.h"
 #include "traces/store.h"
+#include "traces/tokens.h"
 
 namespace conductor {
 namespace {
@@ -45,6 +46,17 @@ std::string import_error(const std::vector<std::string>& inputs) {
     return e.what();
   }
   return "(no error)";
+}
+
+TEST(Tokens, CeilOfCodePointsOverFour) {
+  EXPECT_EQ(estimate_tokens(""), 0);
+  EXPECT_EQ(estimate_tokens("a"), 1);
+  EXPECT_EQ(estimate_tokens("abcd"), 1);
+  EXPECT_EQ(estimate_tokens("abcde"), 2);
+  // Code points, not bytes: "\xC3\xA9" is one code point (e with acute accent).
+  EXPECT_EQ(utf8_code_points("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"), 5u);
+  EXPECT_EQ(estimate_tokens("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"), 2);
+  EXPECT_EQ(estimate_tokens("\xF0\x9F\x98\x80"), 1);  // one 4-byte emoji
 }
 
 TEST(RouterBenchParsing, PythonStringListLiterals) {
