@@ -76,7 +76,9 @@ class Writer {
   }
 
   void group(const char* name) {
-    Handle g(H5Gcreate2(file_.get(), name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(gcpl.get(), 0);  // no timestamps: same contents, same bytes
+    Handle g(H5Gcreate2(file_.get(), name, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
     if (!g.ok()) fail(final_, ": cannot create group ", name);
   }
 
@@ -101,6 +103,7 @@ class Writer {
     hsize_t dims[2] = {rows, cols};
     Handle space(H5Screate_simple(rank, dims, nullptr), H5Sclose);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    H5Pset_obj_track_times(dcpl.get(), 0);  // no timestamps: same contents, same bytes
     if (rows > 0 && (rank == 1 || cols > 0)) {
       // Chunks of about 64k elements (whole rows for matrices), gzip level 4 with shuffle.
       const hsize_t row_elems = rank == 1 ? 1 : cols;

@@ -122,7 +122,7 @@ TEST(Catalog, LoadFileNamesThePath) {
 TEST(ShippedCatalog, EmbeddedCopyIsIdenticalToConfigsFile) {
   const std::string file = read_file(std::string(CONDUCTOR_SOURCE_DIR) + "/configs/catalog.yaml");
   EXPECT_EQ(default_catalog_yaml(), file)
-      << "traces/catalog.cpp embeds an outdated copy of configs/catalog.yaml: regenerate it (docs/catalog.md)";
+      << "the build embeds configs/catalog.yaml: re-run cmake";
   const Catalog c = default_catalog();
   const Catalog f = load_catalog(std::string(CONDUCTOR_SOURCE_DIR) + "/configs/catalog.yaml");
   ASSERT_EQ(c.workers.size(), f.workers.size());
