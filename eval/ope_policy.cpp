@@ -144,53 +144,68 @@ json run_ope(const OpePolicyOptions& o) {
     std::copy(it->second.begin(), it->second.end(), base.target_prob.begin() + i * M);
   }
 
-  // Reward model from the logs: per worker logistic quality on features; mean cost and latency.
+  // Reward model from the logs, cross-fitted over two folds (even / odd decisions): the model that
+  // scores decision i never saw it, so the DR correction is not cancelled by an in-sample fit.
+  // Per worker: logistic regression of quality on the query features, mean cost and latency.
   const int dim = world->feature_dim;
-  std::vector<LogisticRegression> qmodel(M);
-  std::vector<uint8_t> has_q(M, 0);
-  std::vector<double> mean_c(M, 0), mean_l(M, 0), cnt(M, 0), cnt_l(M, 0);
-  double all_q = 0, all_c = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    all_q += d.quality[i];
-    all_c += d.cost_usd[i];
-  }
-  all_q /= n;
-  all_c /= n;
-  for (int k = 0; k < M; ++k) {
-    std::vector<std::size_t> rows;
-    for (std::size_t i = 0; i < n; ++i)
-      if (base.action[i] == k && std::isfinite(d.quality[i])) rows.push_back(i);
-    for (std::size_t i : rows) {
-      mean_c[k] += d.cost_usd[i];
-      cnt[k] += 1;
-      if (std::isfinite(d.latency_s[i])) {
-        mean_l[k] += d.latency_s[i];
-        cnt_l[k] += 1;
-      }
+  constexpr int kFolds = 2;
+  struct FoldModel {
+    std::vector<LogisticRegression> q;
+    std::vector<uint8_t> has_q;
+    std::vector<double> mean_c, mean_l;
+    double all_q = 0, all_c = 0;
+  };
+  std::vector<FoldModel> folds(kFolds);
+  for (int f = 0; f < kFolds; ++f) {
+    FoldModel& fm = folds[f];
+    fm.q.resize(M);
+    fm.has_q.assign(M, 0);
+    fm.mean_c.assign(M, 0);
+    fm.mean_l.assign(M, 0);
+    double cnt_all = 0;
+    for (std::size_t i = f; i < n; i += kFolds) {
+      fm.all_q += d.quality[i];
+      fm.all_c += d.cost_usd[i];
+      cnt_all += 1;
     }
-    mean_c[k] = cnt[k] > 0 ? mean_c[k] / cnt[k] : all_c;
-    mean_l[k] = cnt_l[k] > 0 ? mean_l[k] / cnt_l[k] : std::nan("");
-    if (rows.size() >= 10) {
-      Eigen::MatrixXd X(rows.size(), dim);
-      Eigen::VectorXd y(rows.size());
-      for (std::size_t j = 0; j < rows.size(); ++j) {
-        const float* x = world->features.data() + tq[rows[j]] * dim;
-        for (int c = 0; c < dim; ++c) X(j, c) = x[c];
-        y(j) = d.quality[rows[j]];
+    fm.all_q /= std::max(1.0, cnt_all);
+    fm.all_c /= std::max(1.0, cnt_all);
+    for (int k = 0; k < M; ++k) {
+      std::vector<std::size_t> rows;
+      for (std::size_t i = f; i < n; i += kFolds)
+        if (base.action[i] == k && std::isfinite(d.quality[i])) rows.push_back(i);
+      double cnt_l = 0;
+      for (std::size_t i : rows) {
+        fm.mean_c[k] += d.cost_usd[i];
+        if (std::isfinite(d.latency_s[i])) {
+          fm.mean_l[k] += d.latency_s[i];
+          cnt_l += 1;
+        }
       }
-      qmodel[k].fit(X, y, 1.0);
-      has_q[k] = 1;
+      fm.mean_c[k] = rows.empty() ? fm.all_c : fm.mean_c[k] / rows.size();
+      fm.mean_l[k] = cnt_l > 0 ? fm.mean_l[k] / cnt_l : std::nan("");
+      if (rows.size() >= 10) {
+        Eigen::MatrixXd X(rows.size(), dim);
+        Eigen::VectorXd y(rows.size());
+        for (std::size_t j = 0; j < rows.size(); ++j) {
+          const float* x = world->features.data() + tq[rows[j]] * dim;
+          for (int c = 0; c < dim; ++c) X(j, c) = x[c];
+          y(j) = d.quality[rows[j]];
+        }
+        fm.q[k].fit(X, y, 1.0);
+        fm.has_q[k] = 1;
+      }
     }
   }
   const auto& rw = ck.env.reward;
   struct Metric {
     std::string name;
     std::function<double(std::size_t i)> logged;           // reward of decision i
-    std::function<double(std::size_t q, int k)> modelled;  // reward model
+    std::function<double(const FoldModel& fm, std::size_t q, int k)> modelled;  // reward model
     std::function<double(std::size_t q, int k)> actual;    // full-information outcome (NaN if unknown)
   };
-  auto qhat = [&](std::size_t q, int k) {
-    return has_q[k] ? qmodel[k].predict(world->features.data() + q * dim) : all_q;
+  auto qhat = [&](const FoldModel& fm, std::size_t q, int k) {
+    return fm.has_q[k] ? fm.q[k].predict(world->features.data() + q * dim) : fm.all_q;
   };
   const bool full = traces->has_outcomes();
   auto tq_val = [&](std::size_t q, int k) {
@@ -207,13 +222,13 @@ json run_ope(const OpePolicyOptions& o) {
   const bool use_latency = rw.w_latency != 0.0;
   std::vector<Metric> metrics = {
       {"quality", [&](std::size_t i) { return static_cast<double>(d.quality[i]); }, qhat, tq_val},
-      {"cost_usd", [&](std::size_t i) { return d.cost_usd[i]; }, [&](std::size_t, int k) { return mean_c[k]; }, tc_val},
+      {"cost_usd", [&](std::size_t i) { return d.cost_usd[i]; }, [&](const FoldModel& fm, std::size_t, int k) { return fm.mean_c[k]; }, tc_val},
       {"reward",
        [&](std::size_t i) {
          return rw.w_quality * d.quality[i] - rw.w_cost * d.cost_usd[i] - (use_latency ? rw.w_latency * d.latency_s[i] : 0.0);
        },
-       [&](std::size_t q, int k) {
-         return rw.w_quality * qhat(q, k) - rw.w_cost * mean_c[k] - (use_latency ? rw.w_latency * mean_l[k] : 0.0);
+       [&](const FoldModel& fm, std::size_t q, int k) {
+         return rw.w_quality * qhat(fm, q, k) - rw.w_cost * fm.mean_c[k] - (use_latency ? rw.w_latency * fm.mean_l[k] : 0.0);
        },
        [&](std::size_t q, int k) {
          return rw.w_quality * tq_val(q, k) - rw.w_cost * tc_val(q, k) - (use_latency ? rw.w_latency * tl_val(q, k) : 0.0);
@@ -234,6 +249,7 @@ json run_ope(const OpePolicyOptions& o) {
   report["confidence"] = o.ope.confidence;
   report["ips_clip"] = o.ope.ips_clip;
   report["switch_tau"] = o.ope.switch_tau;
+  report["reward_model"] = "fitted on the logs, 2-fold cross-fitted: per worker logistic quality on query features, mean cost and latency";
   report["true_value_population"] =
       "mean over the queries of the logged split(s) with every outcome logged, of sum_a pi(a|x) outcome(x, a)";
   // Population for the true value: the complete rows of the logged splits (the simulator's draw).
@@ -252,7 +268,8 @@ json run_ope(const OpePolicyOptions& o) {
       if (!std::isfinite(b.reward[i]))
         fail(o.logs_path, ": decision ", i, " has no logged ", mtr.name == "reward" ? "quality, cost or latency" : mtr.name,
              " (the reward of a logged decision must be known)");
-      for (int k = 0; k < M; ++k) b.reward_hat[i * M + k] = mtr.modelled(tq[i], k);
+      const FoldModel& other = folds[(i + 1) % kFolds];  // the fold that did not see decision i
+      for (int k = 0; k < M; ++k) b.reward_hat[i * M + k] = mtr.modelled(other, tq[i], k);
     }
     double truth = std::nan("");
     if (!population.empty()) {

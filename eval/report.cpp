@@ -100,7 +100,7 @@ std::string report_markdown(const json& r) {
 }
 
 std::string frontier_svg(const json& r) {
-  const double W = 900, H = 560, L = 80, R = 250, T = 40, B = 60;
+  const double W = 1000, H = 560, L = 80, R = 340, T = 40, B = 60;
   const double pw = W - L - R, ph = H - T - B;
   // Collect every point to fit the axes (log cost axis: costs span orders of magnitude).
   double cmin = 1e300, cmax = 0, qmin = 1, qmax = 0;
@@ -167,8 +167,21 @@ std::string frontier_svg(const json& r) {
       s << "<circle cx=\"" << X(p["cost_usd"].get<double>()) << "\" cy=\"" << Y(p["quality"].get<double>())
         << "\" r=\"2.5\" fill=\"" << f.color << "\" fill-opacity=\"0.5\"/>\n";
     if (r["frontier"].contains(f.name)) {
+      // Hull segments are straight in linear cost (mixing two operating points), so on the log
+      // axis each one is drawn through intermediate points.
       std::ostringstream path;
-      for (const auto& h : r["frontier"][f.name]["hull"]) path << X(h[0].get<double>()) << "," << Y(h[1].get<double>()) << " ";
+      const json& hull = r["frontier"][f.name]["hull"];
+      for (std::size_t h = 0; h < hull.size(); ++h) {
+        const double c1 = hull[h][0].get<double>(), q1 = hull[h][1].get<double>();
+        if (h > 0) {
+          const double c0 = hull[h - 1][0].get<double>(), q0 = hull[h - 1][1].get<double>();
+          for (int k = 1; k < 24; ++k) {
+            const double t = k / 24.0;
+            path << X(c0 + t * (c1 - c0)) << "," << Y(q0 + t * (q1 - q0)) << " ";
+          }
+        }
+        path << X(c1) << "," << Y(q1) << " ";
+      }
       s << "<polyline points=\"" << path.str() << "\" fill=\"none\" stroke=\"" << f.color << "\" stroke-width=\"2\"/>\n";
       const json& aiq = r["frontier"][f.name]["aiq"];
       legend(std::string(f.name) + " frontier" + (aiq.is_null() ? "" : " (AIQ " + fmt("%.3f", aiq.get<double>()) + ")"),
