@@ -1,5 +1,6 @@
 // conductor rewards fit | conductor bench env: the simulated world's predictors and the routing
 // environment's throughput.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -106,6 +107,25 @@ void run_rewards_fit(const FitOptions& o) {
        << fmt_num(w["auc"]) << " | " << fmt_num(w["brier"]) << " | " << fmt_num(w["log_loss"]) << " | "
        << fmt_num(w["tokens_r2_log1p"]) << " | " << lat.str() << " |\n";
   }
+  // Per-task AUC (ranking within a task, beyond the task's base rate).
+  std::vector<std::string> tasks;
+  for (const json& w : eval["workers"])
+    for (auto it = w["by_task"].begin(); it != w["by_task"].end(); ++it)
+      if (std::find(tasks.begin(), tasks.end(), it.key()) == tasks.end()) tasks.push_back(it.key());
+  std::sort(tasks.begin(), tasks.end());
+  if (!tasks.empty()) {
+    md << "\nAUC within each task of the held-out split (n/a: one class only):\n\n| worker |";
+    for (const auto& tk : tasks) md << " " << tk << " |";
+    md << "\n|---|";
+    for (std::size_t i = 0; i < tasks.size(); ++i) md << "---:|";
+    md << "\n";
+    for (const json& w : eval["workers"]) {
+      md << "| " << w["worker"].get<std::string>() << " |";
+      for (const auto& tk : tasks)
+        md << " " << (w["by_task"].contains(tk) ? fmt_num(w["by_task"][tk]["auc"]) : std::string("n/a")) << " |";
+      md << "\n";
+    }
+  }
   write_file_atomic(o.report + "/report.md", md.str());
 
   std::cout << std::left << std::setw(36) << "worker" << std::right << std::setw(8) << "AUC" << std::setw(9) << "Brier"
@@ -177,6 +197,9 @@ double bench_threads(const ConductorEnvConfig& cfg, std::shared_ptr<const Conduc
   // Warm-up: touch every buffer once.
   for (auto& e : envs) {
     std::vector<int32_t> a(o.num_envs, 0);
+    const int A = e->spec().n_actions;
+    for (int i = 0; i < o.num_envs; ++i)
+      while (!e->action_mask()[static_cast<std::size_t>(i) * A + a[i]]) ++a[i];
     e->step(a.data());
   }
   const auto t0 = std::chrono::steady_clock::now();

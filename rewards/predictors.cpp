@@ -270,6 +270,7 @@ json WorldPredictors::evaluate(const TraceSet& traces, const std::vector<float>&
   for (std::size_t m = 0; m < M; ++m) {
     std::vector<double> p, y;
     std::vector<uint8_t> lab;
+    std::vector<std::string> task;
     double tok_ss = 0, tok_st = 0, tok_mean = 0;
     std::vector<std::pair<double, double>> tok;
     for (std::size_t q : rows) {
@@ -279,6 +280,7 @@ json WorldPredictors::evaluate(const TraceSet& traces, const std::vector<float>&
         p.push_back(quality_prob(m, x));
         y.push_back(v);
         lab.push_back(v >= 0.5f ? 1 : 0);
+        task.push_back(traces.query_task[q]);
       }
       const int32_t t = traces.output_tokens.empty() ? -1 : traces.output_tokens[traces.at(q, m)];
       if (t >= 0 && has_tokens_[m]) tok.emplace_back(std::log1p(double(t)), tokens_[m].predict(x));
@@ -292,6 +294,23 @@ json WorldPredictors::evaluate(const TraceSet& traces, const std::vector<float>&
     double base = 0;
     for (double v : y) base += v;
     auto num = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
+    // AUC within each task: how well the predictor ranks queries beyond the task's base rate.
+    json by_task = json::object();
+    {
+      std::vector<std::string> tasks = task;
+      std::sort(tasks.begin(), tasks.end());
+      tasks.erase(std::unique(tasks.begin(), tasks.end()), tasks.end());
+      for (const std::string& tk : tasks) {
+        std::vector<double> pt;
+        std::vector<uint8_t> lt;
+        for (std::size_t i = 0; i < p.size(); ++i)
+          if (task[i] == tk) {
+            pt.push_back(p[i]);
+            lt.push_back(lab[i]);
+          }
+        by_task[tk] = json{{"rows", pt.size()}, {"auc", num(roc_auc(pt, lt))}};
+      }
+    }
     const FittedLatency& L = latency_[m];
     workers.push_back(json{
         {"worker", traces.model_name[m]},
@@ -299,6 +318,7 @@ json WorldPredictors::evaluate(const TraceSet& traces, const std::vector<float>&
         {"heldout_rows", p.size()},
         {"heldout_mean_quality", y.empty() ? json(nullptr) : json(base / y.size())},
         {"auc", num(roc_auc(p, lab))},
+        {"by_task", by_task},
         {"brier", num(brier_score(p, y))},
         {"log_loss", num(log_loss(p, y))},
         {"tokens_r2_log1p", tok.empty() || tok_st <= 0 ? json(nullptr) : json(1.0 - tok_ss / tok_st)},

@@ -12,6 +12,7 @@
 #include "envs/registry.h"
 #include "tests/test_util.h"
 #include "tests/envs/conductor_fixtures.h"
+#include "traces/import_routerbench.h"
 #include "traces/store.h"
 
 namespace conductor {
@@ -529,6 +530,46 @@ TEST(ConductorEnv, StateViewMatchesTheVectorObservation) {
     EXPECT_FLOAT_EQ(o[L.history + env->n_workers() + 1], std::log1p(double(v.steps[0].output_tokens)) / 10.0);
     for (int k = 0; k < env->spec().n_actions; ++k) EXPECT_EQ(o[L.mask + k], v.action_mask[k]);
     EXPECT_EQ(v.task, shared_tiny()->query_task[v.query]);
+  }
+}
+
+// Done-when 1 on real data: RouterBench (11 workers, no logged latency, a few quality cells empty).
+// Calling worker k once gives exactly its logged quality and cost on every test query where k is
+// logged; pairs that are not logged are masked (replay never invents them).
+TEST(ConductorEnv, ReplayIsExactOnRouterBench) {
+  CONDUCTOR_REQUIRE_SHARED_DATA(data);
+  ImportOptions options;
+  ImportReport report;
+  auto traces = std::make_shared<const TraceSet>(import_routerbench({data + "/routerbench"}, options, report));
+  const TraceSet& T = *traces;
+  const std::vector<std::size_t> test = T.split_indices(Split::kTest);
+  const ConductorEnvConfig c = parse_env("split: test\nmode: sequential\nmax_steps: 1\n");
+  const auto world = ConductorWorld::build(c, traces);
+  for (int k = 0; k < 11; ++k) {
+    ConductorEnv env(c, world, 16);
+    const int A = env.spec().n_actions;
+    auto records = run_pass(env, [&](ConductorEnv& e, int i) {
+      const uint8_t* m = e.action_mask() + static_cast<std::size_t>(i) * A;
+      if (m[k]) return k;
+      for (int a = 0; a < A; ++a)
+        if (m[a]) return a;
+      return -1;
+    });
+    ASSERT_EQ(records.size(), test.size());
+    double q_env = 0, c_env = 0, q_log = 0, c_log = 0;
+    int n = 0;
+    for (std::size_t j = 0; j < test.size(); ++j) {
+      const std::size_t cell = T.at(test[j], k);
+      if (std::isnan(T.quality[cell]) || std::isnan(T.cost_usd[cell])) continue;
+      ++n;
+      q_env += records[j].extras[ConductorEnv::kQuality];
+      c_env += records[j].extras[ConductorEnv::kCostUsd];
+      q_log += T.quality[cell];
+      c_log += T.cost_usd[cell];
+    }
+    EXPECT_GT(n, 900);
+    EXPECT_EQ(q_env / n, q_log / n) << T.model_name[k];
+    EXPECT_EQ(c_env / n, c_log / n) << T.model_name[k];
   }
 }
 
