@@ -555,10 +555,10 @@ void ConductorEnv::do_finish(int i, FinishRule rule, bool truncated) {
       config_.reward.compute(quality, s.cum_cost, s.cum_latency, j >= 0, budget_.lambda()));
   reward_[i] = r;
   s.ret += r;
-  if (truncated)
-    truncated_[i] = 1;
-  else
-    terminated_[i] = 1;
+  // The workflow's outcome is final either way (terminated: nothing to bootstrap); `truncated`
+  // additionally marks that the step limit applied the default rule (Gymnasium allows both).
+  terminated_[i] = 1;
+  truncated_[i] = truncated ? 1 : 0;
   budget_.observe(s.cum_cost);
 
   const ObsLayout& L = layout_;

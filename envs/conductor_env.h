@@ -4,9 +4,9 @@
 // M..M+R-1 are FINISH(rule) over the configured finish rules (last, vote, most_trusted). Rewards are 0
 // on CALL steps and the composite reward (rewards/reward.h) at the step that ends the workflow.
 // `max_steps` bounds the number of actions of an episode: when the max_steps-th action is a CALL,
-// the default finish rule applies at once, the reward is delivered and the step is marked
-// truncated (the reward is complete: the episode's continuation value is 0, and final_obs has an
-// all-zero action mask).
+// the default finish rule applies at once, the reward is delivered and the step sets both
+// terminated (the outcome is final: nothing to bootstrap) and truncated (the step limit decided,
+// as DESIGN.md asks to mark). An explicit FINISH sets terminated only.
 //
 // Batched with auto-reset; sub-environment i is seeded with derive_seed(seed, i). Query sampling:
 // `sample` draws queries of the split at random (per sub-environment RNG, task mix faults apply);

@@ -291,6 +291,28 @@ TEST(ConductorEnv, RewardIsTheCompositeAtFinishOnly) {
   EXPECT_EQ(env->truncated()[0], 0);
 }
 
+TEST(ConductorEnv, StepLimitAppliesTheDefaultRuleAndSetsBothFlags) {
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from("mode: sequential\nmax_steps: 2\nfinish_rules: [vote, last]\ndefault_finish: last\n", 1);
+  const int q = env->state_view(0).query;
+  int32_t a = 0;
+  env->step(&a);
+  EXPECT_EQ(env->terminated()[0] + env->truncated()[0], 0);
+  a = 2;
+  env->step(&a);
+  EXPECT_EQ(env->terminated()[0], 1);  // the outcome is final: nothing to bootstrap
+  EXPECT_EQ(env->truncated()[0], 1);   // and the step limit decided
+  ASSERT_EQ(env->finished().size(), 1u);
+  EXPECT_TRUE(env->finished()[0].truncated);
+  EXPECT_EQ(env->finished()[0].length, 2);
+  EXPECT_EQ(env->finished()[0].extras[ConductorEnv::kQuality], T.quality[T.at(q, 2)]);  // last = w2
+  EXPECT_FLOAT_EQ(env->reward()[0], T.quality[T.at(q, 2)]);
+  const ObsLayout& L = env->layout();
+  for (int k = 0; k < env->spec().n_actions; ++k) EXPECT_EQ(env->final_obs()[L.mask + k], 0.f);
+  EXPECT_EQ(env->final_obs()[L.called + 0], 1.f);
+  EXPECT_EQ(env->final_obs()[L.called + 2], 1.f);
+}
+
 TEST(ConductorEnv, NoAnswerIsPenalizedAndFinishAllowedWhenNothingIsCallable) {
   auto env = make_env_from(
       "max_steps: 5\nworkers: [w0, w1]\nreward: {no_answer_penalty: 3}\n"
