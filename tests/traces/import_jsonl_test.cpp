@@ -130,6 +130,27 @@ TEST(JsonlImport, RoundTripThroughTheStore) {
   EXPECT_EQ(b.decisions.quality[0], 0.0f);
 }
 
+// Every prefix of a valid log either imports or fails with a conductor::Error naming a line.
+TEST(JsonlImport, TruncatedLogsFailCleanly) {
+  const std::string dir = testing::temp_dir();
+  const std::string full = kLog;
+  for (std::size_t n = 0; n < full.size(); n += 5) {
+    const std::string p = write(dir, "t.jsonl", full.substr(0, n));
+    for (bool skip_bad : {false, true}) {
+      ImportOptions options;
+      options.skip_bad = skip_bad;
+      ImportReport report;
+      try {
+        const TraceSet t = import_jsonl({p}, options, report);
+        t.validate();
+      } catch (const Error&) {
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "prefix " << n << ": " << e.what();
+      }
+    }
+  }
+}
+
 TEST(JsonlImport, DecisionsOnlyLogHasNoOutcomes) {
   const std::string dir = testing::temp_dir();
   write(dir, "d.jsonl",

@@ -177,6 +177,23 @@ TEST(LlmRouterImport, SkipBadCountsEntries) {
   EXPECT_NE(report.skipped_examples[1].find("train.json:4: entry 2"), std::string::npos);
 }
 
+// Every prefix of a valid score file either imports or fails with a conductor::Error.
+TEST(LlmRouterImport, TruncatedFilesFailCleanly) {
+  const std::string full = kTrain;
+  const std::string dir = make_dir();
+  for (std::size_t n = 0; n < full.size(); n += 3) {
+    write(dir, "train.json", full.substr(0, n));
+    ImportReport report;
+    try {
+      const TraceSet t = import_llmrouter({dir}, ImportOptions{}, report);
+      t.validate();
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "prefix " << n << ": " << e.what();
+    }
+  }
+}
+
 // Counts from the files themselves (Python: len(json.load(...)), the score keys, default_llm.json).
 TEST(LlmRouterImport, RealDataCounts) {
   CONDUCTOR_REQUIRE_SHARED_DATA(data);

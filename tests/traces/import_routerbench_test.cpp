@@ -237,6 +237,24 @@ TEST(RouterBenchImport, SkipBadSkipsAndCounts) {
   EXPECT_NE(import_error({p}).find(p + ":4:"), std::string::npos);
 }
 
+// Every prefix of a valid file (a truncated download) either imports or fails with a
+// conductor::Error; never another exception type, a crash or a partial result.
+TEST(RouterBenchImport, TruncatedFilesFailCleanly) {
+  const std::string dir = testing::temp_dir();
+  const std::string full = std::string(kHeader) + kTrainRows;
+  for (std::size_t n = 0; n < full.size(); n += 7) {
+    const auto p = write(dir, "t_train.csv", full.substr(0, n));
+    ImportReport report;
+    try {
+      const TraceSet t = import_routerbench({p}, ImportOptions{}, report);
+      t.validate();
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "prefix " << n << ": " << e.what();
+    }
+  }
+}
+
 // Expected figures: an independent Python computation over the same CSVs (csv.DictReader, files in
 // name order, empty cells skipped; prompt/response text = the list elements joined by "\n";
 // tokens = ceil(len(text) / 4); letter = re.match(r'\(?([A-E])(?:$|[).:,]|\s+\()', text.strip())).
