@@ -18,6 +18,7 @@ struct EvalArgs {
   double cost_weight = -1;
   uint64_t seed = 0;
   int num_envs = 16;
+  bool sample = false;
 };
 
 struct OpeArgs {
@@ -48,6 +49,7 @@ void setup_eval(CLI::App& app) {
                 "USD weight the router and cascade are tuned for (default: the first checkpoint's w_cost / w_quality)");
   c->add_option("--seed", a->seed, "seed of the random baseline and the replay")->capture_default_str();
   c->add_option("--num-envs", a->num_envs, "environments stepped together during replay")->capture_default_str();
+  c->add_flag("--sample", a->sample, "sample the conductor's actions (seeded by --seed) instead of taking the greedy ones");
   c->callback([a] {
     eval::EvalOptions o;
     o.checkpoints = a->checkpoints;
@@ -57,6 +59,7 @@ void setup_eval(CLI::App& app) {
     o.cost_weight = a->cost_weight;
     o.seed = a->seed;
     o.num_envs = a->num_envs;
+    o.greedy = !a->sample;
     const auto report = eval::run_evaluation(o);
     std::cout << eval::write_report(report, a->report);
     std::cerr << "wrote " << a->report << "/report.json, report.md, frontier.svg\n";

@@ -101,7 +101,7 @@ void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, co
 }
 
 std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, const ReplayTable& table,
-                                       uint64_t seed) {
+                                       uint64_t seed, bool greedy) {
   const int n = env.num_envs();
   const int A = env.spec().n_actions;
   const int M = env.n_workers();
@@ -117,7 +117,7 @@ std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, 
   while (!env.sequential_pass_complete()) {
     if (++steps > max_steps) fail("replay did not finish a pass over the split in ", max_steps, " steps");
     obs.assign(env.obs(), env.obs() + static_cast<std::size_t>(n) * D);
-    policy.act(obs.data(), env.action_mask(), n, actions.data(), /*greedy=*/true, seed, nullptr);
+    policy.act(obs.data(), env.action_mask(), n, actions.data(), greedy, derive_seed(seed, steps), nullptr);
     for (int i = 0; i < n; ++i) {
       CONDUCTOR_CHECK(env.action_mask()[static_cast<std::size_t>(i) * A + actions[i]], "policy chose a masked action");
       if (actions[i] < M) calls[i].push_back(actions[i]);
@@ -253,6 +253,7 @@ json run_evaluation(const EvalOptions& o) {
   report["strong_worker"] = test.workers[ref.strong];
   report["weak_worker"] = test.workers[ref.weak];
   report["cost_weight"] = cost_weight;
+  report["conductor_actions"] = o.greedy ? "greedy" : "sampled (seed " + std::to_string(o.seed) + ")";
   report["cost_weight_source"] = cost_weight_source;
   json policies = json::object();
   json curves = json::object();
@@ -272,7 +273,7 @@ json run_evaluation(const EvalOptions& o) {
     if (w->workers != world->workers)
       fail("checkpoint ", cks[i].path, " uses workers [", join(w->worker_names), "], the first checkpoint [",
            join(world->worker_names), "]: a frontier compares conductors over the same workers");
-    const auto results = replay_policy(*cks[i].policy, env, test, o.seed);
+    const auto results = replay_policy(*cks[i].policy, env, test, o.seed, o.greedy);
     const std::string label = o.labels.empty() ? cks[i].path : o.labels[i];
     const auto m = add(i == 0 ? "conductor" : "conductor@" + label, results);
     policies[i == 0 ? "conductor" : "conductor@" + label]["checkpoint"] = cks[i].checkpoint_dir;

@@ -38,10 +38,11 @@ ConductorEnvConfig replay_env_config(const ConductorCheckpoint& ck, const std::s
 // from the environment built on the evaluation traces, naming the workers missing on either side.
 void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, const std::string& traces_path);
 
-// Greedy replay of `policy` over every query of the environment's split (sequential mode), one
-// episode per query. Returns the results of the rows of `table` (same order).
+// Replay of `policy` over every query of the environment's split (sequential mode), one episode
+// per query: greedy actions, or actions sampled from the policy (seeded per step from `seed`).
+// Returns the results of the rows of `table` (same order).
 std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, const ReplayTable& table,
-                                       uint64_t seed);
+                                       uint64_t seed, bool greedy = true);
 
 struct EvalOptions {
   std::vector<std::string> checkpoints;  // first = "conductor"; all together = its frontier
@@ -51,6 +52,7 @@ struct EvalOptions {
   double cost_weight = -1.0;             // router/cascade tuning; < 0 = from the first checkpoint (else 0)
   uint64_t seed = 0;                     // random baseline and environment seeds
   int num_envs = 16;
+  bool greedy = true;                    // false: sample the conductor's actions (seeded)
 };
 
 // Runs everything and returns report.json.

@@ -57,7 +57,8 @@ std::string report_markdown(const json& r) {
      << " queries of the split without a complete row were left out; " << r["latency_note"].get<std::string>()
      << ". Strong (best single on train): `" << r["strong_worker"].get<std::string>() << "`, weak (cheapest on train): `"
      << r["weak_worker"].get<std::string>() << "`. Router and cascade tuned for cost weight "
-     << fmt("%g", r["cost_weight"].get<double>()) << " per USD (" << r["cost_weight_source"].get<std::string>() << ").\n\n";
+     << fmt("%g", r["cost_weight"].get<double>()) << " per USD (" << r["cost_weight_source"].get<std::string>()
+     << "). Conductor actions: " << r["conductor_actions"].get<std::string>() << ".\n\n";
   os << "| policy | quality | cost/query (USD) | total cost (USD) | p50 s | p95 s | p99 s | calls/query | strong calls | PGR | "
         "cost saved vs best single |\n";
   os << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";

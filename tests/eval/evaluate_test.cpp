@@ -105,6 +105,52 @@ TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {
   }
 }
 
+// Calls worker `k` once, then takes FINISH action `finish` (M + rule index) when it is allowed.
+class CallThenFinishPolicy : public Policy {
+ public:
+  CallThenFinishPolicy(int obs_dim, int n_actions, int k, int finish) : obs_dim_(obs_dim), n_actions_(n_actions), k_(k), finish_(finish) {}
+  int obs_dim() const override { return obs_dim_; }
+  int n_actions() const override { return n_actions_; }
+  std::string kind() const override { return "call-then-finish"; }
+  void act(const float*, const uint8_t* mask, int n, int32_t* actions, bool, uint64_t, float*) const override {
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* m = mask + static_cast<std::size_t>(i) * n_actions_;
+      int a = m[k_] ? k_ : (m[finish_] ? finish_ : -1);
+      for (int j = 0; j < n_actions_ && a < 0; ++j)
+        if (m[j]) a = j;
+      actions[i] = a;
+    }
+  }
+
+ private:
+  int obs_dim_, n_actions_, k_, finish_;
+};
+
+// One call then any finish rule answers with that call's answer: the same outcome as the single
+// worker (rules differ only when several answers exist).
+TEST(Evaluate, OneCallThenAnyFinishRuleEqualsTheSingleWorker) {
+  const auto traces = world_traces();
+  ConductorEnvConfig cfg;
+  cfg.traces_path = "in-memory";
+  cfg.split = Split::kTest;
+  cfg.sequential = true;
+  cfg.max_steps = 3;
+  const auto world = ConductorWorld::build(cfg, traces);
+  const auto table = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTest);
+  ConductorEnv env(cfg, world, 5);
+  const int M = env.n_workers();
+  for (int rule = 0; rule < static_cast<int>(cfg.finish_rules.size()); ++rule) {
+    CallThenFinishPolicy policy(env.spec().obs_dim, env.spec().n_actions, 2, M + rule);
+    const auto replayed = replay_policy(policy, env, table, 3);
+    const auto direct = run_single(table, 2);
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+      if (table.failed[table.at(i, 2)]) continue;  // a failed call has no answer to finish with
+      EXPECT_NEAR(replayed[i].quality, direct[i].quality, 1e-6) << env.spec().action_names[M + rule] << " row " << i;
+      EXPECT_NEAR(replayed[i].cost_usd, direct[i].cost_usd, 1e-12) << "row " << i;
+    }
+  }
+}
+
 TEST(Evaluate, WorkerMismatchIsNamed) {
   const auto traces = world_traces();
   ConductorEnvConfig cfg;
