@@ -64,6 +64,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // Live connections, so drain() can close the idle ones. Touched once per connection, not per request.
   std::mutex sessions_mu;
   std::list<std::weak_ptr<Session>> sessions;
+  // Pending run_after() timers, so drain() can fire them early instead of waiting them out.
+  std::mutex timers_mu;
+  std::list<std::weak_ptr<net::steady_timer>> timers;
 
   Impl(HttpServerOptions o, Handler h, ResponseObserver obs)
       : options(std::move(o)),
@@ -114,10 +117,10 @@ class Session : public std::enable_shared_from_this<Session> {
       server->live_responders.fetch_add(1);
     }
     void respond(HttpResponse r) {
-      if (!done.exchange(true)) session->respond(std::move(r));
+      if (!done.exchange(true) && !server->stopped.load()) session->respond(std::move(r));
     }
     ~ResponderState() {
-      if (!done.exchange(true))
+      if (!done.exchange(true) && !server->stopped.load())
         session->respond(json_error(500, "the handler dropped the request without answering", "server_error"));
       session.reset();  // before the count drops: the server may destroy its io_context right after
       server->live_responders.fetch_sub(1);
@@ -296,24 +299,31 @@ void HttpServer::Impl::drain(double deadline_s) {
   });
   const auto deadline = Clock::now() + seconds_to_duration(deadline_s);
   while (in_flight.load() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  if (in_flight.load() > 0)
-    std::cerr << "serve: drain deadline passed with " << in_flight.load() << " request(s) still in flight\n";
+  // Requests still waiting on a timer (simulated latency) are answered now rather than later.
+  {
+    std::lock_guard<std::mutex> lk(timers_mu);
+    for (auto& w : timers)
+      if (auto t = w.lock()) net::post(ioc, [t] { t->cancel(); });
+  }
   {
     std::lock_guard<std::mutex> lk(sessions_mu);
     for (auto& w : sessions)
       if (auto s = w.lock()) s->close_if_idle();
   }
-  // Give the closes a moment to run, then stop the loops (sockets left open are closed on destruction).
-  const auto settle = Clock::now() + std::chrono::milliseconds(200);
-  while (Clock::now() < settle) {
-    bool any = false;
-    {
+  // Let the last responses and closes run, then stop the loops (a handler still holding a
+  // responder on another thread is waited for by the destructor).
+  const auto settle = Clock::now() + std::chrono::milliseconds(500);
+  for (;;) {
+    bool any = live_responders.load() > 0;
+    if (!any) {
       std::lock_guard<std::mutex> lk(sessions_mu);
       for (auto& w : sessions) any = any || !w.expired();
     }
-    if (!any) break;
+    if (!any || Clock::now() >= settle) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  if (in_flight.load() > 0)
+    std::cerr << "serve: stopping with " << in_flight.load() << " request(s) unanswered after the drain deadline\n";
   ioc.stop();
   stopped.store(true);
 }
@@ -329,7 +339,9 @@ HttpServer::~HttpServer() {
   drain(2.0);
   // A handler still holding a Responder holds a socket of this io_context: wait for it (handlers
   // answer in bounded time: the gateway's calls all have timeouts).
-  for (int waited_ms = 0; impl_->live_responders.load() > 0; waited_ms += 2) {
+  // After 60 s the remaining responders can only be inside the stopped event loop's own queue (they
+  // are destroyed with it and, the server being stopped, post nothing).
+  for (int waited_ms = 0; impl_->live_responders.load() > 0 && waited_ms < 60000; waited_ms += 2) {
     if (waited_ms % 5000 == 4998)
       std::cerr << "serve: waiting for " << impl_->live_responders.load() << " handler(s) to finish\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -377,6 +389,13 @@ const HttpServerOptions& HttpServer::options() const { return impl_->options; }
 
 void HttpServer::run_after(double seconds, std::function<void()> fn) {
   auto timer = std::make_shared<net::steady_timer>(impl_->ioc, seconds_to_duration(std::max(0.0, seconds)));
+  {
+    std::lock_guard<std::mutex> lk(impl_->timers_mu);
+    auto& ts = impl_->timers;
+    for (auto it = ts.begin(); it != ts.end();) it = it->expired() ? ts.erase(it) : std::next(it);
+    ts.push_back(timer);
+  }
+  // Cancelled (by drain) or expired: either way the work runs, so every request gets its answer.
   timer->async_wait([timer, fn = std::move(fn)](beast::error_code) { fn(); });
 }
 

@@ -12,6 +12,24 @@ std::vector<std::string> action_names(const Router& r) {
 }
 }  // namespace
 
+ServeConfig ServeConfig::parse(ConfigReader r) {
+  ServeConfig c;
+  {
+    ConfigReader s = r.child("server");
+    c.server.host = s.get<std::string>("host", c.server.host);
+    c.server.port = s.get_in<int>("port", c.server.port, 0, 65535);
+    c.server.threads = s.get_in<int>("threads", c.server.threads, 1, 256);
+    c.server.body_limit_bytes = static_cast<std::size_t>(
+        s.get_in<int64_t>("body_limit_bytes", static_cast<int64_t>(c.server.body_limit_bytes), 1, int64_t(1) << 32));
+    c.server.read_timeout_s = s.get_in<double>("read_timeout_s", c.server.read_timeout_s, 0.001, 3600.0);
+    c.server.write_timeout_s = s.get_in<double>("write_timeout_s", c.server.write_timeout_s, 0.001, 3600.0);
+    s.finish();
+  }
+  if (r.has("gateway")) c.gateway = GatewayConfig::parse(r.child("gateway"));
+  r.finish();
+  return c;
+}
+
 ConductorService::ConductorService(std::shared_ptr<const Router> router, std::shared_ptr<Gateway> gateway,
                                    HttpServerOptions options)
     : router_(std::move(router)), gateway_(std::move(gateway)) {

@@ -8,15 +8,31 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/config.h"
+#include "serve/gateway.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
 #include "serve/router.h"
 
 namespace conductor::serve {
 
-class Gateway;
+// serve.yaml (every key optional; command-line flags override the server keys):
+//   server:
+//     host: 127.0.0.1          # loopback unless told otherwise
+//     port: 8080
+//     threads: 2               # event-loop threads
+//     body_limit_bytes: 1048576
+//     read_timeout_s: 10       # a client must send a whole request within this
+//     write_timeout_s: 10
+//   gateway: {...}             # serve/gateway.h; absent = no /v1/chat/completions
+struct ServeConfig {
+  HttpServerOptions server;
+  std::optional<GatewayConfig> gateway;
+  static ServeConfig parse(ConfigReader r);
+};
 
 class ConductorService {
  public:
