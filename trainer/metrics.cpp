@@ -72,6 +72,7 @@ void JsonlSink::write(const Metrics& m) {
   if (std::fwrite(line.data(), 1, line.size(), f_) != line.size())
     fail(path_, ": write failed: ", std::strerror(errno));
   bytes_ += line.size();
+  flush();  // one line per update: readers (tail -f, dashboards) see whole lines
 }
 
 void JsonlSink::flush() {

@@ -1,0 +1,102 @@
+// `conductor train CONFIG.yaml [--out RUN_DIR] [--resume RUN_DIR] [--set k=v]...` and
+// `conductor bench ppo`.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "trainer/train.h"
+
+namespace conductor::cli {
+namespace {
+
+void setup_train(CLI::App& app) {
+  auto* train = app.add_subcommand("train", "Train a conductor policy (PPO / GRPO) from a YAML run config");
+  auto config = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto resume = std::make_shared<std::string>();
+  auto sets = std::make_shared<std::vector<std::string>>();
+  auto quiet = std::make_shared<bool>(false);
+  train->add_option("config", *config, "Run config (YAML); optional with --resume (the run's own config.yaml)");
+  train->add_option("--out", *out, "Run folder to create (default: runs/<config name>)");
+  train->add_option("--resume", *resume, "Continue the run in this folder from its newest checkpoint");
+  train->add_option("--set", *sets, "Override a key: a.b.c=value (repeatable)");
+  train->add_flag("--quiet", *quiet, "No progress line");
+  train->callback([=] {
+    TrainOptions opt;
+    opt.console = !*quiet;
+    ConfigDoc doc = ConfigDoc::empty();
+    if (!resume->empty()) {
+      if (!out->empty() && *out != *resume) fail("train: --out and --resume name different folders");
+      opt.resume = true;
+      opt.run_dir = *resume;
+      if (config->empty()) {
+        doc = load_run_config(*resume, *sets);
+      } else {
+        doc = ConfigDoc::load_file(*config);
+        doc.apply_overrides(*sets);
+      }
+    } else {
+      if (config->empty()) fail("train: a config file is required (or --resume RUN_DIR)");
+      doc = ConfigDoc::load_file(*config);
+      doc.apply_overrides(*sets);
+      opt.run_dir = out->empty() ? "runs/" + std::filesystem::path(*config).stem().string() : *out;
+    }
+    const TrainResult r = run_training(doc, opt);
+    std::printf("%s after %ld updates, %ld steps, %.1f s (%.0f steps/s)\n",
+                r.interrupted ? "interrupted" : "finished", long(r.updates), long(r.global_step), r.wall_seconds,
+                r.wall_seconds > 0 ? r.global_step / r.wall_seconds : 0.0);
+    const double ret = r.last.get("charts/return_ma100");
+    if (std::isfinite(ret)) std::printf("mean return (last 100 episodes): %.4f\n", ret);
+    std::printf("checkpoint: %s\n", r.checkpoint_dir.c_str());
+    if (!r.final_eval.values.empty()) {
+      auto show = [&](const char* label, const std::string& prefix) {
+        const double n = r.final_eval.get(prefix + "episodes");
+        if (!std::isfinite(n)) return;
+        std::printf("final eval, %-22s episodes %.0f | return %.4f", label, n, r.final_eval.get(prefix + "episodic_return"));
+        for (const char* k : {"quality", "cost_usd", "latency_s", "optimal"}) {
+          const double v = r.final_eval.get(prefix + k);
+          if (std::isfinite(v)) std::printf(" | %s %.5g", k, v);
+        }
+        std::printf("\n");
+      };
+      show("policy (greedy):", "eval/");
+      show("best fixed strategy:", "eval/expert_");
+    }
+    if (r.interrupted) std::printf("resume with: conductor train --resume %s\n", r.run_dir.c_str());
+  });
+}
+
+void setup_bench_ppo(CLI::App& app) {
+  auto* bench = group(app, "bench", "Benchmarks");
+  auto* ppo = bench->add_subcommand("ppo", "PPO update throughput of the MLP policy (samples/s)");
+  auto batch = std::make_shared<int>(2048);
+  auto epochs = std::make_shared<int>(4);
+  auto minibatch = std::make_shared<int>(256);
+  auto obs_dim = std::make_shared<int>(64);
+  auto n_actions = std::make_shared<int>(14);
+  auto threads = std::make_shared<int>(1);
+  auto repeats = std::make_shared<int>(5);
+  ppo->add_option("--batch", *batch, "Samples per update")->check(CLI::Range(1, 1 << 24));
+  ppo->add_option("--epochs", *epochs, "Epochs per update")->check(CLI::Range(1, 1000));
+  ppo->add_option("--minibatch", *minibatch, "Minibatch size")->check(CLI::Range(1, 1 << 24));
+  ppo->add_option("--obs-dim", *obs_dim, "Observation size")->check(CLI::Range(1, 1 << 20));
+  ppo->add_option("--actions", *n_actions, "Number of actions")->check(CLI::Range(1, 1 << 16));
+  ppo->add_option("--threads", *threads, "Torch threads")->check(CLI::Range(1, 256));
+  ppo->add_option("--repeats", *repeats, "Timed updates (best is reported)")->check(CLI::Range(1, 1000));
+  ppo->callback([=] {
+    if (*minibatch > *batch) fail("bench ppo: --minibatch ", *minibatch, " exceeds --batch ", *batch);
+    std::printf("ppo update: MLP 64x64, obs %d, actions %d, batch %d, epochs %d, minibatch %d, threads %d\n",
+                *obs_dim, *n_actions, *batch, *epochs, *minibatch, *threads);
+    const double sps = bench_ppo_update(*batch, *epochs, *minibatch, *obs_dim, *n_actions, *threads, *repeats);
+    std::printf("ppo_samples_per_s: %.0f\n", sps);
+  });
+}
+
+}  // namespace
+CONDUCTOR_COMMAND(setup_train);
+CONDUCTOR_COMMAND(setup_bench_ppo);
+}  // namespace conductor::cli
