@@ -28,6 +28,20 @@ bool parse_finish_rule(const std::string& s, FinishRule* out) {
   else return false;
   return true;
 }
+// Uniform integer in [0, n) by Lemire's multiply-shift with rejection (exact, and without the two
+// 64-bit divisions of Rng::below on the hot path of every reset).
+inline uint64_t index_below(Rng& rng, uint64_t n) {
+  unsigned __int128 m = static_cast<unsigned __int128>(rng.next_u64()) * n;
+  uint64_t low = static_cast<uint64_t>(m);
+  if (low < n) {
+    const uint64_t threshold = (0 - n) % n;
+    while (low < threshold) {
+      m = static_cast<unsigned __int128>(rng.next_u64()) * n;
+      low = static_cast<uint64_t>(m);
+    }
+  }
+  return static_cast<uint64_t>(m >> 64);
+}
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -279,8 +293,15 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
       c.latency_s = c.available ? O.latency_s[i] : 0.f;
       c.answer = O.answer[i];
       c.output_tokens = std::max(0, O.output_tokens[i]);
+      c.output_len_obs = static_cast<float>(std::log1p(static_cast<double>(c.output_tokens)) / 10.0);
       c.error = c.available ? O.error[i] : uint8_t{kOk};
     }
+  if (M_ <= 64) {
+    available_bits_.assign(O.n_queries, 0);
+    for (std::size_t q = 0; q < O.n_queries; ++q)
+      for (int k = 0; k < M_; ++k)
+        if (cells_[q * M_ + k].available) available_bits_[q] |= uint64_t{1} << k;
+  }
 
   // Best single worker on the training split (the expert for warm starts).
   double best = -1e300;
@@ -363,28 +384,31 @@ void ConductorEnv::begin_episode(int i) {
     }
     while (wts[t] == 0 && t > 0) --t;  // guards rounding at the end of the list
     const auto& qs = W.queries_by_task[t];
-    s.query = qs[rng.below(qs.size())];
+    s.query = qs[index_below(rng, qs.size())];
     s.pass = 0;
   } else {
-    s.query = W.split_queries[rng.below(n)];
+    s.query = W.split_queries[index_below(rng, n)];
     s.pass = 0;
   }
   // Pool.
   uint8_t* pool = pool_.data() + static_cast<std::size_t>(i) * M_;
+  const bool use_bits = !available_bits_.empty();
+  const uint64_t bits = use_bits ? available_bits_[s.query] : 0;
   const Cell* cells = cells_.data() + static_cast<std::size_t>(s.query) * M_;
+  auto available = [&](int k) -> uint8_t { return use_bits ? (bits >> k) & 1 : cells[k].available; };
   if (config_.randomize_pool) {
     int* idx = scratch_.data() + static_cast<std::size_t>(i) * M_;
     for (int k = 0; k < M_; ++k) idx[k] = k;
-    const int size = config_.pool_min_size + static_cast<int>(rng.below(M_ - config_.pool_min_size + 1));
+    const int size = config_.pool_min_size + static_cast<int>(index_below(rng, M_ - config_.pool_min_size + 1));
     std::memset(pool, 0, M_);
     for (int j = 0; j < size; ++j) {
-      const int r = j + static_cast<int>(rng.below(M_ - j));
+      const int r = j + static_cast<int>(index_below(rng, M_ - j));
       std::swap(idx[j], idx[r]);
       pool[idx[j]] = 1;
     }
-    for (int k = 0; k < M_; ++k) pool[k] = pool[k] && cells[k].available;
+    for (int k = 0; k < M_; ++k) pool[k] = pool[k] && available(k);
   } else {
-    for (int k = 0; k < M_; ++k) pool[k] = cells[k].available;
+    for (int k = 0; k < M_; ++k) pool[k] = available(k);
   }
   if (has_faults_)
     for (int k = 0; k < M_; ++k) pool[k] = pool[k] && !fx.announced_down[k];
@@ -436,6 +460,7 @@ void ConductorEnv::do_call(int i, int k) {
   v.worker = k;
   v.error = c.error;
   v.output_tokens = c.output_tokens;
+  float len_obs = c.output_len_obs;
   v.answer = c.error == kOk ? c.answer : -1;
   v.latency_s = c.latency_s;
   v.cost_usd = c.cost_usd;
@@ -455,6 +480,7 @@ void ConductorEnv::do_call(int i, int k) {
       v.error = kTimeout;
       v.cost_usd = 0.0;
       v.output_tokens = 0;
+      len_obs = 0.f;
       v.answer = -1;
       quality = 0.f;
     } else {
@@ -486,7 +512,7 @@ void ConductorEnv::do_call(int i, int k) {
   float* h = o + L.history + (s.n_calls - 1) * L.history_slot;
   h[k] = 1.f;
   h[M_] = v.error != kOk ? 1.f : 0.f;
-  h[M_ + 1] = static_cast<float>(std::log1p(static_cast<double>(v.output_tokens)) / 10.0);
+  h[M_ + 1] = len_obs;
   h[M_ + 2] = v.agreement;
   h[M_ + 3] = static_cast<float>(v.latency_s / W.latency_scale);
   int best_votes = 0, comparable = 0;

@@ -215,10 +215,14 @@ class ConductorEnv : public VectorEnv {
     float latency_s;
     int32_t answer;
     int32_t output_tokens;
+    float output_len_obs;  // log1p(output_tokens) / 10, precomputed for the observation
     uint8_t error;
     uint8_t available;
   };
   std::vector<Cell> cells_;
+  // Per query, bit k = worker k has an outcome (when M <= 64): a 8-byte read at reset instead of a
+  // walk over the query's cells (which would miss the cache on every random query).
+  std::vector<uint64_t> available_bits_;
 
   std::vector<float> obs_, final_obs_, reward_;
   std::vector<uint8_t> mask_, terminated_, truncated_;

@@ -1,6 +1,9 @@
 // step() must not allocate: a counting global operator new (this test binary only) measures the
 // allocations made while stepping a warmed-up environment with faults, pools and multi-step
 // workflows.
+// Replacing the global operator new/delete with malloc/free is intended here.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
