@@ -125,14 +125,16 @@ void check_run_config(const ConfigDoc& doc) {
 }
 
 std::string config_fingerprint(const std::string& resolved_yaml) {
-  size_t start = 0;
-  if (!resolved_yaml.empty() && resolved_yaml[0] == '#') {
-    start = resolved_yaml.find('\n');
-    start = start == std::string::npos ? resolved_yaml.size() : start + 1;
-  }
+  // The `log` section only changes how progress is shown, never the training: leave it out, so a
+  // run can be resumed with, e.g., --set log.console=false.
+  YAML::Node doc = YAML::Load(resolved_yaml);
+  if (doc.IsMap() && doc["log"]) doc.remove("log");
+  YAML::Emitter out;
+  out << doc;
+  const std::string text = out.c_str();
   uint64_t h = 1469598103934665603ULL;
-  for (size_t i = start; i < resolved_yaml.size(); ++i) {
-    h ^= static_cast<unsigned char>(resolved_yaml[i]);
+  for (unsigned char c : text) {
+    h ^= c;
     h *= 1099511628211ULL;
   }
   char buf[17];

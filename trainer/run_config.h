@@ -104,7 +104,8 @@ struct RunConfig {
 // training. Throws ConfigError naming file:line and key on the first problem.
 void check_run_config(const ConfigDoc& doc);
 
-// FNV-1a 64 of the resolved YAML without its leading comment line: identifies a config for resume.
+// FNV-1a 64 of the resolved YAML without its `log` section (and comments): identifies a config for
+// resume, so logging options may differ between the original run and its resumption.
 std::string config_fingerprint(const std::string& resolved_yaml);
 
 }  // namespace conductor

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/json_util.h"
@@ -823,20 +824,27 @@ TrainResult Trainer::run(bool resume) {
   return res;
 }
 
-std::string first_difference(const std::string& a, const std::string& b) {
-  std::istringstream sa(a), sb(b);
-  std::string la, lb;
-  int line = 0;
-  while (true) {
-    const bool ga = static_cast<bool>(std::getline(sa, la));
-    const bool gb = static_cast<bool>(std::getline(sb, lb));
-    ++line;
-    if (!ga && !gb) return "";
-    if (line == 1) continue;  // the comment naming the source file
-    if (!ga || !gb || la != lb)
-      return "line " + std::to_string(line) + ": run has '" + (ga ? la : "<end>") + "', this config has '" +
-             (gb ? lb : "<end>") + "'";
+// The resolved config's lines without the leading comment and the `log` block (not compared).
+std::vector<std::string> comparable_lines(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  std::string line;
+  bool in_log = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '#') continue;
+    if (!line.empty() && line[0] != ' ') in_log = line.rfind("log:", 0) == 0;
+    if (!in_log) out.push_back(line);
   }
+  return out;
+}
+
+std::string first_difference(const std::string& a, const std::string& b) {
+  const auto la = comparable_lines(a), lb = comparable_lines(b);
+  for (size_t i = 0; i < std::max(la.size(), lb.size()); ++i) {
+    const std::string x = i < la.size() ? la[i] : "<end>", y = i < lb.size() ? lb[i] : "<end>";
+    if (x != y) return "run has '" + x + "', this config has '" + y + "'";
+  }
+  return "same keys, different values";
 }
 
 }  // namespace

@@ -30,7 +30,9 @@ TEST(Bandit, ProblemHasOneOptimalAllowedActionPerContext) {
     EXPECT_FALSE(p.allowed[c * 5 + p.trap[c]]);
     EXPECT_EQ(p.mean[c * 5 + p.trap[c]], 2.0);
     for (int a = 0; a < 5; ++a)
-      if (a != opt && a != p.trap[c]) EXPECT_LE(p.mean[c * 5 + a], 0.5);
+      if (a != opt && a != p.trap[c]) {
+        EXPECT_LE(p.mean[c * 5 + a], 0.5);
+      }
   }
 }
 

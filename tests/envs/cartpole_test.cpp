@@ -143,6 +143,7 @@ TEST(CartPole, SaveAndLoadStateContinueExactly) {
 TEST(CartPole, RegisteredAndRejectsUnknownKeys) {
   ConfigDoc doc = ConfigDoc::load_string("id: cartpole\nmax_episode_steps: 100\n", "t.yaml");
   ConfigReader r = doc.root();
+  r.required<std::string>("id");  // the caller reads id (and num_envs); the factory the rest
   auto env = make_env("cartpole", r, 2);
   EXPECT_EQ(env->spec().max_episode_steps, 100);
   ConfigDoc bad = ConfigDoc::load_string("max_episode_step: 100\n", "bad.yaml");

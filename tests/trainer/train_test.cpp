@@ -149,6 +149,10 @@ TEST(Train, ResumeRefusesAnotherConfigOrVersion) {
     EXPECT_NE(std::string(e.what()).find("different config"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("learning_rate"), std::string::npos) << e.what();
   }
+  // Logging options are not part of the config identity: this resume is accepted.
+  TrainOptions resume_one = resume;
+  resume_one.stop_after_updates = 1;
+  EXPECT_NO_THROW(train(kCartPole, dir, resume_one, {"log.console=true", "log.tensorboard=false"}));
   // Starting a new run over an existing one is refused too.
   EXPECT_THROW(train(kCartPole, dir), Error);
   // A run folder from another format version.
