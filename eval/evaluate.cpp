@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "eval/baselines.h"
 #include "policies/mlp_io.h"
+#include "serve/export.h"
 #include "traces/store.h"
 
 namespace conductor::eval {
@@ -29,9 +30,81 @@ std::string join(const std::vector<std::string>& v) {
 }
 }  // namespace
 
+namespace {
+
+// The env configuration of an export without its run folder: rebuilt from the manifest's world
+// spec (workers, max_steps, finish rules, featurizer) and reward weights.
+ConductorEnvConfig env_from_manifest(const json& m, const std::string& dir) {
+  const std::string src = dir + "/manifest.json";
+  if (!m.contains("world") || m["world"].is_null())
+    fail(src, ": the export has no conductor world spec (env '", m.value("env_id", std::string("?")),
+         "'): `conductor eval` replays conductor policies");
+  const json& w = m["world"];
+  ConductorEnvConfig c;
+  try {
+    for (const auto& wk : w.at("workers")) c.workers.push_back(wk.at("name").get<std::string>());
+    c.max_steps = w.at("max_steps").get<int>();
+    c.finish_rules.clear();
+    auto rule = [&](const std::string& n) {
+      if (n == "last") return FinishRule::kLast;
+      if (n == "vote") return FinishRule::kVote;
+      if (n == "most_trusted") return FinishRule::kMostTrusted;
+      fail(src, ": world.finish_rules: unknown rule '", n, "'");
+    };
+    for (const auto& r : w.at("finish_rules")) c.finish_rules.push_back(rule(r.get<std::string>()));
+    c.default_finish = rule(w.at("default_finish").get<std::string>());
+    c.features.hash_dim = w.at("featurizer").at("hash_dim").get<int>();
+    c.features.ngram_max = w.at("featurizer").at("ngram_max").get<int>();
+    if (w.contains("budget_cap_usd") && !w["budget_cap_usd"].is_null()) {
+      c.reward.budget.mode = BudgetMode::kCap;
+      c.reward.budget.cap_usd = w["budget_cap_usd"].get<double>();
+    }
+    if (m.contains("reward") && !m["reward"].is_null()) {
+      c.reward.w_quality = m["reward"].at("w_quality").get<double>();
+      c.reward.w_cost = m["reward"].at("w_cost").get<double>();
+      c.reward.w_latency = m["reward"].at("w_latency").get<double>();
+    }
+  } catch (const json::exception& e) {
+    fail(src, ": incomplete world spec for replay: ", e.what());
+  }
+  return c;
+}
+
+ConductorEnvConfig env_from_run_config(const std::string& run_dir) {
+  ConfigDoc doc = ConfigDoc::load_file(run_dir + "/config.yaml");
+  ConfigReader root = doc.root();
+  ConfigReader env = root.child("env");
+  const std::string id = env.required<std::string>("id");
+  if (id != "conductor")
+    fail(run_dir, "/config.yaml: env.id is '", id, "': `conductor eval` replays conductor policies (env.id: conductor)");
+  env.get<int>("num_envs", 8);
+  return ConductorEnvConfig::parse(env);
+}
+
+}  // namespace
+
 ConductorCheckpoint load_conductor_checkpoint(const std::string& path) {
   ConductorCheckpoint ck;
   ck.path = path;
+  if (is_export_dir(path)) {
+    // An export: the policy and its worker list come from the verified bundle; the env config from
+    // its run folder when that still exists (exact), else from the manifest's world spec.
+    const LoadedExport bundle = load_export_bundle(path);
+    ck.checkpoint_dir = path;
+    ck.policy = load_export(path);
+    const json& m = bundle.manifest;
+    const std::string run_dir =
+        m.contains("training") && m["training"].is_object() ? m["training"].value("run_dir", std::string()) : "";
+    if (!run_dir.empty() && fs::exists(fs::path(run_dir) / "config.yaml")) {
+      ck.run_dir = run_dir;
+      ck.env = env_from_run_config(run_dir);
+    } else {
+      ck.env = env_from_manifest(m, path);
+    }
+    if (m.contains("world") && m["world"].is_object() && m["world"].contains("workers"))
+      for (const auto& wk : m["world"]["workers"]) ck.trained_workers.push_back(wk.at("name").get<std::string>());
+    return ck;
+  }
   ck.checkpoint_dir = resolve_checkpoint_dir(path);
   for (const fs::path& cand : {fs::path(path), fs::path(ck.checkpoint_dir).parent_path().parent_path(),
                                fs::path(ck.checkpoint_dir)}) {
@@ -44,14 +117,7 @@ ConductorCheckpoint load_conductor_checkpoint(const std::string& path) {
     fail(path, ": no config.yaml found in the run folder of checkpoint ", ck.checkpoint_dir,
          " (eval needs the run's env configuration to rebuild the observation)");
   ck.policy = load_policy(path);
-  ConfigDoc doc = ConfigDoc::load_file(ck.run_dir + "/config.yaml");
-  ConfigReader root = doc.root();
-  ConfigReader env = root.child("env");
-  const std::string id = env.required<std::string>("id");
-  if (id != "conductor")
-    fail(ck.run_dir, "/config.yaml: env.id is '", id, "': `conductor eval` replays conductor policies (env.id: conductor)");
-  env.get<int>("num_envs", 8);
-  ck.env = ConductorEnvConfig::parse(env);
+  ck.env = env_from_run_config(ck.run_dir);
   // The worker list the policy was trained on: the names given in the config, or every model of
   // the training traces ("all").
   if (!ck.env.workers.empty()) {
@@ -98,6 +164,15 @@ void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, co
          ck.policy->obs_dim(), ", but its environment on ", traces_path, " has ", spec.n_actions, " actions (",
          join(spec.action_names), ") and observation size ", spec.obs_dim,
          ": the worker list or the feature configuration differs");
+}
+
+void check_workers_present(const ConductorCheckpoint& ck, const TraceSet& traces, const std::string& traces_path) {
+  std::vector<std::string> missing;
+  for (const auto& w : ck.trained_workers)
+    if (std::find(traces.model_name.begin(), traces.model_name.end(), w) == traces.model_name.end()) missing.push_back(w);
+  if (!missing.empty())
+    fail("checkpoint ", ck.path, " was trained on workers [", join(ck.trained_workers), "]; missing from the traces ",
+         traces_path, ": ", join(missing), " (the traces have [", join(traces.model_name), "])");
 }
 
 std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, const ReplayTable& table,
@@ -192,7 +267,10 @@ json run_evaluation(const EvalOptions& o) {
   auto traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
 
   std::vector<ConductorCheckpoint> cks;
-  for (const auto& p : o.checkpoints) cks.push_back(load_conductor_checkpoint(p));
+  for (const auto& p : o.checkpoints) {
+    cks.push_back(load_conductor_checkpoint(p));
+    check_workers_present(cks.back(), *traces, o.traces_path);
+  }
   // The world (features, predictors, outcome table) of the first checkpoint's configuration, or
   // of the default configuration when only baselines are evaluated.
   ConductorEnvConfig base;

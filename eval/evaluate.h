@@ -38,6 +38,10 @@ ConductorEnvConfig replay_env_config(const ConductorCheckpoint& ck, const std::s
 // from the environment built on the evaluation traces, naming the workers missing on either side.
 void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, const std::string& traces_path);
 
+// Throws conductor::Error, before any environment is built, when a worker of the checkpoint is not
+// a model of `traces` (naming the missing workers and the traces' models).
+void check_workers_present(const ConductorCheckpoint& ck, const TraceSet& traces, const std::string& traces_path);
+
 // Replay of `policy` over every query of the environment's split (sequential mode), one episode
 // per query: greedy actions, or actions sampled from the policy (seeded per step from `seed`).
 // Returns the results of the rows of `table` (same order).

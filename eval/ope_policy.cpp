@@ -89,6 +89,7 @@ json run_ope(const OpePolicyOptions& o) {
     fail(o.logs_path, ": /decisions/propensity has ", d.propensity.size(), " values for ", d.size(), " decisions");
   auto ck = load_conductor_checkpoint(o.checkpoint);
   auto traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
+  check_workers_present(ck, *traces, o.traces_path);
 
   // Logged queries -> trace queries (by id); logged models -> policy workers (by name).
   std::unordered_map<std::string, std::size_t> qid;

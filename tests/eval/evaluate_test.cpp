@@ -174,6 +174,13 @@ TEST(Evaluate, WorkerMismatchIsNamed) {
     EXPECT_NE(msg.find("missing from the traces: gpt-imaginary"), std::string::npos) << msg;
     EXPECT_NE(msg.find("not known to the checkpoint: " + world->worker_names[1]), std::string::npos) << msg;
   }
+  // Caught before any environment is built, too.
+  try {
+    check_workers_present(ck, *traces, "eval.h5");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing from the traces eval.h5: gpt-imaginary"), std::string::npos) << e.what();
+  }
   // Same names, other shape (e.g. another feature configuration).
   ck.trained_workers = world->worker_names;
   ck.policy = std::make_unique<FixedWorkerPolicy>(env.spec().obs_dim + 1, env.spec().n_actions, 0);
