@@ -1,8 +1,9 @@
 // `conductor export`, `conductor serve`, `conductor replay-server`, `conductor bench serve`
 // (docs/serving.md).
-#include <pthread.h>
-
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -26,22 +27,25 @@ namespace {
 using serve::ConductorService;
 using serve::HttpServerOptions;
 
-// Blocks SIGINT/SIGTERM in this thread (and the threads it starts afterwards), so that
-// wait_for_stop_signal() can take them synchronously.
-sigset_t block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+// SIGINT/SIGTERM set a flag that the main thread polls. A process-wide handler (rather than
+// sigwait with blocked signals) also works when libraries started threads of their own before we
+// could block the signals in them (OpenBLAS, torch).
+std::atomic<int> g_stop_signal{0};
+void serve_on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+void install_stop_handlers() {
+  g_stop_signal.store(0);
+  struct sigaction sa {};
+  sa.sa_handler = serve_on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, never a dead server
-  return set;
 }
 
-int wait_for_stop_signal(const sigset_t& set) {
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+int wait_for_stop_signal() {
+  while (g_stop_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return g_stop_signal.load();
 }
 
 std::shared_ptr<serve::Router> router_for_export(const std::string& dir) {
@@ -102,7 +106,7 @@ void setup_serve(CLI::App& app) {
     auto router = router_for_export(*dir);
     std::shared_ptr<serve::Gateway> gateway;
     if (cfg.gateway) gateway = std::make_shared<serve::Gateway>(router, *cfg.gateway);
-    const sigset_t stop = block_stop_signals();
+    install_stop_handlers();
     ConductorService service(router, gateway, cfg.server);
     service.start();
     std::cerr << "conductor serve: " << router->model_version() << " on http://" << cfg.server.host << ":"
@@ -110,7 +114,7 @@ void setup_serve(CLI::App& app) {
               << router->world().workers().size() << " workers, gateway "
               << (gateway ? std::to_string(cfg.gateway->providers.size()) + " providers" : std::string("off"))
               << ")" << std::endl;
-    const int sig = wait_for_stop_signal(stop);
+    const int sig = wait_for_stop_signal();
     std::cerr << "conductor serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
               << ": draining in-flight requests" << std::endl;
     service.drain(30.0);
@@ -159,7 +163,7 @@ void setup_replay_server(CLI::App& app) {
     so.port = *port;
     so.threads = *threads;
     so.server_name = "conductor-replay";
-    const sigset_t stop = block_stop_signals();
+    install_stop_handlers();
     serve::HttpServer server(so, [&providers](serve::HttpRequest& req, serve::Responder respond) {
       providers.handle(req, std::move(respond));
     });
@@ -168,7 +172,7 @@ void setup_replay_server(CLI::App& app) {
     std::cerr << "conductor replay-server: " << providers.traces().n_models() << " workers, "
               << providers.traces().n_queries() << " queries on http://" << *host << ":" << server.port()
               << "/v1 (speedup " << *speedup << ")" << std::endl;
-    wait_for_stop_signal(stop);
+    wait_for_stop_signal();
     server.drain(10.0);
     server.wait();
   });
