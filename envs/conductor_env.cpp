@@ -11,23 +11,7 @@
 
 namespace conductor {
 
-const char* finish_rule_name(FinishRule r) {
-  switch (r) {
-    case FinishRule::kLast: return "last";
-    case FinishRule::kVote: return "vote";
-    case FinishRule::kMostTrusted: return "most_trusted";
-  }
-  return "?";
-}
-
 namespace {
-bool parse_finish_rule(const std::string& s, FinishRule* out) {
-  if (s == "last") *out = FinishRule::kLast;
-  else if (s == "vote") *out = FinishRule::kVote;
-  else if (s == "most_trusted" || s == "most-trusted") *out = FinishRule::kMostTrusted;
-  else return false;
-  return true;
-}
 // Uniform integer in [0, n) by Lemire's multiply-shift with rejection (exact, and without the two
 // 64-bit divisions of Rng::below on the hot path of every reset).
 inline uint64_t index_below(Rng& rng, uint64_t n) {
@@ -539,38 +523,9 @@ void ConductorEnv::do_call(int i, int k) {
 }
 
 int ConductorEnv::final_call(int i, FinishRule rule) const {
-  const Slot& s = slots_[i];
   const ConductorStepView* c = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
-  const int n = s.n_calls;
-  switch (rule) {
-    case FinishRule::kLast:
-      for (int j = n - 1; j >= 0; --j)
-        if (c[j].error == kOk) return j;
-      return -1;
-    case FinishRule::kMostTrusted: {
-      int best = -1;
-      for (int j = 0; j < n; ++j)
-        if (c[j].error == kOk && (best < 0 || world_->trust[c[j].worker] > world_->trust[c[best].worker])) best = j;
-      return best;
-    }
-    case FinishRule::kVote: {
-      // Majority of the successful answers; a non-comparable answer (-1) is its own group. Ties go
-      // to the group holding the most recent call, and the answer is that call's.
-      auto votes = [&](int j) {
-        if (c[j].answer < 0) return 1;
-        int v = 0;
-        for (int l = 0; l < n; ++l) v += (c[l].error == kOk && c[l].answer == c[j].answer);
-        return v;
-      };
-      int best = 0;
-      for (int j = 0; j < n; ++j)
-        if (c[j].error == kOk) best = std::max(best, votes(j));
-      for (int j = n - 1; j >= 0; --j)
-        if (c[j].error == kOk && votes(j) == best) return j;
-      return -1;
-    }
-  }
-  return -1;
+  return final_call_index(rule, c, slots_[i].n_calls, world_->trust,
+                          [](const ConductorStepView& v) { return v.answer; });
 }
 
 void ConductorEnv::do_finish(int i, FinishRule rule, bool truncated) {

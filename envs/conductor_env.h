@@ -33,6 +33,7 @@
 #include "envs/faults.h"
 #include "rewards/featurizer.h"
 #include "rewards/outcome_model.h"
+#include "envs/finish_rules.h"
 #include "rewards/predictors.h"
 #include "rewards/reward.h"
 #include "traces/synth.h"
@@ -40,8 +41,6 @@
 
 namespace conductor {
 
-enum class FinishRule { kLast = 0, kVote = 1, kMostTrusted = 2 };
-const char* finish_rule_name(FinishRule r);
 
 struct ConductorEnvConfig {
   // Source of the world: a trace file, or the synthetic generator (traces/synth.h).

@@ -244,29 +244,10 @@ std::unique_ptr<LiveEpisode> ConductorLiveWorld::start(const LiveQuery& query) c
 }
 
 int ConductorLiveWorld::final_call(const std::string& rule, const std::vector<CallResult>& c) const {
-  const int n = static_cast<int>(c.size());
-  if (rule == "most_trusted") {
-    int best = -1;
-    for (int j = 0; j < n; ++j)
-      if (c[j].error == kOk && (best < 0 || trust_[c[j].worker] > trust_[c[best].worker])) best = j;
-    return best;
-  }
-  if (rule == "vote") {
-    // As ConductorEnv: a non-comparable answer is its own group; ties go to the most recent call.
-    auto votes = [&](int j) {
-      if (c[j].answer_id < 0) return 1;
-      int v = 0;
-      for (int l = 0; l < n; ++l) v += (c[l].error == kOk && c[l].answer_id == c[j].answer_id);
-      return v;
-    };
-    int best = 0;
-    for (int j = 0; j < n; ++j)
-      if (c[j].error == kOk) best = std::max(best, votes(j));
-    for (int j = n - 1; j >= 0; --j)
-      if (c[j].error == kOk && votes(j) == best) return j;
-    return -1;
-  }
-  return LiveWorld::final_call(rule, c);
+  FinishRule r;
+  if (!parse_finish_rule(rule, &r)) return LiveWorld::final_call(rule, c);
+  return final_call_index(r, c.data(), static_cast<int>(c.size()), trust_,
+                          [](const CallResult& x) { return x.answer_id; });
 }
 
 }  // namespace conductor::serve
