@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "envs/registry.h"
+#include "envs/state_blob.h"
 
 namespace conductor {
 
@@ -127,43 +128,25 @@ class BanditEnv final : public VectorEnv {
 
   bool supports_state() const override { return true; }
   std::string save_state() const override {
-    std::string blob;
-    auto put = [&blob](const void* p, size_t n) { blob.append(static_cast<const char*>(p), n); };
-    put(&n_, sizeof(n_));
+    StateWriter w;
+    w.pod(n_);
     for (int i = 0; i < n_; ++i) {
-      const Rng::State st = rngs_[i].state();
-      put(st.s, sizeof(st.s));
-      const uint8_t spare = st.has_spare;
-      put(&spare, 1);
-      put(&st.spare, sizeof(st.spare));
-      put(&context_[i], sizeof(int));
+      w.rng(rngs_[i]);
+      w.pod(context_[i]);
     }
-    return blob;
+    return w.out;
   }
   void load_state(const std::string& blob) override {
-    size_t pos = 0;
-    auto get = [&](void* p, size_t n) {
-      if (pos + n > blob.size()) fail("bandit: environment state is truncated (", blob.size(), " bytes)");
-      std::memcpy(p, blob.data() + pos, n);
-      pos += n;
-    };
-    int n = 0;
-    get(&n, sizeof(n));
+    StateReader r{blob, "bandit"};
+    const int n = r.pod<int>();
     if (n != n_) fail("bandit: environment state holds ", n, " sub-environments, this env has ", n_);
     for (int i = 0; i < n_; ++i) {
-      Rng::State st;
-      uint8_t spare = 0;
-      get(st.s, sizeof(st.s));
-      get(&spare, 1);
-      get(&st.spare, sizeof(st.spare));
-      st.has_spare = spare != 0;
-      rngs_[i].set_state(st);
-      int c = 0;
-      get(&c, sizeof(int));
+      r.rng(rngs_[i]);
+      const int c = r.pod<int>();
       if (c < 0 || c >= cfg_.n_contexts) fail("bandit: environment state has context ", c, " out of range");
       set_context(i, c);
     }
-    if (pos != blob.size()) fail("bandit: environment state has ", blob.size() - pos, " trailing bytes");
+    r.finish();
     finished_.clear();
   }
 

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "envs/registry.h"
+#include "envs/state_blob.h"
 
 namespace conductor {
 
@@ -126,51 +127,31 @@ class CartPoleEnv final : public VectorEnv {
 
   bool supports_state() const override { return true; }
   std::string save_state() const override {
-    std::string blob;
-    auto put = [&blob](const void* p, size_t n) { blob.append(static_cast<const char*>(p), n); };
-    const uint32_t magic = kMagic;
-    put(&magic, 4);
-    put(&n_, sizeof(n_));
+    StateWriter w;
+    w.pod(kMagic);
+    w.pod(n_);
     for (const auto& e : envs_) {
-      const Rng::State st = e.rng.state();
-      put(st.s, sizeof(st.s));
-      const uint8_t spare = st.has_spare;
-      put(&spare, 1);
-      put(&st.spare, sizeof(st.spare));
-      put(e.s, sizeof(e.s));
-      put(&e.t, sizeof(e.t));
-      put(&e.ret, sizeof(e.ret));
+      w.rng(e.rng);
+      w.put(e.s, sizeof(e.s));
+      w.pod(e.t);
+      w.pod(e.ret);
     }
-    return blob;
+    return w.out;
   }
   void load_state(const std::string& blob) override {
-    size_t pos = 0;
-    auto get = [&](void* p, size_t n) {
-      if (pos + n > blob.size()) fail("cartpole: environment state is truncated (", blob.size(), " bytes)");
-      std::memcpy(p, blob.data() + pos, n);
-      pos += n;
-    };
-    uint32_t magic = 0;
-    int n = 0;
-    get(&magic, 4);
-    if (magic != kMagic) fail("cartpole: environment state has the wrong format");
-    get(&n, sizeof(n));
+    StateReader r{blob, "cartpole"};
+    if (r.pod<uint32_t>() != kMagic) fail("cartpole: environment state has the wrong format");
+    const int n = r.pod<int>();
     if (n != n_) fail("cartpole: environment state holds ", n, " sub-environments, this env has ", n_);
     for (int i = 0; i < n_; ++i) {
       SubEnv& e = envs_[i];
-      Rng::State st;
-      uint8_t spare = 0;
-      get(st.s, sizeof(st.s));
-      get(&spare, 1);
-      get(&st.spare, sizeof(st.spare));
-      st.has_spare = spare != 0;
-      e.rng.set_state(st);
-      get(e.s, sizeof(e.s));
-      get(&e.t, sizeof(e.t));
-      get(&e.ret, sizeof(e.ret));
+      r.rng(e.rng);
+      r.get(e.s, sizeof(e.s));
+      e.t = r.pod<int>();
+      e.ret = r.pod<double>();
       write_obs(i, obs_.data());
     }
-    if (pos != blob.size()) fail("cartpole: environment state has ", blob.size() - pos, " trailing bytes");
+    r.finish();
     finished_.clear();
   }
 

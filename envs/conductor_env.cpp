@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "envs/registry.h"
+#include "envs/state_blob.h"
 #include "traces/catalog.h"
 #include "traces/store.h"
 
@@ -613,45 +614,10 @@ bool ConductorEnv::expert_actions(int32_t* actions) const {
 namespace {
 constexpr uint32_t kStateMagic = 0x434E4456;  // "CNDV"
 constexpr uint32_t kStateVersion = 1;
-
-struct BlobWriter {
-  std::string out;
-  void put(const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
-  template <class T>
-  void pod(const T& v) { put(&v, sizeof(T)); }
-  template <class T>
-  void vec(const std::vector<T>& v) {
-    pod<uint64_t>(v.size());
-    if (!v.empty()) put(v.data(), v.size() * sizeof(T));
-  }
-};
-struct BlobReader {
-  const std::string& in;
-  std::size_t pos = 0;
-  void get(void* p, std::size_t n) {
-    if (pos + n > in.size()) fail("conductor env: environment state is truncated (", in.size(), " bytes)");
-    std::memcpy(p, in.data() + pos, n);
-    pos += n;
-  }
-  template <class T>
-  T pod() {
-    T v;
-    get(&v, sizeof(T));
-    return v;
-  }
-  template <class T>
-  void vec(std::vector<T>& v, const char* what) {
-    const uint64_t n = pod<uint64_t>();
-    if (n != v.size())
-      fail("conductor env: environment state has ", n, " ", what, " entries, this environment ", v.size(),
-           " (built from another config?)");
-    if (n) get(v.data(), n * sizeof(T));
-  }
-};
 }  // namespace
 
 std::string ConductorEnv::save_state() const {
-  BlobWriter w;
+  StateWriter w;
   w.pod(kStateMagic);
   w.pod(kStateVersion);
   w.pod(num_envs_);
@@ -665,12 +631,7 @@ std::string ConductorEnv::save_state() const {
   w.vec(terminated_);
   w.vec(truncated_);
   w.vec(slots_);
-  for (const Rng& r : rngs_) {
-    const Rng::State st = r.state();
-    w.put(st.s, sizeof(st.s));
-    w.pod<uint8_t>(st.has_spare);
-    w.pod(st.spare);
-  }
+  for (const Rng& r : rngs_) w.rng(r);
   w.vec(views_);
   w.vec(call_quality_);
   w.vec(pool_);
@@ -694,7 +655,7 @@ std::string ConductorEnv::save_state() const {
 }
 
 void ConductorEnv::load_state(const std::string& blob) {
-  BlobReader r{blob};
+  StateReader r{blob, "conductor env"};
   if (r.pod<uint32_t>() != kStateMagic) fail("conductor env: not a conductor environment state");
   const uint32_t version = r.pod<uint32_t>();
   if (version != kStateVersion) fail("conductor env: environment state version ", version, ", expected ", kStateVersion);
@@ -709,13 +670,7 @@ void ConductorEnv::load_state(const std::string& blob) {
   r.vec(terminated_, "terminated");
   r.vec(truncated_, "truncated");
   r.vec(slots_, "slot");
-  for (Rng& g : rngs_) {
-    Rng::State st;
-    r.get(st.s, sizeof(st.s));
-    st.has_spare = r.pod<uint8_t>() != 0;
-    st.spare = r.pod<double>();
-    g.set_state(st);
-  }
+  for (Rng& g : rngs_) r.rng(g);
   r.vec(views_, "call");
   r.vec(call_quality_, "call quality");
   r.vec(pool_, "pool");
@@ -735,7 +690,7 @@ void ConductorEnv::load_state(const std::string& blob) {
   cursor_ = r.pod<uint64_t>();
   pass0_finished_ = r.pod<uint64_t>();
   budget_.set_state(r.pod<BudgetController::State>());
-  if (r.pos != blob.size()) fail("conductor env: environment state has ", blob.size() - r.pos, " trailing bytes");
+  r.finish();
   for (auto& rec : finished_) spare_extras_[spare_top_++].swap(rec.extras);
   finished_.clear();
 }
