@@ -141,6 +141,18 @@ class Writer {
 // ------------------------------------------------------------------------------------------------
 // Reading
 
+void expect_len(const std::string& path, const char* name, const std::vector<hsize_t>& dims, hsize_t rows,
+                hsize_t cols = 0) {
+  bool ok = dims[0] == rows && (dims.size() < 2 || dims[1] == cols);
+  if (!ok) {
+    std::string got = std::to_string(dims[0]);
+    if (dims.size() == 2) got += " x " + std::to_string(dims[1]);
+    std::string want = std::to_string(rows);
+    if (dims.size() == 2) want += " x " + std::to_string(cols);
+    fail(path, ": dataset ", name, " has shape [", got, "], expected [", want, "]");
+  }
+}
+
 class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {
@@ -257,24 +269,35 @@ class Reader {
     return out;
   }
 
+  // numbers() / strings() of a dataset whose shape must be [rows] or, with cols, [rows x cols].
+  template <class T>
+  std::vector<T> numbers_of_shape(const char* name, H5T_class_t cls, hid_t mem_type, hsize_t rows) const {
+    std::vector<hsize_t> dims;
+    std::vector<T> out = numbers<T>(name, cls, mem_type, 1, dims);
+    expect_len(path_, name, dims, rows);
+    return out;
+  }
+  template <class T>
+  std::vector<T> numbers_of_shape(const char* name, H5T_class_t cls, hid_t mem_type, hsize_t rows,
+                                  hsize_t cols) const {
+    std::vector<hsize_t> dims;
+    std::vector<T> out = numbers<T>(name, cls, mem_type, 2, dims);
+    expect_len(path_, name, dims, rows, cols);
+    return out;
+  }
+  std::vector<std::string> strings_of_length(const char* name, hsize_t rows) const {
+    std::vector<hsize_t> dims;
+    std::vector<std::string> out = strings(name, dims);
+    expect_len(path_, name, dims, rows);
+    return out;
+  }
+
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
   Handle file_;
 };
-
-void expect_len(const std::string& path, const char* name, const std::vector<hsize_t>& dims, hsize_t rows,
-                hsize_t cols = 0) {
-  bool ok = dims[0] == rows && (dims.size() < 2 || dims[1] == cols);
-  if (!ok) {
-    std::string got = std::to_string(dims[0]);
-    if (dims.size() == 2) got += " x " + std::to_string(dims[1]);
-    std::string want = std::to_string(rows);
-    if (dims.size() == 2) want += " x " + std::to_string(cols);
-    fail(path, ": dataset ", name, " has shape [", got, "], expected [", want, "]");
-  }
-}
 
 }  // namespace
 
@@ -344,67 +367,44 @@ TraceSet read_traces(const std::string& path) {
   std::vector<hsize_t> dims;
   t.model_name = r.strings("/models/name", dims);
   const hsize_t M = dims[0];
-  t.model_provider = r.strings("/models/provider", dims);
-  expect_len(path, "/models/provider", dims, M);
-  t.price_in_per_mtok = r.numbers<double>("/models/price_in_per_mtok", H5T_FLOAT, H5T_NATIVE_DOUBLE, 1, dims);
-  expect_len(path, "/models/price_in_per_mtok", dims, M);
-  t.price_out_per_mtok = r.numbers<double>("/models/price_out_per_mtok", H5T_FLOAT, H5T_NATIVE_DOUBLE, 1, dims);
-  expect_len(path, "/models/price_out_per_mtok", dims, M);
+  t.model_provider = r.strings_of_length("/models/provider", M);
+  t.price_in_per_mtok = r.numbers_of_shape<double>("/models/price_in_per_mtok", H5T_FLOAT, H5T_NATIVE_DOUBLE, M);
+  t.price_out_per_mtok = r.numbers_of_shape<double>("/models/price_out_per_mtok", H5T_FLOAT, H5T_NATIVE_DOUBLE, M);
 
   t.query_id = r.strings("/queries/id", dims);
   const hsize_t N = dims[0];
-  t.query_task = r.strings("/queries/task", dims);
-  expect_len(path, "/queries/task", dims, N);
-  if (r.exists("/queries/text")) {
-    t.query_text = r.strings("/queries/text", dims);
-    expect_len(path, "/queries/text", dims, N);
-  }
-  t.input_tokens = r.numbers<int32_t>("/queries/input_tokens", H5T_INTEGER, H5T_NATIVE_INT32, 1, dims);
-  expect_len(path, "/queries/input_tokens", dims, N);
-  t.split = r.numbers<uint8_t>("/queries/split", H5T_INTEGER, H5T_NATIVE_UINT8, 1, dims);
-  expect_len(path, "/queries/split", dims, N);
+  t.query_task = r.strings_of_length("/queries/task", N);
+  if (r.exists("/queries/text")) t.query_text = r.strings_of_length("/queries/text", N);
+  t.input_tokens = r.numbers_of_shape<int32_t>("/queries/input_tokens", H5T_INTEGER, H5T_NATIVE_INT32, N);
+  t.split = r.numbers_of_shape<uint8_t>("/queries/split", H5T_INTEGER, H5T_NATIVE_UINT8, N);
 
   const bool has_outcomes = r.exists("/outcomes");
   const bool has_decisions = r.exists("/decisions");
   if (!has_outcomes && !has_decisions)
     fail(path, ": neither /outcomes nor /decisions is present (expected at least one)");
   if (has_outcomes) {
-    t.quality = r.numbers<float>("/outcomes/quality", H5T_FLOAT, H5T_NATIVE_FLOAT, 2, dims);
-    expect_len(path, "/outcomes/quality", dims, N, M);
-    t.cost_usd = r.numbers<double>("/outcomes/cost_usd", H5T_FLOAT, H5T_NATIVE_DOUBLE, 2, dims);
-    expect_len(path, "/outcomes/cost_usd", dims, N, M);
-    t.latency_s = r.numbers<float>("/outcomes/latency_s", H5T_FLOAT, H5T_NATIVE_FLOAT, 2, dims);
-    expect_len(path, "/outcomes/latency_s", dims, N, M);
-    t.output_tokens = r.numbers<int32_t>("/outcomes/output_tokens", H5T_INTEGER, H5T_NATIVE_INT32, 2, dims);
-    expect_len(path, "/outcomes/output_tokens", dims, N, M);
-    t.answer = r.numbers<int32_t>("/outcomes/answer", H5T_INTEGER, H5T_NATIVE_INT32, 2, dims);
-    expect_len(path, "/outcomes/answer", dims, N, M);
-    t.error = r.numbers<uint8_t>("/outcomes/error", H5T_INTEGER, H5T_NATIVE_UINT8, 2, dims);
-    expect_len(path, "/outcomes/error", dims, N, M);
+    t.quality = r.numbers_of_shape<float>("/outcomes/quality", H5T_FLOAT, H5T_NATIVE_FLOAT, N, M);
+    t.cost_usd = r.numbers_of_shape<double>("/outcomes/cost_usd", H5T_FLOAT, H5T_NATIVE_DOUBLE, N, M);
+    t.latency_s = r.numbers_of_shape<float>("/outcomes/latency_s", H5T_FLOAT, H5T_NATIVE_FLOAT, N, M);
+    t.output_tokens = r.numbers_of_shape<int32_t>("/outcomes/output_tokens", H5T_INTEGER, H5T_NATIVE_INT32, N, M);
+    t.answer = r.numbers_of_shape<int32_t>("/outcomes/answer", H5T_INTEGER, H5T_NATIVE_INT32, N, M);
+    t.error = r.numbers_of_shape<uint8_t>("/outcomes/error", H5T_INTEGER, H5T_NATIVE_UINT8, N, M);
   }
   if (has_decisions) {
     Decisions& d = t.decisions;
     d.action = r.numbers<int32_t>("/decisions/action", H5T_INTEGER, H5T_NATIVE_INT32, 1, dims);
     const hsize_t K = dims[0];
-    d.query = r.numbers<int64_t>("/decisions/query", H5T_INTEGER, H5T_NATIVE_INT64, 1, dims);
-    expect_len(path, "/decisions/query", dims, K);
+    d.query = r.numbers_of_shape<int64_t>("/decisions/query", H5T_INTEGER, H5T_NATIVE_INT64, K);
     if (!r.exists("/decisions/propensity"))
       fail(path, ": dataset /decisions/propensity is missing: bandit logs need the logging policy's "
                  "probability of each logged action");
-    d.propensity = r.numbers<double>("/decisions/propensity", H5T_FLOAT, H5T_NATIVE_DOUBLE, 1, dims);
-    expect_len(path, "/decisions/propensity", dims, K);
-    d.quality = r.numbers<float>("/decisions/quality", H5T_FLOAT, H5T_NATIVE_FLOAT, 1, dims);
-    expect_len(path, "/decisions/quality", dims, K);
-    d.cost_usd = r.numbers<double>("/decisions/cost_usd", H5T_FLOAT, H5T_NATIVE_DOUBLE, 1, dims);
-    expect_len(path, "/decisions/cost_usd", dims, K);
-    d.latency_s = r.numbers<float>("/decisions/latency_s", H5T_FLOAT, H5T_NATIVE_FLOAT, 1, dims);
-    expect_len(path, "/decisions/latency_s", dims, K);
-    d.timestamp_ms = r.numbers<int64_t>("/decisions/timestamp_ms", H5T_INTEGER, H5T_NATIVE_INT64, 1, dims);
-    expect_len(path, "/decisions/timestamp_ms", dims, K);
-    d.available = r.numbers<uint8_t>("/decisions/available", H5T_INTEGER, H5T_NATIVE_UINT8, 2, dims);
-    expect_len(path, "/decisions/available", dims, K, M);
-    d.policy = r.strings("/decisions/policy", dims);
-    expect_len(path, "/decisions/policy", dims, K);
+    d.propensity = r.numbers_of_shape<double>("/decisions/propensity", H5T_FLOAT, H5T_NATIVE_DOUBLE, K);
+    d.quality = r.numbers_of_shape<float>("/decisions/quality", H5T_FLOAT, H5T_NATIVE_FLOAT, K);
+    d.cost_usd = r.numbers_of_shape<double>("/decisions/cost_usd", H5T_FLOAT, H5T_NATIVE_DOUBLE, K);
+    d.latency_s = r.numbers_of_shape<float>("/decisions/latency_s", H5T_FLOAT, H5T_NATIVE_FLOAT, K);
+    d.timestamp_ms = r.numbers_of_shape<int64_t>("/decisions/timestamp_ms", H5T_INTEGER, H5T_NATIVE_INT64, K);
+    d.available = r.numbers_of_shape<uint8_t>("/decisions/available", H5T_INTEGER, H5T_NATIVE_UINT8, K, M);
+    d.policy = r.strings_of_length("/decisions/policy", K);
   }
   t.validate(path);
   return t;
