@@ -112,6 +112,22 @@ struct EpisodeStats {
   }
 };
 
+// The policy's outputs on the rows idx of a rollout batch (the rows' obs, masks, actions and
+// behaviour log-probs), with gradients.
+struct Minibatch {
+  torch::Tensor obs, mask, act, old_lp, new_lp, entropy;
+  Minibatch(ActorCritic& model, const torch::Tensor& idx, const torch::Tensor& b_obs, const torch::Tensor& b_mask,
+            const torch::Tensor& b_act, const torch::Tensor& b_logp)
+      : obs(b_obs.index_select(0, idx)),
+        mask(b_mask.index_select(0, idx)),
+        act(b_act.index_select(0, idx)),
+        old_lp(b_logp.index_select(0, idx)) {
+    const auto lp_all = masked_log_probs(model->logits(obs), mask);
+    new_lp = lp_all.gather(1, act.unsqueeze(1)).squeeze(1);
+    entropy = masked_entropy(lp_all).mean();
+  }
+};
+
 class Trainer {
  public:
   Trainer(RunConfig cfg, const TrainOptions& opt, std::string run_dir, std::string fingerprint,
@@ -132,6 +148,9 @@ class Trainer {
   void load_checkpoint(const std::string& ckpt);
   void record_episode(const EpisodeRecord& r, EpisodeStats& stats);
   double current_lr(double base, bool anneal) const;
+  double add_ref_kl(torch::Tensor& loss, const Minibatch& b);
+  double optimizer_step(torch::Tensor loss, const std::vector<torch::Tensor>& ps, double max_grad_norm);
+  Metrics update_metrics(const EpisodeStats& stats, double lr) const;
   std::vector<torch::Tensor> params() { return model_->parameters(); }
 
   RunConfig cfg_;
@@ -172,6 +191,49 @@ void Trainer::record_episode(const EpisodeRecord& r, EpisodeStats& stats) {
   ++episodes_;
   recent_returns_.push_back(r.episode_return);
   while (recent_returns_.size() > kReturnWindow) recent_returns_.pop_front();
+}
+
+// With a reference policy: adds ref_coef * k3 KL(new || reference) on the minibatch to the loss and
+// returns that KL; without one, 0.
+double Trainer::add_ref_kl(torch::Tensor& loss, const Minibatch& b) {
+  if (ref_coef_ <= 0) return 0.0;
+  torch::Tensor ref_lp;
+  {
+    torch::NoGradGuard ng;
+    ref_lp = masked_log_probs(ref_->logits(b.obs), b.mask).gather(1, b.act.unsqueeze(1)).squeeze(1);
+  }
+  const auto rk = kl_to_reference_k3(b.new_lp, ref_lp);
+  loss = loss + ref_coef_ * rk;
+  return rk.item<double>();
+}
+
+// One optimizer step on the loss (checked finite), gradients clipped to max_grad_norm (0: no clip);
+// returns the gradient norm before clipping.
+double Trainer::optimizer_step(torch::Tensor loss, const std::vector<torch::Tensor>& ps, double max_grad_norm) {
+  if (update_ == opt_.poison_loss_at_update) loss = loss * std::numeric_limits<float>::quiet_NaN();
+  check_finite("losses/loss", loss.item<double>());
+  optimizer_->zero_grad();
+  loss.backward();
+  const double gn = torch::nn::utils::clip_grad_norm_(
+      ps, max_grad_norm > 0 ? max_grad_norm : std::numeric_limits<double>::infinity());
+  check_finite("losses/grad_norm", gn);
+  optimizer_->step();
+  return gn;
+}
+
+// The metrics every update reports first: counters, episode statistics, return_ma100, learning rate.
+Metrics Trainer::update_metrics(const EpisodeStats& stats, double lr) const {
+  Metrics m;
+  m.update = update_;
+  m.global_step = global_step_;
+  stats.write(m);
+  if (!recent_returns_.empty()) {
+    double s = 0;
+    for (double r : recent_returns_) s += r;
+    m.set("charts/return_ma100", s / recent_returns_.size());
+  }
+  m.set("charts/learning_rate", lr);
+  return m;
 }
 
 void Trainer::build() {
@@ -287,15 +349,9 @@ Metrics Trainer::ppo_update() {
     const auto perm = permutation(B, rng_);
     for (int64_t start = 0; start < B; start += mb) {
       const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {mb}, torch::kInt64);
-      const auto o = b_obs.index_select(0, idx);
-      const auto m = b_mask.index_select(0, idx);
-      const auto a = b_act.index_select(0, idx);
-      const auto old_lp = b_logp.index_select(0, idx);
-      const auto lp_all = masked_log_probs(model_->logits(o), m);
-      const auto new_lp = lp_all.gather(1, a.unsqueeze(1)).squeeze(1);
-      const auto entropy = masked_entropy(lp_all).mean();
-      const auto new_v = model_->value(o);
-      const double kl = approx_kl_k3(new_lp.detach(), old_lp).item<double>();
+      const Minibatch b(model_, idx, b_obs, b_mask, b_act, b_logp);
+      const auto new_v = model_->value(b.obs);
+      const double kl = approx_kl_k3(b.new_lp.detach(), b.old_lp).item<double>();
       check_finite("losses/approx_kl", kl);
       if (pc.target_kl > 0 && kl > 1.5 * pc.target_kl) {  // SB3: stop before stepping too far
         stop_early = true;
@@ -303,38 +359,21 @@ Metrics Trainer::ppo_update() {
       }
       auto mb_adv = b_adv.index_select(0, idx);
       if (pc.norm_adv) mb_adv = normalize_advantages(mb_adv);
-      const auto pg = clipped_surrogate_loss(new_lp, old_lp, mb_adv, pc.clip_coef);
+      const auto pg = clipped_surrogate_loss(b.new_lp, b.old_lp, mb_adv, pc.clip_coef);
       const auto vl = value_loss(new_v, b_val.index_select(0, idx), b_ret.index_select(0, idx), pc.clip_coef,
                                  pc.clip_vloss);
-      auto loss = pg - pc.ent_coef * entropy + pc.vf_coef * vl;
-      double ref_kl = 0.0;
-      if (ref_coef_ > 0) {
-        torch::Tensor ref_lp;
-        {
-          torch::NoGradGuard ng;
-          ref_lp = masked_log_probs(ref_->logits(o), m).gather(1, a.unsqueeze(1)).squeeze(1);
-        }
-        const auto rk = kl_to_reference_k3(new_lp, ref_lp);
-        loss = loss + ref_coef_ * rk;
-        ref_kl = rk.item<double>();
-      }
-      if (update_ == opt_.poison_loss_at_update) loss = loss * std::numeric_limits<float>::quiet_NaN();
-      const double pg_v = pg.item<double>(), vl_v = vl.item<double>(), ent_v = entropy.item<double>();
+      auto loss = pg - pc.ent_coef * b.entropy + pc.vf_coef * vl;
+      const double ref_kl = add_ref_kl(loss, b);
+      const double pg_v = pg.item<double>(), vl_v = vl.item<double>(), ent_v = b.entropy.item<double>();
       check_finite("losses/policy_loss", pg_v);
       check_finite("losses/value_loss", vl_v);
       check_finite("losses/entropy", ent_v);
-      check_finite("losses/loss", loss.item<double>());
-      optimizer_->zero_grad();
-      loss.backward();
-      const double gn = torch::nn::utils::clip_grad_norm_(
-          ps, pc.max_grad_norm > 0 ? pc.max_grad_norm : std::numeric_limits<double>::infinity());
-      check_finite("losses/grad_norm", gn);
-      optimizer_->step();
+      const double gn = optimizer_step(loss, ps, pc.max_grad_norm);
       sum_pg += pg_v;
       sum_vl += vl_v;
       sum_ent += ent_v;
       sum_kl += kl;
-      sum_cf += clip_fraction(new_lp.detach(), old_lp, pc.clip_coef).item<double>();
+      sum_cf += clip_fraction(b.new_lp.detach(), b.old_lp, pc.clip_coef).item<double>();
       sum_gn += gn;
       sum_ref += ref_kl;
       ++n_mb;
@@ -342,16 +381,7 @@ Metrics Trainer::ppo_update() {
     if (!stop_early) ++epochs_done;
   }
 
-  Metrics m;
-  m.update = update_;
-  m.global_step = global_step_;
-  stats.write(m);
-  if (!recent_returns_.empty()) {
-    double s = 0;
-    for (double r : recent_returns_) s += r;
-    m.set("charts/return_ma100", s / recent_returns_.size());
-  }
-  m.set("charts/learning_rate", lr);
+  Metrics m = update_metrics(stats, lr);
   const double k = n_mb > 0 ? 1.0 / n_mb : std::nan("");
   m.set("losses/policy_loss", sum_pg * k);
   m.set("losses/value_loss", sum_vl * k);
@@ -447,40 +477,17 @@ Metrics Trainer::grpo_update() {
     for (int64_t start = 0; start < B; start += mb) {
       const int64_t len = std::min(mb, B - start);
       const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {len}, torch::kInt64);
-      const auto o = b_obs.index_select(0, idx);
-      const auto m = b_mask.index_select(0, idx);
-      const auto a = b_act.index_select(0, idx);
-      const auto old_lp = b_logp.index_select(0, idx);
-      const auto lp_all = masked_log_probs(model_->logits(o), m);
-      const auto new_lp = lp_all.gather(1, a.unsqueeze(1)).squeeze(1);
-      const auto entropy = masked_entropy(lp_all).mean();
-      const auto pg = clipped_surrogate_loss(new_lp, old_lp, b_adv.index_select(0, idx), gc.clip_coef);
-      auto loss = pg - gc.ent_coef * entropy;
-      double ref_kl = 0.0;
-      if (ref_coef_ > 0) {
-        torch::Tensor ref_lp;
-        {
-          torch::NoGradGuard ng;
-          ref_lp = masked_log_probs(ref_->logits(o), m).gather(1, a.unsqueeze(1)).squeeze(1);
-        }
-        const auto rk = kl_to_reference_k3(new_lp, ref_lp);
-        loss = loss + ref_coef_ * rk;
-        ref_kl = rk.item<double>();
-      }
-      if (update_ == opt_.poison_loss_at_update) loss = loss * std::numeric_limits<float>::quiet_NaN();
-      const double pg_v = pg.item<double>(), ent_v = entropy.item<double>();
+      const Minibatch b(model_, idx, b_obs, b_mask, b_act, b_logp);
+      const auto pg = clipped_surrogate_loss(b.new_lp, b.old_lp, b_adv.index_select(0, idx), gc.clip_coef);
+      auto loss = pg - gc.ent_coef * b.entropy;
+      const double ref_kl = add_ref_kl(loss, b);
+      const double pg_v = pg.item<double>(), ent_v = b.entropy.item<double>();
       check_finite("losses/policy_loss", pg_v);
       check_finite("losses/entropy", ent_v);
-      check_finite("losses/loss", loss.item<double>());
-      optimizer_->zero_grad();
-      loss.backward();
-      const double gn = torch::nn::utils::clip_grad_norm_(
-          ps, gc.max_grad_norm > 0 ? gc.max_grad_norm : std::numeric_limits<double>::infinity());
-      check_finite("losses/grad_norm", gn);
-      optimizer_->step();
+      const double gn = optimizer_step(loss, ps, gc.max_grad_norm);
       sum_pg += pg_v;
       sum_ent += ent_v;
-      sum_kl += approx_kl_k3(new_lp.detach(), old_lp).item<double>();
+      sum_kl += approx_kl_k3(b.new_lp.detach(), b.old_lp).item<double>();
       sum_ref += ref_kl;
       sum_gn += gn;
       ++n_mb;
@@ -494,16 +501,7 @@ Metrics Trainer::grpo_update() {
     for (int g = 0; g < G; ++g) var += std::pow(returns[int64_t(q) * G + g] - mean, 2);
     sum_sd += std::sqrt(var / G);
   }
-  Metrics m;
-  m.update = update_;
-  m.global_step = global_step_;
-  stats.write(m);
-  if (!recent_returns_.empty()) {
-    double s = 0;
-    for (double r : recent_returns_) s += r;
-    m.set("charts/return_ma100", s / recent_returns_.size());
-  }
-  m.set("charts/learning_rate", lr);
+  Metrics m = update_metrics(stats, lr);
   m.set("charts/group_return_std", sum_sd / Q);
   const double k = n_mb > 0 ? 1.0 / n_mb : std::nan("");
   m.set("losses/policy_loss", sum_pg * k);
