@@ -22,19 +22,11 @@ std::unique_ptr<ConductorEnv> make(int workers, int max_steps, int num_envs, con
 }
 
 void run(benchmark::State& state, ConductorEnv& env) {
-  const int N = env.num_envs(), A = env.spec().n_actions;
+  const int N = env.num_envs();
   std::vector<int32_t> actions(N);
   long long it = 0;
   for (auto _ : state) {
-    const uint8_t* mask = env.action_mask();
-    for (int i = 0; i < N; ++i) {
-      int a = static_cast<int>((i + it) % env.n_workers());
-      const uint8_t* m = mask + static_cast<std::size_t>(i) * A;
-      if (!m[a])
-        for (a = 0; a < A && !m[a]; ++a) {
-        }
-      actions[i] = a;
-    }
+    round_robin_actions(env, it, actions.data());
     env.step(actions.data());
     ++it;
   }

@@ -172,21 +172,12 @@ double bench_threads(const ConductorEnvConfig& cfg, std::shared_ptr<const Conduc
   auto worker = [&](int t) {
     const double c0 = thread_cpu_seconds();
     ConductorEnv& env = *envs[t];
-    const int A = env.spec().n_actions, N = env.num_envs();
+    const int N = env.num_envs();
     std::vector<int32_t> actions(N);
     long long n = 0, it = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       for (int r = 0; r < 64; ++r, ++it) {
-        const uint8_t* mask = env.action_mask();
-        for (int i = 0; i < N; ++i) {
-          // A rotating worker (round-robin routing), the first allowed action if it is masked.
-          int a = static_cast<int>((i + it) % env.n_workers());
-          const uint8_t* m = mask + static_cast<std::size_t>(i) * A;
-          if (!m[a])
-            for (a = 0; a < A && !m[a]; ++a) {
-            }
-          actions[i] = a;
-        }
+        round_robin_actions(env, it, actions.data());
         env.step(actions.data());
         n += N;
       }

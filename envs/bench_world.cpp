@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/random.h"
+#include "envs/conductor_env.h"
 
 namespace conductor {
 
@@ -40,6 +41,19 @@ TraceSet bench_world(int workers, int queries, uint64_t seed) {
       t.error[k] = kOk;
     }
   return t;
+}
+
+void round_robin_actions(const ConductorEnv& env, long long it, int32_t* actions) {
+  const int N = env.num_envs(), A = env.spec().n_actions;
+  const uint8_t* mask = env.action_mask();
+  for (int i = 0; i < N; ++i) {
+    int a = static_cast<int>((i + it) % env.n_workers());
+    const uint8_t* m = mask + static_cast<std::size_t>(i) * A;
+    if (!m[a])
+      for (a = 0; a < A && !m[a]; ++a) {
+      }
+    actions[i] = a;
+  }
 }
 
 }  // namespace conductor

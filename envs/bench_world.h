@@ -13,4 +13,11 @@ namespace conductor {
 // comparable answers, prices x tokens costs and linear latencies.
 TraceSet bench_world(int workers, int queries, uint64_t seed);
 
+class ConductorEnv;
+
+// The benchmarks' routing policy for step `it`: sub-environment i calls worker (i + it) mod
+// n_workers (round-robin routing), or the first allowed action if that one is masked. Writes
+// env.num_envs() actions.
+void round_robin_actions(const ConductorEnv& env, long long it, int32_t* actions);
+
 }  // namespace conductor
