@@ -19,6 +19,7 @@ struct EvalArgs {
   uint64_t seed = 0;
   int num_envs = 16;
   bool sample = false;
+  int aiq_bootstrap = 1000;
 };
 
 struct OpeArgs {
@@ -50,8 +51,13 @@ void setup_eval(CLI::App& app) {
   c->add_option("--seed", a->seed, "seed of the random baseline and the replay")->capture_default_str();
   c->add_option("--num-envs", a->num_envs, "environments stepped together during replay")->capture_default_str();
   c->add_flag("--sample", a->sample, "sample the conductor's actions (seeded by --seed) instead of taking the greedy ones");
+  c->add_option("--aiq-bootstrap", a->aiq_bootstrap,
+                "paired bootstrap resamples over queries for AIQ intervals (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   c->callback([a] {
     eval::EvalOptions o;
+    o.aiq_bootstrap = a->aiq_bootstrap;
     o.checkpoints = a->checkpoints;
     o.labels = a->labels;
     o.traces_path = a->traces;

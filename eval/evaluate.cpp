@@ -336,6 +336,18 @@ json run_evaluation(const EvalOptions& o) {
   json policies = json::object();
   json curves = json::object();
 
+  // Per-query outcomes of every frontier point, for the paired AIQ bootstrap.
+  std::map<std::string, std::vector<PointOutcomes>> outcomes;
+  auto keep = [&](const std::string& family, const std::vector<QueryResult>& results) {
+    PointOutcomes p;
+    for (const auto& r : results) {
+      p.cost.push_back(r.cost_usd);
+      p.quality.push_back(r.quality);
+    }
+    outcomes[family].push_back(std::move(p));
+    return results;
+  };
+
   auto add = [&](const std::string& name, const std::vector<QueryResult>& results) {
     const auto m = summarize(results, M, ref.strong);
     policies[name] = metrics_json(m, ref);
@@ -351,7 +363,7 @@ json run_evaluation(const EvalOptions& o) {
     if (w->workers != world->workers)
       fail("checkpoint ", cks[i].path, " uses workers [", join(w->worker_names), "], the first checkpoint [",
            join(world->worker_names), "]: a frontier compares conductors over the same workers");
-    const auto results = replay_policy(*cks[i].policy, env, test, o.seed, o.greedy);
+    const auto results = keep("conductor", replay_policy(*cks[i].policy, env, test, o.seed, o.greedy));
     const std::string label = o.labels.empty() ? cks[i].path : o.labels[i];
     const auto m = add(i == 0 ? "conductor" : "conductor@" + label, results);
     policies[i == 0 ? "conductor" : "conductor@" + label]["checkpoint"] = cks[i].checkpoint_dir;
@@ -362,12 +374,12 @@ json run_evaluation(const EvalOptions& o) {
   }
 
   // Baselines.
-  add("best_single", run_single(test, ref.strong));
-  add("cheapest", run_single(test, ref.weak));
-  add("oracle", run_oracle(test));
-  add("random", run_random(test, derive_seed(o.seed, 0x7a11d0)));
+  add("best_single", keep("best_single", run_single(test, ref.strong)));
+  add("cheapest", keep("cheapest", run_single(test, ref.weak)));
+  add("oracle", keep("oracle", run_oracle(test)));
+  add("random", keep("random", run_random(test, derive_seed(o.seed, 0x7a11d0))));
   for (std::size_t k = 0; k < M; ++k) {
-    const auto m = add("single:" + test.workers[k], run_single(test, static_cast<int>(k)));
+    const auto m = add("single:" + test.workers[k], keep("single_workers", run_single(test, static_cast<int>(k))));
     auto pt = curve_point("worker", 0, m, ref);
     pt["worker"] = test.workers[k];  // the parameter of this family is the worker's name
     curves["single_workers"].push_back(pt);
@@ -377,7 +389,7 @@ json run_evaluation(const EvalOptions& o) {
   add("router", run_router(test, pred_test, cost_weight));
   policies["router"]["cost_weight"] = cost_weight;
   for (double w : router_cost_weights())
-    curves["router"].push_back(curve_point("cost_weight", w, summarize(run_router(test, pred_test, w), M, ref.strong), ref));
+    curves["router"].push_back(curve_point("cost_weight", w, summarize(keep("router", run_router(test, pred_test, w)), M, ref.strong), ref));
 
   const auto chain = pareto_chain(train_q, train_c);
   const Cascade cascade = Cascade::fit(train, pred_train, chain);
@@ -395,7 +407,7 @@ json run_evaluation(const EvalOptions& o) {
   for (int m : chain) chain_names.push_back(test.workers[m]);
   policies["cascade"]["chain"] = chain_names;
   for (double t : cascade_thresholds())
-    curves["cascade"].push_back(curve_point("threshold", t, summarize(cascade.run(test, pred_test, t), M, ref.strong), ref));
+    curves["cascade"].push_back(curve_point("threshold", t, summarize(keep("cascade", cascade.run(test, pred_test, t)), M, ref.strong), ref));
   report["policies"] = policies;
   report["curves"] = curves;
 
@@ -429,6 +441,36 @@ json run_evaluation(const EvalOptions& o) {
     for (const auto& h : nondecreasing_convex_hull(pts)) hull.push_back({h.x, h.y});
     f["hull"] = hull;
     frontier[name] = f;
+  }
+  // Paired bootstrap over queries: an interval for every family's AIQ and, when conductors were
+  // evaluated, for the conductor's AIQ minus each other family's.
+  if (o.aiq_bootstrap > 0) {
+    const uint64_t seed = derive_seed(o.seed, 0xa1b005);
+    const auto boot = bootstrap_aiq(outcomes, o.aiq_bootstrap, seed);
+    auto interval = [](const std::vector<double>& v) {
+      return json::array({num(percentile(v, 2.5)), num(percentile(v, 97.5))});
+    };
+    const auto cond = boot.find("conductor");
+    for (const auto& [name, values] : boot) {
+      json& f = frontier[name];
+      f["aiq_ci95"] = interval(values);
+      if (cond == boot.end() || name == "conductor") continue;
+      std::vector<double> diff(values.size());
+      std::size_t not_above = 0;
+      for (std::size_t b = 0; b < values.size(); ++b) {
+        diff[b] = cond->second[b] - values[b];
+        not_above += diff[b] <= 0 ? 1 : 0;
+      }
+      json d;
+      d["observed"] = num(frontier["conductor"]["aiq"].is_null() || f["aiq"].is_null()
+                              ? kNaN
+                              : frontier["conductor"]["aiq"].get<double>() - f["aiq"].get<double>());
+      d["ci95"] = interval(diff);
+      d["share_of_resamples_not_above"] = static_cast<double>(not_above) / static_cast<double>(diff.size());
+      f["conductor_aiq_minus_this"] = d;
+    }
+    report["aiq_bootstrap"] = {{"resamples", o.aiq_bootstrap}, {"seed", seed}, {"confidence", 0.95},
+                               {"method", "paired percentile bootstrap over queries"}};
   }
   report["frontier"] = frontier;
   report["aiq_cost_range_usd"] = {0.0, c_max};

@@ -57,6 +57,7 @@ struct EvalOptions {
   uint64_t seed = 0;                     // random baseline and environment seeds
   int num_envs = 16;
   bool greedy = true;                    // false: sample the conductor's actions (seeded)
+  int aiq_bootstrap = 1000;               // paired bootstrap resamples of frontier AIQ (0 = none)
 };
 
 // Runs everything and returns report.json.

@@ -18,6 +18,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -75,5 +77,21 @@ double aiq(const std::vector<CurvePoint>& points, double c_min, double c_max);
 // Cost saved at equal quality: 1 - c*/ref_cost, where c* is the lowest cost at which the hull of
 // `points` reaches ref_quality. NaN when the policy never reaches ref_quality.
 double cost_saved_at_quality(const std::vector<CurvePoint>& points, double ref_quality, double ref_cost);
+
+// Per-query outcomes of one operating point of a frontier: row i of every point is the same query.
+struct PointOutcomes {
+  std::vector<double> cost;
+  std::vector<double> quality;
+};
+
+// Paired bootstrap of AIQ over queries (Efron and Tibshirani, An Introduction to the Bootstrap,
+// 1993, ch. 13, percentile intervals). Each resample draws n query rows with replacement, one draw
+// shared by every family, so that differences between families are paired; each point becomes its
+// resampled mean (cost, quality); c_max is the largest resampled point cost of any family, as in
+// the report's common range [0, c_max]; every family's AIQ is computed over it. Returns, per
+// family, its AIQ in resample 0..resamples-1 (same seed, same values). Throws when the families'
+// points do not all have the same number of rows, or there are none.
+std::map<std::string, std::vector<double>> bootstrap_aiq(
+    const std::map<std::string, std::vector<PointOutcomes>>& families, int resamples, uint64_t seed);
 
 }  // namespace conductor::eval

@@ -75,16 +75,36 @@ std::string report_markdown(const json& r) {
   os << "AIQ (RouterBench) over mean cost per query in [" << fmt("%.6f", r["aiq_cost_range_usd"][0].get<double>())
      << ", " << fmt("%.6f", r["aiq_cost_range_usd"][1].get<double>())
      << "] USD; APGR and CPT (RouteLLM) over the share of queries that call the strong worker.\n\n";
-  os << "| family | points | AIQ | APGR | CPT(50%) | CPT(80%) | cost saved at best-single quality |\n";
-  os << "|---|---:|---:|---:|---:|---:|---:|\n";
+  const bool boot = r.contains("aiq_bootstrap");
+  if (boot)
+    os << "AIQ intervals: " << r["aiq_bootstrap"]["method"].get<std::string>() << ", "
+       << r["aiq_bootstrap"]["resamples"].get<int>() << " resamples (seed " << r["aiq_bootstrap"]["seed"].get<uint64_t>()
+       << "); the last column is the conductor's AIQ minus the family's, with its interval and the share of "
+          "resamples in which the conductor is not above.\n\n";
+  os << "| family | points | AIQ |" << (boot ? " AIQ 95% CI | conductor - family (95% CI; share not above) |" : "")
+     << " APGR | CPT(50%) | CPT(80%) | cost saved at best-single quality |\n";
+  os << "|---|---:|---:|" << (boot ? "---:|---:|" : "") << "---:|---:|---:|---:|\n";
+  auto ci = [](const json& v) {
+    return "[" + fnum(v[0], "%.4f") + ", " + fnum(v[1], "%.4f") + "]";
+  };
   const json& F = r["frontier"];
   std::vector<std::string> fams;
   for (const char* n : {"conductor", "router", "cascade", "single_workers", "best_single", "cheapest", "random", "oracle"})
     if (F.contains(n)) fams.push_back(n);
   for (const auto& n : fams) {
     const json& f = F[n];
-    os << "| " << n << " | " << f["points"].get<std::size_t>() << " | " << fnum(f["aiq"], "%.4f") << " | "
-       << (f.contains("apgr") ? fnum(f["apgr"], "%.3f") : "-") << " | " << (f.contains("cpt50") ? pct(f["cpt50"]) : "-")
+    os << "| " << n << " | " << f["points"].get<std::size_t>() << " | " << fnum(f["aiq"], "%.4f") << " | ";
+    if (boot) {
+      os << (f.contains("aiq_ci95") ? ci(f["aiq_ci95"]) : "-") << " | ";
+      if (f.contains("conductor_aiq_minus_this")) {
+        const json& d = f["conductor_aiq_minus_this"];
+        os << fnum(d["observed"], "%+.4f") << " " << ci(d["ci95"]) << "; "
+           << fmt("%.3f", d["share_of_resamples_not_above"].get<double>()) << " | ";
+      } else {
+        os << "- | ";
+      }
+    }
+    os << (f.contains("apgr") ? fnum(f["apgr"], "%.3f") : "-") << " | " << (f.contains("cpt50") ? pct(f["cpt50"]) : "-")
        << " | " << (f.contains("cpt80") ? pct(f["cpt80"]) : "-") << " | " << pct(f["cost_saved_at_best_single_quality"])
        << " |\n";
   }

@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "eval/baselines.h"
 #include "eval/evaluate.h"
+#include "serve/export.h"
+#include "tests/serve/serve_fixtures.h"
 #include "tests/test_util.h"
 #include "traces/catalog.h"
 #include "traces/store.h"
@@ -73,12 +75,71 @@ TEST(Evaluate, BaselinesOnlyReport) {
     EXPECT_FALSE(r["frontier"][f]["aiq"].is_null()) << f;
   }
   EXPECT_FALSE(r["frontier"]["router"]["apgr"].is_null());
+  // Bootstrap intervals of every family's AIQ; no conductor, so no differences against it.
+  ASSERT_TRUE(r.contains("aiq_bootstrap"));
+  for (const char* f : {"router", "cascade", "single_workers", "oracle"}) {
+    const json& ci = r["frontier"][f]["aiq_ci95"];
+    ASSERT_EQ(ci.size(), 2u) << f;
+    EXPECT_LE(ci[0].get<double>(), ci[1].get<double>()) << f;
+    EXPECT_FALSE(r["frontier"][f].contains("conductor_aiq_minus_this")) << f;
+  }
   const std::string md = write_report(r, dir + "/report");
+  EXPECT_NE(md.find("AIQ 95% CI"), std::string::npos);
   EXPECT_NE(md.find("| oracle |"), std::string::npos);
   EXPECT_NE(read_file(dir + "/report/frontier.svg").find("<svg"), std::string::npos);
   EXPECT_EQ(json::parse(read_file(dir + "/report/report.json"))["n_queries"], r["n_queries"]);
   // Same inputs, same report.
   EXPECT_EQ(run_evaluation(o).dump(), r.dump());
+}
+
+// Two exported conductors (seeded random MLPs over the same synthetic world) form the conductor
+// frontier; the report gives the paired bootstrap of its AIQ against every other family.
+TEST(Evaluate, ConductorFrontierGetsPairedAiqIntervals) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  write_traces(*world_traces(), dir + "/w.h5");
+  const auto t = serve::testing::make_test_world(600, 2);
+  const MlpSpec spec = serve::testing::mlp_spec_for(*t.live, {16});
+  EvalOptions o;
+  o.traces_path = dir + "/w.h5";
+  o.split = Split::kTest;
+  o.aiq_bootstrap = 200;
+  for (uint64_t seed : {1, 2}) {
+    ExportContents c;
+    c.policy_config = spec.to_json();
+    c.tensors = serve::testing::random_mlp_tensors(spec, seed, 2.0);
+    c.world = t.spec;
+    c.env_id = "conductor";
+    for (const auto& a : t.live->actions()) c.action_names.push_back(a.name);
+    c.reward = {{"w_quality", 1.0}, {"w_cost", 50.0}, {"w_latency", 0.0}};
+    c.training = {{"run_dir", "test"}};
+    const std::string e = dir + "/export" + std::to_string(seed);
+    write_export(e, c);
+    o.checkpoints.push_back(e);
+  }
+  const json r = run_evaluation(o);
+  const json& F = r["frontier"];
+  EXPECT_EQ(F["conductor"]["points"], 2);
+  EXPECT_EQ(r["aiq_bootstrap"]["resamples"], 200);
+  ASSERT_EQ(F["conductor"]["aiq_ci95"].size(), 2u);
+  EXPECT_FALSE(F["conductor"].contains("conductor_aiq_minus_this"));
+  for (const char* f : {"router", "cascade", "single_workers", "best_single", "cheapest", "random", "oracle"}) {
+    ASSERT_TRUE(F[f].contains("conductor_aiq_minus_this")) << f;
+    const json& d = F[f]["conductor_aiq_minus_this"];
+    EXPECT_NEAR(d["observed"].get<double>(), F["conductor"]["aiq"].get<double>() - F[f]["aiq"].get<double>(), 1e-12) << f;
+    EXPECT_LE(d["ci95"][0].get<double>(), d["ci95"][1].get<double>()) << f;
+    const double share = d["share_of_resamples_not_above"].get<double>();
+    EXPECT_GE(share, 0.0);
+    EXPECT_LE(share, 1.0);
+  }
+  const std::string md = write_report(r, dir + "/report");
+  EXPECT_NE(md.find("conductor - family (95% CI; share not above)"), std::string::npos) << md;
+  // Same seed, same intervals; no resamples, no intervals.
+  EXPECT_EQ(run_evaluation(o).dump(), r.dump());
+  o.aiq_bootstrap = 0;
+  const json r0 = run_evaluation(o);
+  EXPECT_FALSE(r0.contains("aiq_bootstrap"));
+  EXPECT_FALSE(r0["frontier"]["router"].contains("aiq_ci95"));
+  EXPECT_EQ(write_report(r0, dir + "/report0").find("AIQ 95% CI"), std::string::npos);
 }
 
 TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {

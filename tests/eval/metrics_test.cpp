@@ -96,5 +96,56 @@ TEST(CostSaved, AtEqualQuality) {
   EXPECT_TRUE(std::isnan(cost_saved_at_quality(pts, 0.95, 4.0)));
 }
 
+TEST(AiqBootstrap, ConstantOutcomesGiveTheExactAiqInEveryResample) {
+  // Every query of x costs 1 with quality 0.5, every query of y costs 2 with quality 0.8: any
+  // resample has the same means, c_max = 2, AIQ(x) = 0.5 * (2 - 1) / 2 = 0.25, AIQ(y) = 0.
+  const PointOutcomes x{{1, 1, 1}, {0.5, 0.5, 0.5}}, y{{2, 2, 2}, {0.8, 0.8, 0.8}};
+  const auto b = bootstrap_aiq({{"x", {x}}, {"y", {y}}}, 50, 7);
+  ASSERT_EQ(b.at("x").size(), 50u);
+  for (double v : b.at("x")) EXPECT_NEAR(v, 0.25, 1e-12);
+  for (double v : b.at("y")) EXPECT_NEAR(v, 0.0, 1e-12);
+}
+
+TEST(AiqBootstrap, ResamplesQueriesWithReplacement) {
+  // Two queries; a's point costs 1 with qualities {0, 1}, b's costs 2 (c_max = 2 always).
+  // AIQ(a) = mean quality / 2, and the resampled mean quality is 0, 1/2 or 1 with probabilities
+  // 1/4, 1/2, 1/4 (two draws with replacement), so AIQ(a) is 0, 0.25 or 0.5 in those shares.
+  const PointOutcomes a{{1, 1}, {0, 1}}, b{{2, 2}, {1, 1}};
+  const auto r = bootstrap_aiq({{"a", {a}}, {"b", {b}}}, 4000, 11);
+  int count[3] = {0, 0, 0};
+  for (double v : r.at("a")) {
+    const int k = static_cast<int>(std::lround(v / 0.25));
+    ASSERT_NEAR(v, 0.25 * k, 1e-12);
+    ASSERT_GE(k, 0);
+    ASSERT_LE(k, 2);
+    ++count[k];
+  }
+  // Seeded, so exact counts are fixed; the bounds are 5 standard deviations of a binomial.
+  EXPECT_NEAR(count[0] / 4000.0, 0.25, 0.035);
+  EXPECT_NEAR(count[1] / 4000.0, 0.50, 0.040);
+  EXPECT_NEAR(count[2] / 4000.0, 0.25, 0.035);
+}
+
+TEST(AiqBootstrap, PairedAndDeterministic) {
+  // `better` has the same costs and, query by query, at least the quality of `worse`: paired
+  // resampling keeps it ahead in every resample; the same seed repeats every value.
+  const PointOutcomes w1{{1, 1, 1, 1}, {0, 1, 0, 1}}, w2{{3, 3, 3, 3}, {1, 1, 0, 1}};
+  const PointOutcomes b1{{1, 1, 1, 1}, {1, 1, 0, 1}}, b2{{3, 3, 3, 3}, {1, 1, 1, 1}};
+  const std::map<std::string, std::vector<PointOutcomes>> fam{{"better", {b1, b2}}, {"worse", {w1, w2}}};
+  const auto r = bootstrap_aiq(fam, 300, 3);
+  for (std::size_t i = 0; i < 300; ++i) EXPECT_GE(r.at("better")[i], r.at("worse")[i]);
+  EXPECT_EQ(r, bootstrap_aiq(fam, 300, 3));
+  EXPECT_NE(r, bootstrap_aiq(fam, 300, 4));
+}
+
+TEST(AiqBootstrap, RejectsUnpairedOrEmptyInput) {
+  const PointOutcomes three{{1, 1, 1}, {0, 1, 0}}, two{{1, 1}, {0, 1}};
+  EXPECT_THROW(bootstrap_aiq({{"a", {three}}, {"b", {two}}}, 10, 1), Error);
+  EXPECT_THROW(bootstrap_aiq({{"a", {}}}, 10, 1), Error);
+  EXPECT_THROW(bootstrap_aiq({}, 10, 1), Error);
+  EXPECT_THROW(bootstrap_aiq({{"a", {PointOutcomes{{1, 1}, {0}}}}}, 10, 1), Error);
+  EXPECT_THROW(bootstrap_aiq({{"a", {three}}}, 0, 1), Error);
+}
+
 }  // namespace
 }  // namespace conductor::eval
