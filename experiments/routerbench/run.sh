@@ -6,7 +6,8 @@
 #   experiments/routerbench/run.sh [OUT_DIR]        (default: runs/routerbench)
 #
 # Environment: CONDUCTOR (binary, default build/bin/conductor), DATA (default ../shared/data),
-# W_COSTS (cost weights per USD, default "30 100 300"; the first one is the headline conductor),
+# W_COSTS (cost weights per USD; the first one is the headline conductor, the router and cascade are
+# tuned for it; default: 30, then the 1-1.5-2-3-5-7 series per decade from 3 to 10000),
 # STEPS (PPO environment steps per run, default 300000), SEED (default 1).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,7 +15,7 @@ root="$(cd "$here/../.." && pwd)"
 CONDUCTOR="${CONDUCTOR:-$root/build/bin/conductor}"
 DATA="${DATA:-$root/../shared/data}"
 OUT="${1:-$root/runs/routerbench}"
-W_COSTS="${W_COSTS:-30 100 300}"
+W_COSTS="${W_COSTS:-30 3 5 7 10 15 20 50 70 100 150 200 300 500 700 1000 1500 2000 3000 5000 10000}"
 STEPS="${STEPS:-300000}"
 SEED="${SEED:-1}"
 
