@@ -37,8 +37,11 @@ std::vector<std::string> ordered_policies(const json& policies) {
   std::vector<std::string> out;
   for (auto it = policies.begin(); it != policies.end(); ++it)
     if (it.key().rfind("conductor", 0) == 0) out.push_back(it.key());
-  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
-    return (a == "conductor") != (b == "conductor") ? a == "conductor" : a < b;
+  // The headline conductor first, then the frontier's checkpoints by their mean cost.
+  std::sort(out.begin(), out.end(), [&](const std::string& a, const std::string& b) {
+    if ((a == "conductor") != (b == "conductor")) return a == "conductor";
+    const double ca = policies[a]["cost_usd"].get<double>(), cb = policies[b]["cost_usd"].get<double>();
+    return ca != cb ? ca < cb : a < b;
   });
   for (const char* n : {"router", "cascade", "best_single", "cheapest", "random", "oracle"})
     if (policies.contains(n)) out.push_back(n);
