@@ -5,3 +5,8 @@ conductor_test_suite(rewards_tests rewards conductor_rewards)
 conductor_test_suite(envs_tests envs conductor_envs)
 conductor_test_suite(policies_tests policies conductor_policies)
 conductor_test_suite(trainer_tests trainer conductor_trainer)
+# The trainer's signal test runs the real `conductor` binary (fork + exec): pass its path, build it first.
+if(TARGET trainer_tests AND TARGET conductor)
+  target_compile_definitions(trainer_tests PRIVATE CONDUCTOR_BIN="$<TARGET_FILE:conductor>")
+  add_dependencies(trainer_tests conductor)
+endif()

@@ -10,8 +10,10 @@
 //
 // Checkpoints are written at update boundaries into a temporary folder renamed into place, and
 // `latest` is replaced atomically afterwards, so a SIGKILL at any moment leaves the previous
-// checkpoint loadable. SIGINT/SIGTERM finish the current update, write a checkpoint and return
-// with interrupted = true. A non-finite loss stops the run with TrainingDiverged (no checkpoint).
+// checkpoint loadable (old checkpoints are renamed out of `update_*` before being deleted, and a
+// resume removes the temporaries a killed process left). SIGINT/SIGTERM finish the current
+// update, write a checkpoint and return with interrupted = true. A non-finite loss stops the run
+// with TrainingDiverged (no checkpoint).
 #pragma once
 
 #include <cstdint>

@@ -691,9 +691,36 @@ std::string Trainer::save_checkpoint() {
     if (e.is_directory() && n.rfind("update_", 0) == 0) names.push_back(n);
   }
   std::sort(names.begin(), names.end());
-  for (size_t i = 0; i + cfg_.checkpoint_keep < names.size(); ++i)
-    if (names[i] != name) fs::remove_all(root / names[i]);
+  // Renamed out of the update_* names first, so a SIGKILL during remove_all never leaves a
+  // half-deleted folder that still looks like a checkpoint (remove_stale_temporaries sweeps it).
+  for (size_t i = 0; i + cfg_.checkpoint_keep < names.size(); ++i) {
+    if (names[i] == name) continue;
+    const fs::path doomed = root / (".tmp-pruned-" + names[i]);
+    fs::remove_all(doomed);
+    fs::rename(root / names[i], doomed);
+    fs::remove_all(doomed);
+  }
   return final_dir.string();
+}
+
+// A process killed mid-checkpoint leaves checkpoints/.tmp-* folders (a checkpoint being written
+// or pruned) and AtomicOutput temporaries (`latest.tmp.<pid>.<hex>`, `final_eval.json.tmp...`).
+// The resumed run may never rewrite that update (e.g. a SIGINT checkpoint off the checkpoint_every
+// grid), so they would stay forever: remove them before resuming. Only one process trains a run.
+void remove_stale_temporaries(const std::string& run_dir) {
+  auto sweep = [](const fs::path& dir, std::initializer_list<const char*> prefixes) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return;
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string n = e.path().filename().string();
+      for (const char* p : prefixes)
+        if (n.rfind(p, 0) == 0) stale.push_back(e.path());
+    }
+    for (const auto& p : stale) fs::remove_all(p);
+  };
+  sweep(fs::path(run_dir) / "checkpoints", {".tmp-", "latest.tmp."});
+  sweep(fs::path(run_dir), {"config.yaml.tmp.", "run.json.tmp.", "final_eval.json.tmp."});
 }
 
 void Trainer::load_checkpoint(const std::string& ckpt) {
@@ -749,6 +776,7 @@ TrainResult Trainer::run(bool resume) {
   TrainResult res;
   res.run_dir = run_dir_;
   if (resume) {
+    remove_stale_temporaries(run_dir_);
     const std::string ckpt = resolve_checkpoint_dir(run_dir_);
     load_checkpoint(ckpt);
     std::cerr << "resuming " << run_dir_ << " from " << fs::path(ckpt).filename().string() << " (update "
