@@ -20,6 +20,7 @@ struct EvalArgs {
   int num_envs = 16;
   bool sample = false;
   int aiq_bootstrap = 1000;
+  std::vector<double> cost_weights;
 };
 
 struct OpeArgs {
@@ -55,9 +56,14 @@ void setup_eval(CLI::App& app) {
                 "paired bootstrap resamples over queries for AIQ intervals (0 = none)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  c->add_option("--cost-weights", a->cost_weights,
+                "cost-conditioned checkpoints (env.reward.w_cost_range): also evaluate at these cost weights "
+                "per USD, one frontier point each (comma-separated)")
+      ->delimiter(',');
   c->callback([a] {
     eval::EvalOptions o;
     o.aiq_bootstrap = a->aiq_bootstrap;
+    o.cost_weights = a->cost_weights;
     o.checkpoints = a->checkpoints;
     o.labels = a->labels;
     o.traces_path = a->traces;

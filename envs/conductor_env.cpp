@@ -253,6 +253,9 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
   L.history_slot = M_ + 4;
   o += config.max_steps * L.history_slot;
   L.summary = o; o += 4;
+  L.preference = o;
+  L.preference_dim = config.reward.cost_conditioned() ? 1 : 0;
+  o += L.preference_dim;
   L.mask = o; o += A_;
   L.dim = o;
 
@@ -311,6 +314,7 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
   spare_top_ = N;
   slots_.resize(N);
   rngs_.resize(N);
+  if (config.reward.cost_conditioned()) w_cost_.assign(N, config.reward.w_cost);
   views_.resize(N * config.max_steps);
   call_quality_.resize(N * config.max_steps);
   pool_.assign(N * M_, 0);
@@ -398,12 +402,21 @@ void ConductorEnv::begin_episode(int i) {
   if (has_faults_)
     for (int k = 0; k < M_; ++k) pool[k] = pool[k] && !fx.announced_down[k];
   std::memset(called_.data() + static_cast<std::size_t>(i) * M_, 0, M_);
+  // Cost weight: log-uniform over the range while training; the default weight in sequential
+  // (evaluation) mode.
+  if (!w_cost_.empty()) {
+    const RewardConfig& rc = config_.reward;
+    w_cost_[i] = config_.sequential
+                     ? rc.w_cost
+                     : std::exp(rng.uniform(std::log(rc.w_cost_min), std::log(rc.w_cost_max)));
+  }
   // Observation.
   const ObsLayout& L = layout_;
   float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
   std::memcpy(o + L.features, W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim,
               sizeof(float) * W.feature_dim);
   std::fill(o + L.pool, o + L.dim, 0.f);
+  if (!w_cost_.empty()) o[L.preference] = static_cast<float>(config_.reward.cost_preference(w_cost_[i]));
   const float* pf = has_faults_ ? fx.price_factor.data() : unit_price_factor_.data();
   const double inv_cost = 1.0 / W.cost_scale;
   for (int k = 0; k < M_; ++k) {
@@ -534,7 +547,8 @@ void ConductorEnv::do_finish(int i, FinishRule rule, bool truncated) {
   const int j = final_call(i, rule);
   const double quality = j >= 0 ? call_quality_[static_cast<std::size_t>(i) * config_.max_steps + j] : 0.0;
   const float r = static_cast<float>(
-      config_.reward.compute(quality, s.cum_cost, s.cum_latency, j >= 0, budget_.lambda()));
+      config_.reward.compute_with(episode_cost_weight(i), quality, s.cum_cost, s.cum_latency, j >= 0,
+                                  budget_.lambda()));
   reward_[i] = r;
   s.ret += r;
   // The workflow's outcome is final either way (terminated: nothing to bootstrap); `truncated`
@@ -651,6 +665,7 @@ std::string ConductorEnv::save_state() const {
   w.pod(cursor_);
   w.pod<uint64_t>(pass0_finished_);
   w.pod(budget_.state());
+  if (!w_cost_.empty()) w.vec(w_cost_);  // cost-conditioned only: other states keep their format
   return w.out;
 }
 
@@ -690,6 +705,7 @@ void ConductorEnv::load_state(const std::string& blob) {
   cursor_ = r.pod<uint64_t>();
   pass0_finished_ = r.pod<uint64_t>();
   budget_.set_state(r.pod<BudgetController::State>());
+  if (!w_cost_.empty()) r.vec(w_cost_, "episode cost weight");
   r.finish();
   for (auto& rec : finished_) spare_extras_[spare_top_++].swap(rec.extras);
   finished_.clear();
@@ -711,6 +727,7 @@ ConductorStateView ConductorEnv::state_view(int env) const {
   v.n_steps = s.n_calls;
   v.max_steps = config_.max_steps;
   v.cum_cost_usd = s.cum_cost;
+  v.cost_weight = episode_cost_weight(env);
   v.cum_latency_s = s.cum_latency;
   v.action_mask = mask_.data() + static_cast<std::size_t>(env) * A_;
   return v;

@@ -102,6 +102,8 @@ struct ObsLayout {
                                         //   log1p(output_tokens)/10, agreement, latency/latency_scale
   int summary = 0;                      // [4] cum cost/cost_scale, cum latency/latency_scale,
                                         //   steps/max_steps, majority vote share
+  int preference = 0, preference_dim = 0;  // [1 when reward.w_cost_range is set, else 0] the
+                                        //   episode's cost weight, RewardConfig::cost_preference
   int mask = 0;                         // [M + R] the action mask
   int dim = 0;
 };
@@ -130,6 +132,7 @@ struct ConductorStateView {
   int n_steps = 0;
   int max_steps = 0;
   double cum_cost_usd = 0.0, cum_latency_s = 0.0;
+  double cost_weight = 0.0;              // the episode's w_cost (varies when cost-conditioned)
   const uint8_t* action_mask = nullptr;  // [n_actions]
 };
 
@@ -172,6 +175,11 @@ class ConductorEnv : public VectorEnv {
   // Sequential mode: true once every query of the split has finished at least once.
   bool sequential_pass_complete() const { return pass0_finished_ >= world_->split_queries.size(); }
   std::size_t split_size() const { return world_->split_queries.size(); }
+
+  // The cost weight of sub-environment i's current episode (reward.w_cost unless cost-conditioned).
+  double episode_cost_weight(int i) const {
+    return w_cost_.empty() ? config_.reward.w_cost : w_cost_[static_cast<std::size_t>(i)];
+  }
 
   // Budget mode (lagrange): the trainer calls budget().update() between policy updates.
   BudgetController& budget() { return budget_; }
@@ -230,6 +238,7 @@ class ConductorEnv : public VectorEnv {
   std::size_t spare_top_ = 0;
   std::vector<Slot> slots_;
   std::vector<Rng> rngs_;
+  std::vector<double> w_cost_;           // [num_envs] episode cost weights (cost-conditioned only)
   std::vector<ConductorStepView> views_; // [num_envs x max_steps] calls of the current episodes
   std::vector<float> call_quality_;      // [num_envs x max_steps] their hidden quality
   std::vector<uint8_t> pool_, called_;   // [num_envs x M]

@@ -64,6 +64,12 @@ ConductorEnvConfig env_from_manifest(const json& m, const std::string& dir) {
       c.reward.w_cost = m["reward"].at("w_cost").get<double>();
       c.reward.w_latency = m["reward"].at("w_latency").get<double>();
     }
+    if (w.contains("cost_conditioning") && !w["cost_conditioning"].is_null()) {
+      const json& cc = w["cost_conditioning"];
+      c.reward.w_cost_min = cc.at("w_cost_min").get<double>();
+      c.reward.w_cost_max = cc.at("w_cost_max").get<double>();
+      c.reward.w_cost = cc.at("w_cost_default").get<double>();
+    }
   } catch (const json::exception& e) {
     fail(src, ": incomplete world spec for replay: ", e.what());
   }
@@ -354,23 +360,43 @@ json run_evaluation(const EvalOptions& o) {
     return m;
   };
 
-  // Conductor checkpoints.
+  // Conductor checkpoints: each at its own cost weight and, when cost-conditioned, at every
+  // --cost-weights value too (one frontier point each).
   for (std::size_t i = 0; i < cks.size(); ++i) {
-    auto cfg = replay_env_config(cks[i], o.traces_path, o.split);
-    const auto w = i == 0 ? world : ConductorWorld::build(cfg, traces);
-    ConductorEnv env(cfg, w, o.num_envs);
-    check_compatible(cks[i], env, o.traces_path);
+    const auto base_cfg = replay_env_config(cks[i], o.traces_path, o.split);
+    const auto w = i == 0 ? world : ConductorWorld::build(base_cfg, traces);
     if (w->workers != world->workers)
       fail("checkpoint ", cks[i].path, " uses workers [", join(w->worker_names), "], the first checkpoint [",
            join(world->worker_names), "]: a frontier compares conductors over the same workers");
-    const auto results = keep("conductor", replay_policy(*cks[i].policy, env, test, o.seed, o.greedy));
+    const RewardConfig& rc = base_cfg.reward;
+    std::vector<double> weights{rc.w_cost};
+    if (rc.cost_conditioned())
+      for (double cw : o.cost_weights) {
+        if (!(cw >= rc.w_cost_min && cw <= rc.w_cost_max))
+          fail("--cost-weights: ", cw, " is outside the range [", rc.w_cost_min, ", ", rc.w_cost_max,
+               "] checkpoint ", cks[i].path, " was trained on (env.reward.w_cost_range)");
+        if (cw != rc.w_cost) weights.push_back(cw);
+      }
     const std::string label = o.labels.empty() ? cks[i].path : o.labels[i];
-    const auto m = add(i == 0 ? "conductor" : "conductor@" + label, results);
-    policies[i == 0 ? "conductor" : "conductor@" + label]["checkpoint"] = cks[i].checkpoint_dir;
-    policies[i == 0 ? "conductor" : "conductor@" + label]["w_cost"] = cks[i].env.reward.w_cost;
-    auto pt = curve_point("w_cost", cks[i].env.reward.w_cost, m, ref);
-    pt["label"] = label;
-    curves["conductor"].push_back(pt);
+    for (std::size_t j = 0; j < weights.size(); ++j) {
+      auto cfg = base_cfg;
+      cfg.reward.w_cost = weights[j];
+      ConductorEnv env(cfg, w, o.num_envs);
+      check_compatible(cks[i], env, o.traces_path);
+      const auto results = keep("conductor", replay_policy(*cks[i].policy, env, test, o.seed, o.greedy));
+      // A conditioned checkpoint's extra points are named by their weight.
+      std::string point_label = label;
+      if (j > 0) point_label = (o.labels.empty() && i == 0 ? "" : label + " ") + "w_cost=" + json(weights[j]).dump();
+      const std::string name = i == 0 && j == 0 ? "conductor" : "conductor@" + point_label;
+      if (policies.contains(name)) fail("two conductor points are both named '", name, "': give --label");
+      const auto m = add(name, results);
+      policies[name]["checkpoint"] = cks[i].checkpoint_dir;
+      policies[name]["w_cost"] = weights[j];
+      if (rc.cost_conditioned()) policies[name]["cost_conditioned"] = true;
+      auto pt = curve_point("w_cost", weights[j], m, ref);
+      pt["label"] = point_label;
+      curves["conductor"].push_back(pt);
+    }
   }
 
   // Baselines.

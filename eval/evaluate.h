@@ -57,7 +57,8 @@ struct EvalOptions {
   uint64_t seed = 0;                     // random baseline and environment seeds
   int num_envs = 16;
   bool greedy = true;                    // false: sample the conductor's actions (seeded)
-  int aiq_bootstrap = 1000;               // paired bootstrap resamples of frontier AIQ (0 = none)
+  int aiq_bootstrap = 1000;
+  std::vector<double> cost_weights;      // cost-conditioned checkpoints: extra frontier points               // paired bootstrap resamples of frontier AIQ (0 = none)
 };
 
 // Runs everything and returns report.json.

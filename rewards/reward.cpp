@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
+#include <vector>
 
 namespace conductor {
 
@@ -35,9 +37,29 @@ RewardConfig RewardConfig::parse(ConfigReader r) {
   c.w_cost = weight("w_cost", c.w_cost);
   c.w_latency = weight("w_latency", c.w_latency);
   c.no_answer_penalty = weight("no_answer_penalty", c.no_answer_penalty);
+  const auto range = r.get<std::vector<double>>("w_cost_range", {});
+  if (!range.empty()) {
+    if (range.size() != 2 || !(range[0] > 0) || !(range[1] > range[0]) || !std::isfinite(range[1]))
+      r.fail_at("w_cost_range", "expected [lo, hi] with 0 < lo < hi (cost weights per USD)");
+    c.w_cost_min = range[0];
+    c.w_cost_max = range[1];
+    if (!(c.w_cost >= c.w_cost_min && c.w_cost <= c.w_cost_max))
+    {
+      std::ostringstream os;
+      os << "w_cost " << c.w_cost << " (the default cost weight) must lie in w_cost_range [" << range[0] << ", "
+         << range[1] << "]";
+      r.fail_at("w_cost", os.str());
+    }
+  }
   c.budget = BudgetConfig::parse(r.child("budget"));
   r.finish();
   return c;
+}
+
+double RewardConfig::cost_preference(double w) const {
+  if (!cost_conditioned()) return 0.0;
+  const double lo = std::log(w_cost_min), hi = std::log(w_cost_max);
+  return 2.0 * (std::log(w) - lo) / (hi - lo) - 1.0;
 }
 
 double BudgetController::observed_mean() const {

@@ -10,6 +10,11 @@
 //     lambda <- clamp(lambda + lambda_lr * (mean_cost - target) / target, 0, lambda_max)
 // With budget.mode `cap`, a worker whose expected call cost would take the query's cumulative cost
 // above cap_usd is masked (the environment applies it).
+//
+// Cost conditioning (`w_cost_range: [lo, hi]`, 0 < lo < hi): each episode draws its own w_cost,
+// log-uniform in [lo, hi], and the policy observes it (ConductorEnv's `preference` segment), so one
+// policy serves every cost weight of the range; `w_cost` stays the default (evaluation headline,
+// serving requests without a cost weight) and must lie in the range.
 #pragma once
 
 #include <cstdint>
@@ -36,11 +41,21 @@ struct RewardConfig {
   double w_cost = 0.0;           // per USD
   double w_latency = 0.0;        // per second
   double no_answer_penalty = 1.0;
+  double w_cost_min = 0.0, w_cost_max = 0.0;  // `w_cost_range`; both 0 = not cost-conditioned
   BudgetConfig budget;
   static RewardConfig parse(ConfigReader r);
 
+  bool cost_conditioned() const { return w_cost_max > 0; }
+  // The observed preference of a cost weight in [w_cost_min, w_cost_max]: its log-position in
+  // the range, mapped to [-1, 1].
+  double cost_preference(double w) const;
+
   double compute(double quality, double cost_usd, double latency_s, bool answered, double lambda) const {
-    double r = w_quality * quality - (w_cost + lambda) * cost_usd - w_latency * latency_s;
+    return compute_with(w_cost, quality, cost_usd, latency_s, answered, lambda);
+  }
+  double compute_with(double w_cost_episode, double quality, double cost_usd, double latency_s, bool answered,
+                      double lambda) const {
+    double r = w_quality * quality - (w_cost_episode + lambda) * cost_usd - w_latency * latency_s;
     if (!answered) r -= no_answer_penalty;
     return r;
   }

@@ -34,6 +34,11 @@ json world_spec_from_env(const ConductorWorld& W, const ConductorEnvConfig& conf
                {"default_finish", finish_rule_name(config.default_finish)},
                {"budget_cap_usd", nullptr}};
   if (config.reward.budget.mode == BudgetMode::kCap) spec["budget_cap_usd"] = config.reward.budget.cap_usd;
+  spec["cost_conditioning"] = nullptr;
+  if (config.reward.cost_conditioned())
+    spec["cost_conditioning"] = {{"w_cost_min", config.reward.w_cost_min},
+                                 {"w_cost_max", config.reward.w_cost_max},
+                                 {"w_cost_default", config.reward.w_cost}};
   return spec;
 }
 
@@ -84,6 +89,18 @@ std::shared_ptr<ConductorLiveWorld> ConductorLiveWorld::from_spec(const json& sp
     if (!cap.is_number() || cap.get<double>() < 0) fail(source, ": world.budget_cap_usd: expected null or a number >= 0");
     w->budget_cap_usd_ = cap.get<double>();
   }
+  // Absent in exports written before cost conditioning existed: the same as null.
+  if (spec.contains("cost_conditioning") && !spec["cost_conditioning"].is_null()) {
+    const json& cc = spec["cost_conditioning"];
+    const std::string at = "world.cost_conditioning";
+    const double lo = number(cc, "w_cost_min", source, at), hi = number(cc, "w_cost_max", source, at),
+                 def = number(cc, "w_cost_default", source, at);
+    if (!(lo > 0 && hi > lo && def >= lo && def <= hi))
+      fail(source, ": ", at, ": expected 0 < w_cost_min < w_cost_max and w_cost_default in between");
+    w->reward_.w_cost_min = lo;
+    w->reward_.w_cost_max = hi;
+    w->reward_.w_cost = def;
+  }
   w->M_ = static_cast<int>(w->names_.size());
   for (int k = 0; k < w->M_; ++k) {
     ActionInfo a;
@@ -122,6 +139,8 @@ std::shared_ptr<ConductorLiveWorld> ConductorLiveWorld::from_spec(const json& sp
   o += w->max_steps_ * w->slot_;
   w->summary_ = o;
   o += 4;
+  w->preference_ = o;
+  o += w->reward_.cost_conditioned() ? 1 : 0;
   w->mask_ = o;
   o += static_cast<int>(w->actions_.size());
   w->dim_ = o;
@@ -152,6 +171,9 @@ class ConductorLiveEpisode : public LiveEpisode {
     if (pool_.size() != static_cast<std::size_t>(w.M_)) pool_.assign(w.M_, 1);
     called_.assign(w.M_, 0);
     cap_ = !std::isnan(q.budget_usd) ? q.budget_usd : w.budget_cap_usd_;
+    if (w.reward_.cost_conditioned())
+      preference_ = static_cast<float>(
+          w.reward_.cost_preference(std::isnan(q.cost_weight) ? w.reward_.w_cost : q.cost_weight));
   }
 
   int steps() const override { return static_cast<int>(calls_.size()); }
@@ -214,6 +236,7 @@ class ConductorLiveEpisode : public LiveEpisode {
       o[W.summary_ + 2] = static_cast<float>(static_cast<int>(calls_.size())) / W.max_steps_;
       o[W.summary_ + 3] = comparable ? static_cast<float>(best_votes) / comparable : 0.f;
     }
+    if (W.reward_.cost_conditioned()) o[W.preference_] = preference_;
     bool any_call = false;
     for (int k = 0; k < M; ++k) {
       bool ok = pool_[k] && !called_[k];
@@ -235,6 +258,7 @@ class ConductorLiveEpisode : public LiveEpisode {
   std::vector<uint8_t> pool_, called_;
   std::vector<StepView> calls_;
   double cap_ = -1.0;
+  float preference_ = 0.f;
   double cum_cost_ = 0.0, cum_latency_ = 0.0;
   int n_answers_ = 0;
 };

@@ -5,7 +5,8 @@
 // Everything needed is a small JSON "world spec" written into the export manifest:
 //   {"featurizer": QueryFeaturizer::to_json(), "workers": [{"name", "provider", "price_in_per_mtok",
 //    "price_out_per_mtok", "expected_cost_usd", "trust"}], "cost_scale", "latency_scale",
-//    "max_steps", "finish_rules": ["last", ...], "default_finish", "budget_cap_usd": number|null}
+//    "max_steps", "finish_rules": ["last", ...], "default_finish", "budget_cap_usd": number|null,
+//    "cost_conditioning": null | {"w_cost_min", "w_cost_max", "w_cost_default"}}
 // world_spec_from_env() computes it from a built ConductorWorld and its config; a test steps
 // ConductorEnv and checks every observation against this class, float for float.
 //
@@ -20,6 +21,7 @@
 
 #include "core/json_util.h"
 #include "rewards/featurizer.h"
+#include "rewards/reward.h"
 #include "serve/live_world.h"
 
 namespace conductor {
@@ -49,6 +51,13 @@ class ConductorLiveWorld : public LiveWorld {
   int final_call(const std::string& rule, const std::vector<CallResult>& calls) const override;
 
   const QueryFeaturizer& featurizer() const { return featurizer_; }
+  bool cost_weight_range(double* lo, double* hi, double* default_weight) const override {
+    if (!reward_.cost_conditioned()) return false;
+    *lo = reward_.w_cost_min;
+    *hi = reward_.w_cost_max;
+    *default_weight = reward_.w_cost;
+    return true;
+  }
 
  private:
   friend class ConductorLiveEpisode;
@@ -59,10 +68,11 @@ class ConductorLiveWorld : public LiveWorld {
   int max_steps_ = 1;
   std::vector<ActionInfo> actions_;
   double budget_cap_usd_ = -1.0;  // < 0: none
+  RewardConfig reward_;           // only the cost-conditioning range and default are set
   std::string default_finish_ = "last";
   // ObsLayout (envs/conductor_env.h).
-  int M_ = 0, features_ = 0, pool_ = 0, prices_ = 0, called_ = 0, history_ = 0, slot_ = 0, summary_ = 0, mask_ = 0,
-      dim_ = 0;
+  int M_ = 0, features_ = 0, pool_ = 0, prices_ = 0, called_ = 0, history_ = 0, slot_ = 0, summary_ = 0,
+      preference_ = 0, mask_ = 0, dim_ = 0;
 };
 
 }  // namespace conductor::serve

@@ -37,6 +37,7 @@ struct LiveQuery {
   int input_tokens = -1;        // -1: estimated from the text
   std::vector<uint8_t> available;  // [n_workers] 1 = may be called; all ones when the request names none
   double budget_usd = std::nan("");  // NaN = no per-request budget
+  double cost_weight = std::nan("");  // NaN = the policy's default (cost-conditioned policies only)
 };
 
 // The observable result of one worker call (never the hidden quality).
@@ -71,6 +72,12 @@ class LiveWorld {
   virtual double price_in_per_mtok(int worker) const = 0;
   virtual double price_out_per_mtok(int worker) const = 0;
   virtual std::unique_ptr<LiveEpisode> start(const LiveQuery& query) const = 0;
+  // Cost-conditioned policies: the range of cost weights (per USD) a request may ask for, and the
+  // default. False when the policy was trained with a single cost weight.
+  virtual bool cost_weight_range(double* lo, double* hi, double* default_weight) const {
+    (void)lo, (void)hi, (void)default_weight;
+    return false;
+  }
 
   // The finish rule applied when the workflow ends at max_steps (or the policy never finishes).
   virtual std::string default_finish_rule() const { return "last"; }

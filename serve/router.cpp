@@ -83,6 +83,18 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
       const double b = v.get<double>();
       if (!std::isfinite(b) || b < 0) bad("'budget_usd' must be a finite number >= 0, got " + v.dump());
       q.budget_usd = b;
+    } else if (key == "cost_weight") {
+      if (v.is_null()) continue;
+      double lo = 0, hi = 0, def = 0;
+      if (!world_->cost_weight_range(&lo, &hi, &def))
+        bad("'cost_weight' needs a cost-conditioned policy (env.reward.w_cost_range); this one was trained for a "
+            "single cost weight");
+      if (!v.is_number()) bad("'cost_weight' must be a number, got " + type_name(v));
+      const double w = v.get<double>();
+      if (!(w >= lo && w <= hi))
+        bad("'cost_weight' must lie in [" + json(lo).dump() + ", " + json(hi).dump() +
+            "] (the range the policy was trained on), got " + v.dump());
+      q.cost_weight = w;
     } else if (key == "task") {
       if (!v.is_string()) bad("'task' must be a string, got " + type_name(v));
       q.task = v.get<std::string>();
@@ -91,7 +103,7 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
         bad("'input_tokens' must be an integer in [0, 2^30], got " + v.dump());
       q.input_tokens = v.get<int>();
     } else {
-      bad("unknown field '" + key + "' (expected query, available, budget_usd, task, input_tokens)");
+      bad("unknown field '" + key + "' (expected query, available, budget_usd, cost_weight, task, input_tokens)");
     }
   }
   if (!has_query) bad("missing field 'query' (a string)");

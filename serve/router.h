@@ -27,7 +27,8 @@ class Router {
   Router(std::shared_ptr<const Policy> policy, std::shared_ptr<const LiveWorld> world, std::string model_version);
 
   // Validates a /v1/route body: {"query": str, "available": [worker, ...]?, "budget_usd": number?,
-  // "task": str?, "input_tokens": int?}. Throws HttpError(400) naming the field at fault (malformed
+  // "cost_weight": number? (cost-conditioned policies, within their range), "task": str?,
+  // "input_tokens": int?}. Throws HttpError(400) naming the field at fault (malformed
   // JSON, wrong types, unknown or repeated workers, unknown fields, negative budget).
   LiveQuery parse_route_request(const std::string& body) const;
 

@@ -622,5 +622,100 @@ TEST(ConductorEnv, SaveAndLoadStateResumesBitForBit) {
   EXPECT_THROW(b->load_state("junk"), Error);
 }
 
+// Cost conditioning: each training episode draws w_cost log-uniformly from the range, the policy
+// sees its log-position in [-1, 1], and the reward charges that episode's weight.
+TEST(ConductorEnv, CostConditionedEpisodesDrawTheirWeightAndRewardIt) {
+  const TraceSet& T = *shared_tiny();
+  auto plain = make_env_from("max_steps: 1\nreward: {w_cost: 30}\n", 4);
+  auto env = make_env_from("max_steps: 1\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n", 4);
+  const ObsLayout& L = env->layout();
+  ASSERT_EQ(L.preference_dim, 1);
+  EXPECT_EQ(plain->layout().preference_dim, 0);
+  EXPECT_EQ(env->spec().obs_dim, plain->spec().obs_dim + 1);
+  EXPECT_EQ(L.mask, L.preference + 1);  // the mask stays the last segment
+  const RewardConfig& rc = env->config().reward;
+  EXPECT_DOUBLE_EQ(rc.cost_preference(3), -1.0);
+  EXPECT_DOUBLE_EQ(rc.cost_preference(3000), 1.0);
+  EXPECT_NEAR(rc.cost_preference(std::sqrt(3.0 * 3000.0)), 0.0, 1e-12);
+  env->reset(5);
+  double sum_log = 0, lo = 1e9, hi = 0;
+  int n = 0;
+  std::vector<int32_t> a(4);
+  for (int step = 0; step < 500; ++step) {
+    std::vector<double> w(4);
+    for (int i = 0; i < 4; ++i) {
+      w[i] = env->episode_cost_weight(i);
+      EXPECT_EQ(env->state_view(i).cost_weight, w[i]);
+      ASSERT_GE(w[i], 3.0);
+      ASSERT_LE(w[i], 3000.0);
+      EXPECT_EQ(env->obs()[i * L.dim + L.preference], static_cast<float>(rc.cost_preference(w[i])));
+      sum_log += std::log(w[i]);
+      lo = std::min(lo, w[i]);
+      hi = std::max(hi, w[i]);
+      ++n;
+      a[i] = step % 4;
+    }
+    const std::vector<int> queries = {env->state_view(0).query, env->state_view(1).query, env->state_view(2).query,
+                                      env->state_view(3).query};
+    env->step(a.data());
+    for (int i = 0; i < 4; ++i) {
+      const std::size_t k = T.at(queries[i], a[i]);
+      const double expected = T.quality[k] - w[i] * T.cost_usd[k];
+      ASSERT_FLOAT_EQ(env->reward()[i], static_cast<float>(expected)) << "step " << step << " env " << i;
+    }
+  }
+  // Log-uniform: the mean log weight is the log of the geometric midpoint (sd of the mean ~0.05).
+  EXPECT_NEAR(sum_log / n, std::log(std::sqrt(3.0 * 3000.0)), 0.25);
+  EXPECT_LT(lo, 4.0);
+  EXPECT_GT(hi, 2000.0);
+}
+
+TEST(ConductorEnv, CostConditionedEvaluationUsesTheDefaultWeightAndSnapshotsResume) {
+  auto seq = make_env_from("mode: sequential\nmax_steps: 1\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n", 3);
+  int32_t a[3] = {0, 1, 2};
+  for (int s = 0; s < 10; ++s) {
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(seq->episode_cost_weight(i), 30.0);
+    seq->step(a);
+  }
+  const std::string yaml = "max_steps: 3\npool: {randomize: true}\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n";
+  auto x = make_env_from(yaml, 5), y = make_env_from(yaml, 5);
+  x->reset(9);
+  Rng rng(4);
+  std::vector<int32_t> act(5);
+  for (int s = 0; s < 23; ++s) {
+    testing::conformance_detail::random_actions(*x, rng, act);
+    x->step(act.data());
+  }
+  y->load_state(x->save_state());
+  for (int s = 0; s < 40; ++s) {
+    ASSERT_TRUE(std::equal(x->obs(), x->obs() + 5 * x->spec().obs_dim, y->obs())) << s;
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(x->episode_cost_weight(i), y->episode_cost_weight(i));
+    testing::conformance_detail::random_actions(*x, rng, act);
+    x->step(act.data());
+    y->step(act.data());
+    ASSERT_TRUE(std::equal(x->reward(), x->reward() + 5, y->reward())) << s;
+  }
+  testing::check_env_conformance([yaml] { return make_env_from(yaml, 4); });
+}
+
+TEST(ConductorEnv, CostRangeErrorsNameTheKey) {
+  auto error_of = [](const std::string& yaml) -> std::string {
+    try {
+      make_env_from(yaml, 1);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string reversed = error_of("reward: {w_cost: 30, w_cost_range: [300, 3]}\n");
+  EXPECT_NE(reversed.find("w_cost_range"), std::string::npos) << reversed;
+  EXPECT_NE(reversed.find("0 < lo < hi"), std::string::npos) << reversed;
+  EXPECT_NE(error_of("reward: {w_cost: 30, w_cost_range: [0, 3]}\n").find("w_cost_range"), std::string::npos);
+  EXPECT_NE(error_of("reward: {w_cost: 30, w_cost_range: [3]}\n").find("w_cost_range"), std::string::npos);
+  const std::string outside = error_of("reward: {w_cost: 1, w_cost_range: [3, 300]}\n");
+  EXPECT_NE(outside.find("must lie in w_cost_range [3, 300]"), std::string::npos) << outside;
+  EXPECT_NE(outside.find("env.yaml"), std::string::npos) << outside;
+}
+
 }  // namespace
 }  // namespace conductor

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "eval/baselines.h"
 #include "eval/evaluate.h"
@@ -140,6 +141,57 @@ TEST(Evaluate, ConductorFrontierGetsPairedAiqIntervals) {
   EXPECT_FALSE(r0.contains("aiq_bootstrap"));
   EXPECT_FALSE(r0["frontier"]["router"].contains("aiq_ci95"));
   EXPECT_EQ(write_report(r0, dir + "/report0").find("AIQ 95% CI"), std::string::npos);
+}
+
+// A cost-conditioned export is one checkpoint but a whole frontier: one point per --cost-weights
+// value, each replayed at that weight (the preference the policy observes changes its decisions).
+TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  write_traces(*world_traces(), dir + "/w.h5");
+  ConfigDoc doc = ConfigDoc::load_string(
+      "synthetic: {queries: 600, seed: 11}\nsplit: test\nmode: sequential\nmax_steps: 2\n"
+      "features: {hash_dim: 32, ngram_max: 2}\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n",
+      "env.yaml");
+  ConfigReader r = doc.root();
+  const ConductorEnvConfig cfg = ConductorEnvConfig::parse(r);
+  const auto world = ConductorWorld::build(cfg);
+  const json spec = serve::world_spec_from_env(*world, cfg);
+  const auto live = serve::ConductorLiveWorld::from_spec(spec, "spec");
+  const MlpSpec ms = serve::testing::mlp_spec_for(*live, {16});
+  ExportContents c;
+  c.policy_config = ms.to_json();
+  // Large weights on the preference input so that it matters for the decisions.
+  c.tensors = serve::testing::random_mlp_tensors(ms, 3, 3.0);
+  c.world = spec;
+  c.env_id = "conductor";
+  for (const auto& a : live->actions()) c.action_names.push_back(a.name);
+  c.reward = {{"w_quality", 1.0}, {"w_cost", 30.0}, {"w_latency", 0.0}};
+  c.training = {{"run_dir", "test"}};
+  write_export(dir + "/export", c);
+  EvalOptions o;
+  o.traces_path = dir + "/w.h5";
+  o.split = Split::kTest;
+  o.aiq_bootstrap = 0;
+  o.checkpoints = {dir + "/export"};
+  o.cost_weights = {3, 30, 3000};
+  const json rep = run_evaluation(o);
+  const json& P = rep["policies"];
+  ASSERT_TRUE(P.contains("conductor"));
+  ASSERT_TRUE(P.contains("conductor@w_cost=3.0")) << P.dump();
+  ASSERT_TRUE(P.contains("conductor@w_cost=3000.0"));
+  EXPECT_FALSE(P.contains("conductor@w_cost=30.0"));  // the default weight is the headline point
+  EXPECT_EQ(P["conductor"]["w_cost"], 30.0);
+  EXPECT_EQ(P["conductor@w_cost=3.0"]["cost_conditioned"], true);
+  EXPECT_EQ(rep["frontier"]["conductor"]["points"], 3);
+  // The weight changes what the policy does.
+  EXPECT_NE(P["conductor@w_cost=3.0"]["call_share"].dump(), P["conductor@w_cost=3000.0"]["call_share"].dump());
+  o.cost_weights = {1};
+  try {
+    run_evaluation(o);
+    FAIL() << "a weight outside the trained range was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the range [3, 3000]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "serve/conductor_world.h"
+#include "serve/http_server.h"
+#include "serve/router.h"
 #include "tests/serve/serve_fixtures.h"
 #include "traces/trace_set.h"
 
@@ -20,6 +22,7 @@ LiveQuery query_of(const ConductorStateView& v) {
   q.task = std::string(v.task);
   q.input_tokens = v.input_tokens;
   q.available.assign(v.pool, v.pool + v.n_workers);
+  q.cost_weight = v.cost_weight;  // ignored unless the world is cost-conditioned
   return q;
 }
 
@@ -154,6 +157,92 @@ TEST(ConductorLiveWorld, SpecErrorsNameTheField) {
   bad = t.spec;
   bad["workers"][0].erase("trust");
   EXPECT_THROW(ConductorLiveWorld::from_spec(bad, "m.json"), Error);
+}
+
+// A cost-conditioned world in sample mode (every episode its own cost weight): serving rebuilds the
+// preference from the request's cost_weight exactly as the environment encodes the episode's.
+testing::TestWorld cost_conditioned_world() {
+  const std::string yaml =
+      "synthetic: {queries: 300, seed: 11}\nsplit: train\nmax_steps: 3\nfeatures: {hash_dim: 32, ngram_max: 2}\n"
+      "reward: {w_cost: 30, w_cost_range: [3, 3000]}\n";
+  ConfigDoc doc = ConfigDoc::load_string(yaml, "test-env.yaml");
+  ConfigReader r = doc.root();
+  testing::TestWorld t;
+  t.config = ConductorEnvConfig::parse(r);
+  t.world = ConductorWorld::build(t.config);
+  t.spec = world_spec_from_env(*t.world, t.config);
+  t.live = ConductorLiveWorld::from_spec(t.spec, "test-spec");
+  return t;
+}
+
+TEST(ConductorLiveWorld, CostConditionedObservationsEqualTheEnvironments) {
+  const auto t = cost_conditioned_world();
+  ASSERT_TRUE(t.spec["cost_conditioning"].is_object());
+  EXPECT_EQ(t.spec["cost_conditioning"]["w_cost_default"], 30.0);
+  EXPECT_TRUE(make_test_world(100, 2).spec["cost_conditioning"].is_null());
+  check_env_matches_live(t, 4, 300, 12);
+  // An export written before cost conditioning existed has no such key: the same as null.
+  json old = make_test_world(100, 2).spec;
+  old.erase("cost_conditioning");
+  EXPECT_EQ(ConductorLiveWorld::from_spec(old, "old.json")->obs_dim(), make_test_world(100, 2).live->obs_dim());
+  json bad = t.spec;
+  bad["cost_conditioning"]["w_cost_default"] = 1.0;
+  try {
+    ConductorLiveWorld::from_spec(bad, "m.json");
+    FAIL() << "a default weight outside the range was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("world.cost_conditioning"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConductorLiveWorld, RouteRequestCostWeightIsCheckedAgainstTheTrainedRange) {
+  const auto t = cost_conditioned_world();
+  const MlpSpec spec = testing::mlp_spec_for(*t.live, {16});
+  auto policy = make_mlp_policy(spec, testing::random_mlp_tensors(spec, 5, 1.0));
+  Router router(std::shared_ptr<const Policy>(std::move(policy)), t.live, "v1");
+  EXPECT_TRUE(std::isnan(router.parse_route_request(R"({"query": "q"})").cost_weight));
+  EXPECT_EQ(router.parse_route_request(R"({"query": "q", "cost_weight": 300})").cost_weight, 300.0);
+  auto status_of = [&](const std::string& body, std::string* msg) {
+    try {
+      router.parse_route_request(body);
+    } catch (const HttpError& e) {
+      *msg = e.what();
+      return e.status();
+    }
+    return 200;
+  };
+  std::string msg;
+  EXPECT_EQ(status_of(R"({"query": "q", "cost_weight": 1})", &msg), 400);
+  EXPECT_NE(msg.find("must lie in [3.0, 3000.0]"), std::string::npos) << msg;
+  EXPECT_EQ(status_of(R"({"query": "q", "cost_weight": "low"})", &msg), 400);
+  EXPECT_NE(msg.find("must be a number"), std::string::npos) << msg;
+  // The weight reaches the observation: the preference differs, everything else is equal.
+  LiveQuery cheap = router.parse_route_request(R"({"query": "prove the theorem", "cost_weight": 3000})");
+  LiveQuery rich = router.parse_route_request(R"({"query": "prove the theorem", "cost_weight": 3})");
+  LiveQuery dflt = router.parse_route_request(R"({"query": "prove the theorem"})");
+  std::vector<float> a(t.live->obs_dim()), b(t.live->obs_dim()), c(t.live->obs_dim());
+  std::vector<uint8_t> m(t.live->n_actions());
+  t.live->start(cheap)->observe(a.data(), m.data());
+  t.live->start(rich)->observe(b.data(), m.data());
+  t.live->start(dflt)->observe(c.data(), m.data());
+  int differ = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) differ += a[k] != b[k];
+  EXPECT_EQ(differ, 1);
+  const RewardConfig& rc = t.config.reward;
+  EXPECT_NE(std::find(a.begin(), a.end(), static_cast<float>(rc.cost_preference(3000))), a.end());
+  EXPECT_NE(std::find(c.begin(), c.end(), static_cast<float>(rc.cost_preference(30))), c.end());
+  // A policy trained for one cost weight refuses the field.
+  const auto plain = make_test_world(100, 2);
+  const MlpSpec ps = testing::mlp_spec_for(*plain.live, {16});
+  Router plain_router(std::shared_ptr<const Policy>(make_mlp_policy(ps, testing::random_mlp_tensors(ps, 5))),
+                      plain.live, "v1");
+  try {
+    plain_router.parse_route_request(R"({"query": "q", "cost_weight": 30})");
+    FAIL() << "cost_weight accepted by a policy trained for one weight";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_NE(std::string(e.what()).find("needs a cost-conditioned policy"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
