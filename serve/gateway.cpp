@@ -149,10 +149,11 @@ void Gateway::handle(HttpRequest& req, Responder respond) {
   if (j.contains("model") && !j["model"].is_string()) bad("'model' must be a string, got " + type_name(j["model"]));
   if (j.contains("conductor")) {
     const json& c = j["conductor"];
-    if (!c.is_object()) bad("'conductor' must be an object {available, budget_usd}, got " + type_name(c));
+    if (!c.is_object())
+      bad("'conductor' must be an object {available, budget_usd, cost_weight}, got " + type_name(c));
     for (const auto& [k, v] : c.items())
-      if (k != "available" && k != "budget_usd")
-        bad("'conductor." + k + "' is not a known option (expected available, budget_usd)");
+      if (k != "available" && k != "budget_usd" && k != "cost_weight")
+        bad("'conductor." + k + "' is not a known option (expected available, budget_usd, cost_weight)");
     // Same validation as /v1/route.
     json probe = c;
     probe["query"] = "";

@@ -202,7 +202,9 @@ TEST(Gateway, InvalidChatRequestsGet400) {
         std::string(R"({"messages": [{"role": "user"}]})"), std::string(R"({"messages": [{"role": "system", "content": "x"}]})"),
         std::string(R"({"messages": [{"role": "user", "content": "x"}], "stream": true})"),
         std::string(R"({"messages": [{"role": "user", "content": "x"}], "conductor": {"available": ["nope"]}})"),
-        std::string(R"({"messages": [{"role": "user", "content": "x"}], "conductor": {"pool": 1}})")}) {
+        std::string(R"({"messages": [{"role": "user", "content": "x"}], "conductor": {"pool": 1}})"),
+        // The rig's policy was trained for one cost weight: a per-request weight is refused.
+        std::string(R"({"messages": [{"role": "user", "content": "x"}], "conductor": {"cost_weight": 30}})")}) {
     auto resp = post(r->port(), "/v1/chat/completions", bad);
     EXPECT_EQ(resp.status, 400) << bad << " -> " << resp.body;
     EXPECT_TRUE(json::parse(resp.body).contains("error"));
