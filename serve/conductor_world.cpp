@@ -73,8 +73,17 @@ std::shared_ptr<ConductorLiveWorld> ConductorLiveWorld::from_spec(const json& sp
     const json& n = field(workers[k], "name", source, at);
     if (!n.is_string()) fail(source, ": ", at, ".name: expected a string");
     w->names_.push_back(n.get<std::string>());
-    w->price_in_.push_back(number(workers[k], "price_in_per_mtok", source, at));
-    w->price_out_.push_back(number(workers[k], "price_out_per_mtok", source, at));
+    // null = no public list price (e.g. most RouterBench models): live call costs then fall back
+    // to the worker's expected (mean training) cost per call.
+    auto price = [&](const char* key) {
+      const json& v = field(workers[k], key, source, at);
+      if (v.is_null()) return std::nan("");
+      if (!v.is_number() || v.get<double>() < 0)
+        fail(source, ": ", at, ".", key, ": expected null (unknown) or a number >= 0, got ", v.dump());
+      return v.get<double>();
+    };
+    w->price_in_.push_back(price("price_in_per_mtok"));
+    w->price_out_.push_back(price("price_out_per_mtok"));
     w->expected_cost_.push_back(number(workers[k], "expected_cost_usd", source, at));
     w->trust_.push_back(number(workers[k], "trust", source, at));
   }

@@ -45,6 +45,7 @@ class ConductorLiveWorld : public LiveWorld {
   const std::vector<ActionInfo>& actions() const override { return actions_; }
   double price_in_per_mtok(int w) const override { return price_in_[w]; }
   double price_out_per_mtok(int w) const override { return price_out_[w]; }
+  double expected_call_cost_usd(int w) const override { return expected_cost_[w]; }
   std::unique_ptr<LiveEpisode> start(const LiveQuery& query) const override;
   std::string default_finish_rule() const override { return default_finish_; }
   // ConductorEnv's rules: last, vote (ties to the most recent), most_trusted (highest trust).

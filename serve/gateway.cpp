@@ -209,6 +209,9 @@ CallResult Gateway::call_worker(const Provider& p, const json& request, int inpu
           r.output_tokens = completion_tokens;
           r.cost_usd = (std::max(0, prompt_tokens) * world.price_in_per_mtok(p.worker) +
                         completion_tokens * world.price_out_per_mtok(p.worker)) / 1e6;
+          // No list price (null in the manifest): the worker's mean training cost per call.
+          if (!std::isfinite(r.cost_usd)) r.cost_usd = world.expected_call_cost_usd(p.worker);
+          if (!std::isfinite(r.cost_usd)) r.cost_usd = 0.0;
           r.error = kOk;
           r.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           failure->clear();

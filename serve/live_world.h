@@ -71,6 +71,11 @@ class LiveWorld {
   // USD per 1M tokens, per worker (gateway cost accounting).
   virtual double price_in_per_mtok(int worker) const = 0;
   virtual double price_out_per_mtok(int worker) const = 0;
+  // Mean cost of one call in training (the fallback when a list price is unknown), NaN if unknown.
+  virtual double expected_call_cost_usd(int worker) const {
+    (void)worker;
+    return std::nan("");
+  }
   virtual std::unique_ptr<LiveEpisode> start(const LiveQuery& query) const = 0;
   // Cost-conditioned policies: the range of cost weights (per USD) a request may ask for, and the
   // default. False when the policy was trained with a single cost weight.

@@ -157,6 +157,29 @@ TEST(ConductorLiveWorld, SpecErrorsNameTheField) {
   bad = t.spec;
   bad["workers"][0].erase("trust");
   EXPECT_THROW(ConductorLiveWorld::from_spec(bad, "m.json"), Error);
+  bad = t.spec;
+  bad["workers"][1]["price_out_per_mtok"] = -2.0;
+  try {
+    ConductorLiveWorld::from_spec(bad, "m.json");
+    FAIL() << "a negative price was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("world.workers[1].price_out_per_mtok"), std::string::npos) << e.what();
+  }
+}
+
+// Traces without a public list price (9 of RouterBench's 11 models) export null prices: the world
+// still loads, and a live call's cost falls back to the worker's mean training cost per call.
+TEST(ConductorLiveWorld, UnknownListPricesLoadAndFallBackToExpectedCost) {
+  auto t = make_test_world(100, 2);
+  json spec = t.spec;
+  spec["workers"][0]["price_in_per_mtok"] = nullptr;
+  spec["workers"][0]["price_out_per_mtok"] = nullptr;
+  const auto w = ConductorLiveWorld::from_spec(spec, "m.json");
+  EXPECT_TRUE(std::isnan(w->price_in_per_mtok(0)));
+  EXPECT_TRUE(std::isnan(w->price_out_per_mtok(0)));
+  EXPECT_EQ(w->expected_call_cost_usd(0), spec["workers"][0]["expected_cost_usd"].get<double>());
+  EXPECT_EQ(w->price_in_per_mtok(1), spec["workers"][1]["price_in_per_mtok"].get<double>());
+  EXPECT_EQ(w->obs_dim(), t.live->obs_dim());
 }
 
 // A cost-conditioned world in sample mode (every episode its own cost weight): serving rebuilds the
