@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "core/config.h"
@@ -35,6 +36,16 @@ std::unique_ptr<ConductorEnv> make_env_from(const std::string& yaml, int num_env
                                             std::shared_ptr<const TraceSet> traces = shared_tiny()) {
   const ConductorEnvConfig c = parse_env(yaml);
   return std::make_unique<ConductorEnv>(c, ConductorWorld::build(c, traces), num_envs);
+}
+
+// The message of the error that building an environment from `yaml` throws ("" when none).
+std::string error_of(const std::string& yaml) {
+  try {
+    make_env_from(yaml, 1);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 // Steps `env` with `policy(env, i)` until the sequential pass completes; returns pass-0 records
@@ -440,14 +451,6 @@ TEST(ConductorEnv, ObservationNeverContainsHiddenQuality) {
 }
 
 TEST(ConductorEnv, ConfigErrorsAtLoadTime) {
-  auto error_of = [](const std::string& yaml) -> std::string {
-    try {
-      make_env_from(yaml, 2);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  };
   EXPECT_NE(error_of("workers: [w0, gpt-9]\n").find("unknown worker 'gpt-9'"), std::string::npos)
       << error_of("workers: [w0, gpt-9]\n");
   EXPECT_NE(error_of("workers: [w0, gpt-9]\n").find("env.yaml:1"), std::string::npos);
@@ -595,27 +598,38 @@ TEST(ConductorEnv, ReplayIsExactOnRouterBench) {
   }
 }
 
-TEST(ConductorEnv, SaveAndLoadStateResumesBitForBit) {
-  const std::string yaml =
-      "max_steps: 3\npool: {randomize: true}\nreward: {w_cost: 10, budget: {mode: lagrange, target_mean_cost_usd: 0.001}}\n"
-      "faults:\n  - {type: outage, worker: w2, rate: 0.1, duration: 3}\n  - {type: timeout, worker: all, prob: 0.1}\n";
+// Two 5-env environments of `yaml`: the first takes `warm` random steps (then `before_save`), the
+// second loads its snapshot, and both take `steps` more identical steps. Observations and rewards
+// (and `each`, before every step) must agree throughout.
+std::pair<std::unique_ptr<ConductorEnv>, std::unique_ptr<ConductorEnv>> snapshot_twins(
+    const std::string& yaml, int warm, int steps, const std::function<void(ConductorEnv&)>& before_save,
+    const std::function<void(const ConductorEnv&, const ConductorEnv&)>& each = nullptr) {
   auto a = make_env_from(yaml, 5), b = make_env_from(yaml, 5);
   a->reset(9);
   Rng rng(4);
   std::vector<int32_t> act(5);
-  for (int s = 0; s < 37; ++s) {
+  for (int s = 0; s < warm; ++s) {
     testing::conformance_detail::random_actions(*a, rng, act);
     a->step(act.data());
   }
-  a->budget().update();
+  if (before_save) before_save(*a);
   b->load_state(a->save_state());
-  for (int s = 0; s < 50; ++s) {
-    ASSERT_TRUE(std::equal(a->obs(), a->obs() + 5 * a->spec().obs_dim, b->obs())) << s;
+  for (int s = 0; s < steps; ++s) {
+    EXPECT_TRUE(std::equal(a->obs(), a->obs() + 5 * a->spec().obs_dim, b->obs())) << s;
+    if (each) each(*a, *b);
     testing::conformance_detail::random_actions(*a, rng, act);
     a->step(act.data());
     b->step(act.data());
-    ASSERT_TRUE(std::equal(a->reward(), a->reward() + 5, b->reward())) << s;
+    EXPECT_TRUE(std::equal(a->reward(), a->reward() + 5, b->reward())) << s;
   }
+  return {std::move(a), std::move(b)};
+}
+
+TEST(ConductorEnv, SaveAndLoadStateResumesBitForBit) {
+  const std::string yaml =
+      "max_steps: 3\npool: {randomize: true}\nreward: {w_cost: 10, budget: {mode: lagrange, target_mean_cost_usd: 0.001}}\n"
+      "faults:\n  - {type: outage, worker: w2, rate: 0.1, duration: 3}\n  - {type: timeout, worker: all, prob: 0.1}\n";
+  auto [a, b] = snapshot_twins(yaml, 37, 50, [](ConductorEnv& e) { e.budget().update(); });
   EXPECT_EQ(a->budget().lambda(), b->budget().lambda());
   auto other = make_env_from("max_steps: 2\n", 5);
   EXPECT_THROW(other->load_state(a->save_state()), Error);
@@ -678,35 +692,13 @@ TEST(ConductorEnv, CostConditionedEvaluationUsesTheDefaultWeightAndSnapshotsResu
     seq->step(a);
   }
   const std::string yaml = "max_steps: 3\npool: {randomize: true}\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n";
-  auto x = make_env_from(yaml, 5), y = make_env_from(yaml, 5);
-  x->reset(9);
-  Rng rng(4);
-  std::vector<int32_t> act(5);
-  for (int s = 0; s < 23; ++s) {
-    testing::conformance_detail::random_actions(*x, rng, act);
-    x->step(act.data());
-  }
-  y->load_state(x->save_state());
-  for (int s = 0; s < 40; ++s) {
-    ASSERT_TRUE(std::equal(x->obs(), x->obs() + 5 * x->spec().obs_dim, y->obs())) << s;
-    for (int i = 0; i < 5; ++i) ASSERT_EQ(x->episode_cost_weight(i), y->episode_cost_weight(i));
-    testing::conformance_detail::random_actions(*x, rng, act);
-    x->step(act.data());
-    y->step(act.data());
-    ASSERT_TRUE(std::equal(x->reward(), x->reward() + 5, y->reward())) << s;
-  }
+  snapshot_twins(yaml, 23, 40, nullptr, [](const ConductorEnv& x, const ConductorEnv& y) {
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(x.episode_cost_weight(i), y.episode_cost_weight(i));
+  });
   testing::check_env_conformance([yaml] { return make_env_from(yaml, 4); });
 }
 
 TEST(ConductorEnv, CostRangeErrorsNameTheKey) {
-  auto error_of = [](const std::string& yaml) -> std::string {
-    try {
-      make_env_from(yaml, 1);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  };
   const std::string reversed = error_of("reward: {w_cost: 30, w_cost_range: [300, 3]}\n");
   EXPECT_NE(reversed.find("w_cost_range"), std::string::npos) << reversed;
   EXPECT_NE(reversed.find("0 < lo < hi"), std::string::npos) << reversed;

@@ -141,6 +141,16 @@ TEST(ConductorLiveWorld, RequestBudgetMasksExpensiveWorkersAndFinishRulesFollowT
   EXPECT_EQ(t.live->final_call("most_trusted", failed), -1);
 }
 
+// from_spec(spec) must throw an error whose message contains `needle`.
+void expect_spec_error(const json& spec, const std::string& needle) {
+  try {
+    ConductorLiveWorld::from_spec(spec, "m.json");
+    ADD_FAILURE() << "accepted a spec that should fail with '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
 TEST(ConductorLiveWorld, SpecErrorsNameTheField) {
   auto t = make_test_world(100, 2);
   json bad = t.spec;
@@ -148,23 +158,13 @@ TEST(ConductorLiveWorld, SpecErrorsNameTheField) {
   EXPECT_THROW(ConductorLiveWorld::from_spec(bad, "m.json"), Error);
   bad = t.spec;
   bad["finish_rules"] = {"last", "best"};
-  try {
-    ConductorLiveWorld::from_spec(bad, "m.json");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("finish_rules"), std::string::npos) << e.what();
-  }
+  expect_spec_error(bad, "finish_rules");
   bad = t.spec;
   bad["workers"][0].erase("trust");
   EXPECT_THROW(ConductorLiveWorld::from_spec(bad, "m.json"), Error);
   bad = t.spec;
   bad["workers"][1]["price_out_per_mtok"] = -2.0;
-  try {
-    ConductorLiveWorld::from_spec(bad, "m.json");
-    FAIL() << "a negative price was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("world.workers[1].price_out_per_mtok"), std::string::npos) << e.what();
-  }
+  expect_spec_error(bad, "world.workers[1].price_out_per_mtok");
 }
 
 // Traces without a public list price (9 of RouterBench's 11 models) export null prices: the world
@@ -210,12 +210,7 @@ TEST(ConductorLiveWorld, CostConditionedObservationsEqualTheEnvironments) {
   EXPECT_EQ(ConductorLiveWorld::from_spec(old, "old.json")->obs_dim(), make_test_world(100, 2).live->obs_dim());
   json bad = t.spec;
   bad["cost_conditioning"]["w_cost_default"] = 1.0;
-  try {
-    ConductorLiveWorld::from_spec(bad, "m.json");
-    FAIL() << "a default weight outside the range was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("world.cost_conditioning"), std::string::npos) << e.what();
-  }
+  expect_spec_error(bad, "world.cost_conditioning");
 }
 
 TEST(ConductorLiveWorld, RouteRequestCostWeightIsCheckedAgainstTheTrainedRange) {
