@@ -37,7 +37,9 @@ RewardConfig RewardConfig::parse(ConfigReader r) {
   c.w_cost = weight("w_cost", c.w_cost);
   c.w_latency = weight("w_latency", c.w_latency);
   c.no_answer_penalty = weight("no_answer_penalty", c.no_answer_penalty);
-  const auto range = r.get<std::vector<double>>("w_cost_range", {});
+  // Read only when present: a default written into every resolved config.yaml would make runs
+  // started before this key existed refuse to resume ("started from a different config").
+  const auto range = r.has("w_cost_range") ? r.get<std::vector<double>>("w_cost_range", {}) : std::vector<double>{};
   if (!range.empty()) {
     if (range.size() != 2 || !(range[0] > 0) || !(range[1] > range[0]) || !std::isfinite(range[1]))
       r.fail_at("w_cost_range", "expected [lo, hi] with 0 < lo < hi (cost weights per USD)");

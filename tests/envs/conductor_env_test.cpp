@@ -698,6 +698,21 @@ TEST(ConductorEnv, CostConditionedEvaluationUsesTheDefaultWeightAndSnapshotsResu
   testing::check_env_conformance([yaml] { return make_env_from(yaml, 4); });
 }
 
+TEST(ConductorEnv, CostRangeIsOnlyInTheResolvedConfigWhenGiven) {
+  // Runs resume only when their resolved config.yaml is unchanged: an absent range stays absent.
+  for (const std::string yaml : {std::string("reward: {w_cost: 30}\n"), std::string("max_steps: 2\n")}) {
+    ConfigDoc doc = ConfigDoc::load_string(yaml, "env.yaml");
+    ConfigReader r = doc.root();
+    ConductorEnvConfig::parse(r);
+    EXPECT_EQ(doc.resolved_yaml().find("w_cost_range"), std::string::npos) << doc.resolved_yaml();
+    EXPECT_NE(doc.resolved_yaml().find("w_cost"), std::string::npos) << doc.resolved_yaml();
+  }
+  ConfigDoc doc = ConfigDoc::load_string("reward: {w_cost: 30, w_cost_range: [3, 300]}\n", "env.yaml");
+  ConfigReader r = doc.root();
+  EXPECT_TRUE(ConductorEnvConfig::parse(r).reward.cost_conditioned());
+  EXPECT_NE(doc.resolved_yaml().find("w_cost_range"), std::string::npos);
+}
+
 TEST(ConductorEnv, CostRangeErrorsNameTheKey) {
   const std::string reversed = error_of("reward: {w_cost: 30, w_cost_range: [300, 3]}\n");
   EXPECT_NE(reversed.find("w_cost_range"), std::string::npos) << reversed;
