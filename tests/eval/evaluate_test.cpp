@@ -194,16 +194,29 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
   }
 }
 
-TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {
-  const auto traces = world_traces();
+// The test split of the synthetic world replayed through ConductorEnv (sequential, `max_steps`),
+// next to its full-information table.
+struct Replay {
   ConductorEnvConfig cfg;
-  cfg.traces_path = "in-memory";
-  cfg.split = Split::kTest;
-  cfg.sequential = true;
-  cfg.max_steps = 1;
-  const auto world = ConductorWorld::build(cfg, traces);
-  const auto table = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTest);
-  ConductorEnv env(cfg, world, 7);
+  std::shared_ptr<const ConductorWorld> world;
+  ReplayTable table;
+};
+Replay test_replay(int max_steps) {
+  const auto traces = world_traces();
+  Replay r;
+  r.cfg.traces_path = "in-memory";
+  r.cfg.split = Split::kTest;
+  r.cfg.sequential = true;
+  r.cfg.max_steps = max_steps;
+  r.world = ConductorWorld::build(r.cfg, traces);
+  r.table = ReplayTable::from_outcomes(*traces, r.world->outcomes, r.world->workers, Split::kTest);
+  return r;
+}
+
+TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {
+  const Replay r = test_replay(1);
+  const ReplayTable& table = r.table;
+  ConductorEnv env(r.cfg, r.world, 7);
   for (int k : {0, 3}) {
     FixedWorkerPolicy policy(env.spec().obs_dim, env.spec().n_actions, k);
     const auto replayed = replay_policy(policy, env, table, 5);
@@ -242,15 +255,10 @@ class CallThenFinishPolicy : public Policy {
 // One call then any finish rule answers with that call's answer: the same outcome as the single
 // worker (rules differ only when several answers exist).
 TEST(Evaluate, OneCallThenAnyFinishRuleEqualsTheSingleWorker) {
-  const auto traces = world_traces();
-  ConductorEnvConfig cfg;
-  cfg.traces_path = "in-memory";
-  cfg.split = Split::kTest;
-  cfg.sequential = true;
-  cfg.max_steps = 3;
-  const auto world = ConductorWorld::build(cfg, traces);
-  const auto table = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTest);
-  ConductorEnv env(cfg, world, 5);
+  const Replay r = test_replay(3);
+  const ConductorEnvConfig& cfg = r.cfg;
+  const ReplayTable& table = r.table;
+  ConductorEnv env(cfg, r.world, 5);
   const int M = env.n_workers();
   for (int rule = 0; rule < static_cast<int>(cfg.finish_rules.size()); ++rule) {
     CallThenFinishPolicy policy(env.spec().obs_dim, env.spec().n_actions, 2, M + rule);
