@@ -344,7 +344,8 @@ json run_evaluation(const EvalOptions& o) {
 
   // Per-query outcomes of every frontier point, for the paired AIQ bootstrap.
   std::map<std::string, std::vector<PointOutcomes>> outcomes;
-  auto keep = [&](const std::string& family, const std::vector<QueryResult>& results) {
+  auto keep = [&](const std::string& family,
+                  const std::vector<QueryResult>& results) -> const std::vector<QueryResult>& {
     PointOutcomes p;
     for (const auto& r : results) {
       p.cost.push_back(r.cost_usd);
@@ -375,7 +376,7 @@ json run_evaluation(const EvalOptions& o) {
         if (!(cw >= rc.w_cost_min && cw <= rc.w_cost_max))
           fail("--cost-weights: ", cw, " is outside the range [", rc.w_cost_min, ", ", rc.w_cost_max,
                "] checkpoint ", cks[i].path, " was trained on (env.reward.w_cost_range)");
-        if (cw != rc.w_cost) weights.push_back(cw);
+        if (std::find(weights.begin(), weights.end(), cw) == weights.end()) weights.push_back(cw);
       }
     const std::string label = o.labels.empty() ? cks[i].path : o.labels[i];
     for (std::size_t j = 0; j < weights.size(); ++j) {
@@ -453,10 +454,12 @@ json run_evaluation(const EvalOptions& o) {
   for (const auto& [name, pts] : cq)
     for (const auto& p : pts) c_max = std::max(c_max, p.x);
   json frontier = json::object();
+  std::map<std::string, double> observed_aiq;
   for (const auto& [name, pts] : cq) {
     json f;
     f["points"] = pts.size();
-    f["aiq"] = c_max > 0 ? num(aiq(pts, 0.0, c_max)) : json(nullptr);
+    observed_aiq[name] = c_max > 0 ? aiq(pts, 0.0, c_max) : kNaN;
+    f["aiq"] = num(observed_aiq[name]);
     f["cost_saved_at_best_single_quality"] = num(cost_saved_at_quality(pts, ref.q_strong, ref.c_strong));
     if (pg.count(name) && name != "single_workers") {
       f["apgr"] = num(apgr(pg[name]));
@@ -488,9 +491,7 @@ json run_evaluation(const EvalOptions& o) {
         not_above += diff[b] <= 0 ? 1 : 0;
       }
       json d;
-      d["observed"] = num(frontier["conductor"]["aiq"].is_null() || f["aiq"].is_null()
-                              ? kNaN
-                              : frontier["conductor"]["aiq"].get<double>() - f["aiq"].get<double>());
+      d["observed"] = num(observed_aiq["conductor"] - observed_aiq[name]);
       d["ci95"] = interval(diff);
       d["share_of_resamples_not_above"] = static_cast<double>(not_above) / static_cast<double>(diff.size());
       f["conductor_aiq_minus_this"] = d;

@@ -173,7 +173,7 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
   o.split = Split::kTest;
   o.aiq_bootstrap = 0;
   o.checkpoints = {dir + "/export"};
-  o.cost_weights = {3, 30, 3000};
+  o.cost_weights = {3, 30, 3000, 3};  // the default (30) and a repeat add no point
   const json rep = run_evaluation(o);
   const json& P = rep["policies"];
   ASSERT_TRUE(P.contains("conductor"));
