@@ -11,6 +11,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-h5py python3-numpy        # format interoperability test (h5py reads our traces)
   wrk                                       # serving load benchmark
+  libutf8proc-dev libpcre2-dev              # tokenizer: NFC normalization, Unicode-aware pre-tokenizer regex
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -17,8 +17,8 @@
 #include "envs/conductor_env.h"
 #include "envs/registry.h"
 #include "serve/conductor_world.h"
-#include "serve/safetensors.h"
-#include "serve/sha256.h"
+#include "artifacts/safetensors.h"
+#include "artifacts/sha256.h"
 
 namespace conductor {
 

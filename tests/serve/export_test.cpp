@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "core/atomic_file.h"
-#include "serve/safetensors.h"
-#include "serve/sha256.h"
+#include "artifacts/safetensors.h"
+#include "artifacts/sha256.h"
 #include "tests/serve/serve_fixtures.h"
 #include "tests/test_util.h"
 

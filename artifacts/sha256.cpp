@@ -1,4 +1,4 @@
-#include "serve/sha256.h"
+#include "artifacts/sha256.h"
 
 #include <openssl/evp.h>
 

@@ -1,4 +1,4 @@
-#include "serve/safetensors.h"
+#include "artifacts/safetensors.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,7 +10,7 @@
 #include "core/json_util.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "serve/safetensors.cpp copies tensor bytes as-is: it supports little-endian hosts only"
+#error "artifacts/safetensors.cpp copies tensor bytes as-is: it supports little-endian hosts only"
 #endif
 
 namespace conductor::safetensors {

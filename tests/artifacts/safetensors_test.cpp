@@ -1,5 +1,5 @@
 // safetensors reader/writer against the published format (huggingface/safetensors README, "Format").
-#include "serve/safetensors.h"
+#include "artifacts/safetensors.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // SHA-256 against the NIST FIPS 180-4 example vectors (csrc.nist.gov "SHA256.pdf",
 // "SHA2_Additional.pdf"): "abc", the 448-bit two-block message, the empty string, one million 'a'.
-#include "serve/sha256.h"
+#include "artifacts/sha256.h"
 
 #include <gtest/gtest.h>
 
