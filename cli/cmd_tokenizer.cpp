@@ -120,9 +120,10 @@ Evaluation replays held-out questions with full information: because the traces 
 We measured each part on an ordinary laptop-class machine with two cores and no graphics card. The numbers in the tables are medians of several runs, and the commands that produced them are printed next to them, so that anyone can check them on their own hardware. Where a figure depends on the load of the machine, we say so.
 )";
 
-void run_bench(const std::string& tokenizer_path, const std::string& input, int repeats, bool pcre2) {
+void run_bench(const std::string& tokenizer_path, const std::string& input, int repeats, bool pcre2, bool no_cache) {
   BpeOptions options;
   options.force_pcre2 = pcre2;
+  if (no_cache) options.cache_entries = 0;
   const auto l0 = std::chrono::steady_clock::now();
   const BpeTokenizer tok = BpeTokenizer::load(tokenizer_path, options);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
@@ -161,8 +162,8 @@ void run_bench(const std::string& tokenizer_path, const std::string& input, int 
   for (const auto& d : docs) bytes += d.size();
   if (bytes == 0) fail("bench tokenizer: ", source, " holds no text");
 
-  std::printf("tokenizer: %s (vocab_size %d, split engine %s), loaded in %.2f s\n", tokenizer_path.c_str(),
-              tok.vocab_size(), tok.split_engine().c_str(), load_s);
+  std::printf("tokenizer: %s (vocab_size %d, split engine %s, piece cache %s), loaded in %.2f s\n",
+              tokenizer_path.c_str(), tok.vocab_size(), tok.split_engine().c_str(), no_cache ? "off" : "on", load_s);
   std::printf("input: %s: %zu documents, %.2f MB\n", source.c_str(), docs.size(), bytes / 1e6);
   std::printf("%-8s %10s %12s %14s\n", "pass", "seconds", "MB/s", "tokens/s");
   double best = 1e300;
@@ -221,6 +222,7 @@ void setup_bench_tokenizer(CLI::App& app) {
     std::string tokenizer, input;
     int repeats = 3;
     bool pcre2 = false;
+    bool no_cache = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* c = bench->add_subcommand("tokenizer", "Tokenizer encode throughput on one thread (MB/s, tokens/s)");
@@ -228,7 +230,8 @@ void setup_bench_tokenizer(CLI::App& app) {
   c->add_option("--input", o->input, "text file (one document per line) or JSONL {\"text\": ...}; default: built-in English");
   c->add_option("--repeats", o->repeats, "timed passes (the first starts with an empty cache)")->check(CLI::Range(1, 100));
   c->add_flag("--pcre2", o->pcre2, "split with PCRE2 even when the dedicated Qwen2 scanner applies");
-  c->callback([o] { run_bench(o->tokenizer, o->input, o->repeats, o->pcre2); });
+  c->add_flag("--no-cache", o->no_cache, "merge every piece from scratch (no per-piece result cache)");
+  c->callback([o] { run_bench(o->tokenizer, o->input, o->repeats, o->pcre2, o->no_cache); });
 }
 
 }  // namespace
