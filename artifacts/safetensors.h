@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -68,5 +69,99 @@ File parse(const std::string& bytes, const std::string& source = "<bytes>");
 // Writes atomically (temporary file, then rename).
 void write_file(const std::string& path, const File& file);
 File read_file(const std::string& path);
+
+// ---- Large files: streaming writer and memory-mapped reader ----
+// For checkpoints of several GB, where holding the whole file in a std::string (File, serialize,
+// parse) would double the memory.
+
+// Writes a file tensor by tensor: the header first (from names, dtypes and shapes), then each
+// tensor's bytes in layout order, so the caller can produce (convert, copy off a device) one tensor at
+// a time. Same bytes as write_file(path, File{...}) with the same tensors. Atomic: a temporary file
+// renamed into place by commit(); destroyed without commit(), the temporary file is removed.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+};
+
+class StreamWriter {
+ public:
+  // Throws conductor::Error as serialize() does for an invalid name or shape, and for a name given twice.
+  StreamWriter(const std::string& path, const std::map<std::string, std::string>& metadata,
+               std::vector<TensorSpec> tensors);
+  ~StreamWriter();
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+
+  // The tensors in the order write() must receive them (the file's layout order).
+  const std::vector<TensorSpec>& layout() const { return layout_; }
+  // The next tensor's bytes: `name` must be layout()[k] for the k-th call and `nbytes` its size.
+  void write(const std::string& name, const void* data, uint64_t nbytes);
+  // After every tensor was written: flush, fsync, rename into place.
+  void commit();
+
+ private:
+  std::string path_, temp_path_;
+  std::vector<TensorSpec> layout_;
+  std::size_t next_ = 0;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+// A tensor the caller owns: `nbytes` bytes at `data` (little-endian, dtype x shape).
+struct TensorRef {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  uint64_t nbytes = 0;
+};
+
+// StreamWriter over caller-owned buffers: the same bytes as write_file(path, File{metadata, tensors}).
+void write_file(const std::string& path, const std::map<std::string, std::string>& metadata,
+                const std::vector<TensorRef>& tensors);
+
+// A view into a MappedFile: valid while the MappedFile lives.
+struct TensorView {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const char* data = nullptr;
+  uint64_t nbytes = 0;
+  int64_t numel() const;
+};
+
+// Maps a file read-only and validates its header once, with every check parse() makes (same
+// messages); then hands out views by tensor name without copying. Pages are read from disk when
+// first touched; release() drops a view's pages from this process's resident memory once it has been
+// copied elsewhere, so that loading a checkpoint never holds its weights twice.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws conductor::Error naming the path
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  std::vector<std::string> names() const;  // sorted
+  bool has(const std::string& name) const { return tensors_.count(name) > 0; }
+  // Throws conductor::Error naming the file and the missing tensor, listing the names present.
+  const TensorView& at(const std::string& name) const;
+  // madvise(MADV_DONTNEED) on the pages holding [begin, begin + nbytes) (which must lie in this
+  // mapping): they leave the resident set; reading them again faults them back in from the file.
+  void release(const char* begin, uint64_t nbytes) const;
+
+ private:
+  void unmap();
+  std::string path_;
+  std::map<std::string, std::string> metadata_;
+  std::map<std::string, TensorView> tensors_;
+  const char* base_ = nullptr;
+  uint64_t size_ = 0;
+};
 
 }  // namespace conductor::safetensors
