@@ -63,6 +63,9 @@ std::string byte_level_decode(std::string_view token) {
 
 std::string quote(std::string_view s) { return json(sanitize_utf8(s)).dump(); }
 
+// Largest id accepted (vocabularies in use stay far below: Qwen2's is 151,668).
+constexpr int32_t kMaxId = (1 << 24) - 1;
+
 // ---- merge table: (left id, right id) -> (rank, merged id), open addressing ----------------
 
 class MergeMap {
@@ -306,9 +309,14 @@ struct BpeTokenizer::Impl {
 };
 
 void BpeTokenizer::Impl::build(BpeSpec spec) {
-  // Model vocabulary.
+  // Model vocabulary. Ids index dense tables, so a stray huge id must not allocate gigabytes.
   int32_t max_id = -1;
-  for (const auto& [token, id] : spec.vocab) max_id = std::max(max_id, id);
+  for (const auto& [token, id] : spec.vocab) {
+    if (id > kMaxId)
+      bad("model.vocab[" + quote(token) + "]", "id " + std::to_string(id) + " is above the supported maximum " +
+                                                    std::to_string(kMaxId));
+    max_id = std::max(max_id, id);
+  }
   model_tokens.assign(static_cast<size_t>(max_id + 1), std::string());
   in_model.assign(static_cast<size_t>(max_id + 1), 0);
   model_ids.reserve(spec.vocab.size());
@@ -391,6 +399,7 @@ void BpeTokenizer::Impl::check_added(const AddedToken& a, const std::string& pat
   if (const size_t off = unicode::find_invalid_utf8(a.content); off != unicode::kValid)
     bad(path + ".content", "invalid UTF-8 at byte " + std::to_string(off));
   if (a.id < 0) bad(path + ".id", "negative id " + std::to_string(a.id));
+  if (a.id > kMaxId) bad(path + ".id", "id " + std::to_string(a.id) + " is above the supported maximum " + std::to_string(kMaxId));
   if (auto it = model_ids.find(a.content); it != model_ids.end() && it->second != a.id)
     bad(path + ".id", std::to_string(a.id) + " differs from the id " + std::to_string(it->second) + " of " +
                           quote(a.content) + " in model.vocab");
@@ -577,6 +586,7 @@ BpeTokenizer& BpeTokenizer::operator=(BpeTokenizer&&) noexcept = default;
 BpeTokenizer::~BpeTokenizer() = default;
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text) const {
+  if (text.size() > UINT32_MAX) fail("encode: the text has ", text.size(), " bytes; at most 4 GiB - 1 are supported");
   if (const size_t off = unicode::find_invalid_utf8(text); off != unicode::kValid)
     fail("encode: the text is not valid UTF-8: byte ", off, " (0x", std::hex,
          static_cast<int>(static_cast<unsigned char>(text[off])), std::dec,
@@ -640,27 +650,35 @@ std::string BpeTokenizer::split_engine() const {
 }
 
 std::vector<int32_t> BpeTokenizer::add_special_tokens(const std::vector<std::string>& names) {
+  Impl& m = *impl_;
   std::vector<int32_t> ids;
   ids.reserve(names.size());
-  for (size_t i = 0; i < names.size(); ++i) {
-    const std::string& name = names[i];
-    const std::string path = "add_special_tokens: names[" + std::to_string(i) + "]";
-    if (auto it = impl_->added_by_content.find(name); it != impl_->added_by_content.end()) {
-      ids.push_back(impl_->added[it->second].id);
-      continue;
+  int32_t next_id = m.size;
+  const size_t before = m.added.size();
+  try {
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string& name = names[i];
+      if (auto it = m.added_by_content.find(name); it != m.added_by_content.end()) {
+        ids.push_back(m.added[it->second].id);
+        continue;
+      }
+      AddedToken a;
+      a.content = name;
+      a.special = true;
+      a.normalized = false;
+      auto in_model = m.model_ids.find(name);
+      a.id = in_model != m.model_ids.end() ? in_model->second : next_id++;
+      m.check_added(a, "add_special_tokens: names[" + std::to_string(i) + "]");
+      m.added_by_content.emplace(a.content, static_cast<int>(m.added.size()));
+      m.added.push_back(a);
+      ids.push_back(a.id);
     }
-    AddedToken a;
-    a.content = name;
-    a.special = true;
-    a.normalized = false;
-    auto in_model = name.empty() ? impl_->model_ids.end() : impl_->model_ids.find(name);
-    a.id = in_model != impl_->model_ids.end() ? in_model->second : impl_->size;
-    impl_->check_added(a, path);
-    impl_->added_by_content.emplace(a.content, static_cast<int>(impl_->added.size()));
-    impl_->added.push_back(a);
-    impl_->index_added();
-    ids.push_back(a.id);
+  } catch (...) {  // leave the tokenizer as it was
+    for (size_t k = before; k < m.added.size(); ++k) m.added_by_content.erase(m.added[k].content);
+    m.added.resize(before);
+    throw;
   }
+  m.index_added();
   return ids;
 }
 

@@ -271,8 +271,11 @@ TEST(BpeTokenizer, AddSpecialTokensAppendsActionTokens) {
   EXPECT_EQ(tok.add_special_tokens({"Ġthe"}), Ids{the});
   EXPECT_EQ(tok.vocab_size(), 1026);
   EXPECT_EQ(tok.decode({the}, true), "");
-  EXPECT_NE(error_of([&] { tok.add_special_tokens({""}); }).find("must not be empty"), std::string::npos);
+  EXPECT_NE(error_of([&] { tok.add_special_tokens({"<ok>", ""}); }).find("names[1].content: must not be empty"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { tok.add_special_tokens({"bad\xFF"}); }).find("invalid UTF-8"), std::string::npos);
+  EXPECT_EQ(tok.vocab_size(), 1026);  // a failed call adds nothing, not even its valid names
+  EXPECT_FALSE(tok.find_token("<ok>").has_value());
 }
 
 TEST(BpeTokenizer, WriteJsonRoundTripsAndFollowsTheHfSchema) {
@@ -487,6 +490,9 @@ TEST_F(TokenizerFileErrors, MissingOrInconsistentModel) {
   j = fixture;
   j["model"]["vocab"]["x"] = -4;
   EXPECT_HAS(load_error(j), "model.vocab[\"x\"]: expected an id");
+  j = fixture;
+  j["model"]["vocab"]["Ġzzz"] = 2000000000;
+  EXPECT_HAS(load_error(j), "model.vocab[\"Ġzzz\"]: id 2000000000 is above the supported maximum 16777215");
   j = fixture;
   j["added_tokens"][0]["id"] = 5;
   EXPECT_HAS(load_error(j), "added_tokens[0].id: 5 is the id of");
