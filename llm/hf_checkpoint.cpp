@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
-constexpr uint64_t kChunkBytes = 64ull << 20;  // copy granularity: the most of a mapping resident at once
+constexpr uint64_t kChunkBytes = 16ull << 20;  // copy granularity: the most of a mapping resident at once
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";

@@ -6,7 +6,7 @@
 // Loading maps every file (artifacts/safetensors.h MappedFile), validates all of them before copying
 // anything, then copies each tensor once, in chunks, straight from the mapping into its parameter,
 // dropping the mapped pages after each chunk: the process never holds the weights twice (peak resident
-// memory about the model's weights plus one 64 MB chunk). When both model.safetensors and an index
+// memory about the model's weights plus one 16 MB chunk). When both model.safetensors and an index
 // exist, model.safetensors is read (transformers' order). Every malformed input is a conductor::Error
 // naming the file and the tensor: no config.json, config.json of another architecture or missing a
 // key, no weights file, a missing shard, an index naming a tensor its shard lacks, a shard tensor the

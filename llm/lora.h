@@ -28,6 +28,9 @@ namespace conductor::llm {
 
 class Qwen2ForCausalLM;
 
+// t ~ N(0, std^2) in place, drawn in f32 (chunk by chunk for other dtypes) from torch's global generator.
+void fill_normal(const torch::Tensor& t, double std);
+
 class LinearImpl : public torch::nn::Module {
  public:
   // Uninitialized weight [out x in] (and bias [out]) with `options` (dtype, device); see init_normal.

@@ -128,26 +128,36 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const torch::TensorOptions& o
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   const auto dtype = x.scalar_type();
-  torch::Tensor xf = x.to(torch::kFloat32);
-  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * xf.to(dtype);
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  if (!torch::GradMode::is_enabled())  // the same operations, reusing buffers (xf may be x: not touched)
+    return (xf * xf.square().mean(-1, /*keepdim=*/true).add_(eps).rsqrt_()).to(dtype).mul_(weight);
+  return weight * (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(dtype);
 }
 
-Rotary rotary_embedding(const Qwen2Config& config, int64_t start, int64_t T, const torch::TensorOptions& options) {
-  const int64_t d = config.head_dim();
+Positions make_positions(const Qwen2Config& config, int64_t start, int64_t T, int64_t keys,
+                         const torch::TensorOptions& options) {
+  const int64_t d = config.head_dim(), half = d / 2;
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(options.device());
-  // inv_freq[i] = theta^(-2i/d), computed as transformers does: 1 / theta^(arange(0, d, 2) / d) in f32.
   const torch::Tensor inv_freq = 1.0 / torch::pow(config.rope_theta, torch::arange(0, d, 2, f32) / static_cast<double>(d));
-  const torch::Tensor positions = torch::arange(start, start + T, f32);
-  const torch::Tensor freqs = torch::outer(positions, inv_freq);  // [T, d/2]
-  const torch::Tensor angles = torch::cat({freqs, freqs}, -1);    // [T, d]
-  return {angles.cos().to(options.dtype()), angles.sin().to(options.dtype())};
+  const torch::Tensor freqs = torch::outer(torch::arange(start, start + T, f32), inv_freq);  // [T, d/2]
+  const torch::Tensor angles = torch::cat({freqs, freqs}, -1);                              // [T, d]
+  Positions p;
+  p.start = start;
+  p.cos = angles.cos().to(options.dtype());
+  const torch::Tensor sin = angles.sin().to(options.dtype());
+  p.sin_signed = torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
+  if (T > 1) {
+    // Query t (position start + t) sees key j iff j <= t + (keys - T): the cached prefix and itself.
+    p.hidden_keys = torch::ones({T, keys}, torch::TensorOptions().dtype(torch::kBool).device(options.device()))
+                        .triu(keys - T + 1);
+  }
+  return p;
 }
 
-torch::Tensor apply_rotary(const torch::Tensor& x, const Rotary& rope) {
+torch::Tensor apply_rotary(const torch::Tensor& x, const Positions& p) {
   const int64_t half = x.size(-1) / 2;
-  const torch::Tensor rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-  return x * rope.cos + rotated * rope.sin;
+  const torch::Tensor swapped = torch::cat({x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return torch::addcmul(x * p.cos, swapped, p.sin_signed);
 }
 
 Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& c, const torch::TensorOptions& options)
@@ -159,30 +169,27 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& c, const torch::Tensor
   o_proj = register_module("o_proj", Linear(h, h, /*bias=*/false, options));
 }
 
-torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const Rotary& rope, int64_t start, KVCache* cache,
-                                          int64_t layer) {
+torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const Positions& pos, KVCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1), g = heads_ / kv_heads_;
   torch::Tensor q = q_proj(x).view({B, T, heads_, head_dim_}).transpose(1, 2);  // [B, heads, T, d]
   torch::Tensor k = k_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
   torch::Tensor v = v_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
-  q = apply_rotary(q, rope);
-  k = apply_rotary(k, rope);
+  q = apply_rotary(q, pos);
+  k = apply_rotary(k, pos);
   if (cache != nullptr) {
-    CONDUCTOR_CHECK(cache->length(layer) == start, "layer ", layer, " has ", cache->length(layer),
-                    " cached tokens but the input starts at position ", start);
+    CONDUCTOR_CHECK(cache->length(layer) == pos.start, "layer ", layer, " has ", cache->length(layer),
+                    " cached tokens but the input starts at position ", pos.start);
     std::tie(k, v) = cache->append(layer, k, v);
   }
-  const int64_t S = k.size(2);  // keys at positions start + T - S .. start + T - 1
+  const int64_t S = k.size(2);
 
   // Query head h reads KV head h / g. Stacking the g heads of a group as g*T rows lets one batched
   // matmul per KV head do the work of repeat_kv without copying K and V g times.
   const torch::Tensor qg = q.reshape({B, kv_heads_, g * T, head_dim_});
   torch::Tensor scores = torch::matmul(qg, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  if (T > 1) {
-    // Causal: query t (position start + t) sees key j iff j <= t + (S - T).
-    const torch::Tensor hidden_keys =
-        torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(S - T + 1);
-    scores.view({B, kv_heads_, g, T, S}).masked_fill_(hidden_keys, -std::numeric_limits<double>::infinity());
+  if (pos.hidden_keys.defined()) {
+    CONDUCTOR_CHECK(pos.hidden_keys.size(1) == S, "mask for ", pos.hidden_keys.size(1), " keys, attention over ", S);
+    scores.view({B, kv_heads_, g, T, S}).masked_fill_(pos.hidden_keys, -std::numeric_limits<double>::infinity());
   }
   const torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   const torch::Tensor out = torch::matmul(probs, v)                   // [B, kv, g*T, d]
@@ -199,6 +206,10 @@ Qwen2MLPImpl::Qwen2MLPImpl(const Qwen2Config& c, const torch::TensorOptions& opt
 }
 
 torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled()) {
+    torch::Tensor gate = gate_proj(x);
+    return down_proj(torch::silu_(gate).mul_(up_proj(x)));
+  }
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
@@ -210,9 +221,13 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const Qwen2Config& c, const torch::
       register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
 }
 
-torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& h, const Rotary& rope, int64_t start,
-                                             KVCache* cache, int64_t layer) {
-  torch::Tensor x = h + self_attn(input_layernorm(h), rope, start, cache, layer);
+torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& h, const Positions& pos, KVCache* cache,
+                                             int64_t layer) {
+  if (!torch::GradMode::is_enabled()) {  // residual sums into the fresh sublayer outputs
+    const torch::Tensor x = self_attn(input_layernorm(h), pos, cache, layer).add_(h);
+    return mlp(post_attention_layernorm(x)).add_(x);
+  }
+  const torch::Tensor x = h + self_attn(input_layernorm(h), pos, cache, layer);
   return x + mlp(post_attention_layernorm(x));
 }
 
@@ -237,7 +252,7 @@ Qwen2ForCausalLMImpl::Qwen2ForCausalLMImpl(const Qwen2Config& config, DType dtyp
     const double std = config_.initializer_range;
     for (auto& m : modules(/*include_self=*/false))
       if (auto* lin = m->as<LinearImpl>()) lin->init_normal(std);
-    model->embed_tokens->weight.normal_(0.0, std);
+    fill_normal(model->embed_tokens->weight, std);
   }
 }
 
@@ -256,9 +271,10 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_layers(const torch::Tensor& hidden, 
                                                    int64_t start, KVCache* cache) {
   CONDUCTOR_CHECK(0 <= first && first <= last && last <= config_.num_hidden_layers, "layers [", first, ", ", last, ")");
   CONDUCTOR_CHECK(hidden.dim() == 3 && hidden.size(2) == config_.hidden_size, "hidden of shape ", hidden.sizes());
-  const Rotary rope = rotary_embedding(config_, start, hidden.size(1), hidden.options());
+  const int64_t T = hidden.size(1);
+  const Positions pos = make_positions(config_, start, T, (cache != nullptr ? cache->length(first) : 0) + T, hidden.options());
   torch::Tensor h = hidden;
-  for (int64_t i = first; i < last; ++i) h = model->layer(i)->forward(h, rope, start, cache, i);
+  for (int64_t i = first; i < last; ++i) h = model->layer(i)->forward(h, pos, cache, i);
   return h;
 }
 

@@ -14,8 +14,10 @@
 //  - grouped-query attention: query head h reads KV head h / (heads / kv_heads); softmax in f32 then
 //    cast back; scores scaled by 1/sqrt(head_dim);
 //  - q/k/v projections have biases, o_proj and the MLP none.
-// What differs (same numbers, less memory traffic): the g query heads that share a KV head are
-// multiplied against it as one matrix of g*T rows, instead of copying K and V g times (repeat_kv).
+// What differs (same math, less memory traffic): the g query heads that share a KV head are
+// multiplied against it as one matrix of g*T rows, instead of copying K and V g times (repeat_kv);
+// cos/sin and the causal mask are built once per call, not per layer; without autograd (inference)
+// the element-wise steps reuse their buffers in place.
 //
 // Positions: a call processes tokens at positions start, start+1, ..., start+T-1 for every sequence
 // of the batch (start = the KV cache's length, or 0 without one). Causal attention: a token attends
@@ -98,19 +100,28 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-// cos and sin of the rotary angles for T positions starting at `start`, [T, head_dim], in `dtype`.
-struct Rotary {
-  torch::Tensor cos, sin;
+// What every layer of one call shares: the tokens' positions start .. start+T-1, their rotary cos and
+// sin [T, head_dim] in the model dtype, and the keys each query must not see (bool [T, S] for S keys,
+// true = hidden; undefined when a single query sees every key).
+struct Positions {
+  int64_t start = 0;
+  torch::Tensor cos, sin_signed;  // sin_signed: sin with its first half negated (see apply_rotary)
+  torch::Tensor hidden_keys;
 };
-Rotary rotary_embedding(const Qwen2Config& config, int64_t start, int64_t T, const torch::TensorOptions& options);
-// x [B, heads, T, head_dim]: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1).
-torch::Tensor apply_rotary(const torch::Tensor& x, const Rotary& rope);
+// Angles as transformers computes them: inv_freq = 1 / theta^(arange(0, d, 2) / d) in f32, angle =
+// position * inv_freq, duplicated over both halves; cos/sin cast to the dtype of `options`.
+// `keys` = the number of keys the queries attend to (cached prefix + T).
+Positions make_positions(const Qwen2Config& config, int64_t start, int64_t T, int64_t keys,
+                         const torch::TensorOptions& options);
+// x [B, heads, T, head_dim]: x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1),
+// computed as x * cos + cat(x2, x1) * sin_signed (the same products: negating is exact).
+torch::Tensor apply_rotary(const torch::Tensor& x, const Positions& p);
 
 class Qwen2AttentionImpl : public torch::nn::Module {
  public:
   Qwen2AttentionImpl(const Qwen2Config& config, const torch::TensorOptions& options);
   // x [B, T, hidden] at positions start..start+T-1; with a cache, attends to the cached prefix too.
-  torch::Tensor forward(const torch::Tensor& x, const Rotary& rope, int64_t start, KVCache* cache, int64_t layer);
+  torch::Tensor forward(const torch::Tensor& x, const Positions& pos, KVCache* cache, int64_t layer);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -129,7 +140,7 @@ TORCH_MODULE(Qwen2MLP);
 class Qwen2DecoderLayerImpl : public torch::nn::Module {
  public:
   Qwen2DecoderLayerImpl(const Qwen2Config& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& h, const Rotary& rope, int64_t start, KVCache* cache, int64_t layer);
+  torch::Tensor forward(const torch::Tensor& h, const Positions& pos, KVCache* cache, int64_t layer);
   Qwen2Attention self_attn{nullptr};
   Qwen2MLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};

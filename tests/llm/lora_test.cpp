@@ -163,7 +163,7 @@ TEST(Lora, MergeEqualsUnmergedAndUnmergeRestoresTheBase) {
   unmerge_adapters(m);
   for (const auto& kv : m->named_parameters())
     EXPECT_LT((kv.value() - before.at(kv.key())).abs().max().item<double>(), 1e-6) << kv.key();
-  EXPECT_LT(rel_err(m->forward(ids), unmerged), 1e-6);
+  EXPECT_LT(rel_err(m->forward(ids), unmerged), 1e-5);  // W + BA - BA rounds in f32
 }
 
 TEST(Lora, DropoutActsInTrainingModeOnly) {

@@ -134,10 +134,11 @@ TEST(Qwen2Reference, F32LogitsMatchTheIndependentReference) {
   }
 }
 
-// bf16 compute against the same float64 reference. Tolerance 4e-2 relative to the largest logit:
+// bf16 compute against the same float64 reference. Tolerance 2.5e-2 relative to the largest logit:
 // bf16 keeps 8 significant bits (unit roundoff 2^-9 = 2e-3 per rounding) and a forward rounds dozens
 // of times; python3-torch's own bf16 forward of these fixtures is 0.55e-2 to 1.0e-2 off (printed by
-// make_fixtures.py), so this bounds ours at 4x the reference implementation's own bf16 error.
+// make_fixtures.py; ours: 0.7e-2 to 0.9e-2 measured with `conductor model logits`), so this allows
+// 2.5x the reference implementation's own bf16 error.
 TEST(Qwen2Reference, Bf16LogitsWithinTheDocumentedTolerance) {
   for (const char* name : {"tied_bf16_sharded", "untied_bf16_single", "untied_f32_sharded"}) {
     SCOPED_TRACE(name);
@@ -152,7 +153,7 @@ TEST(Qwen2Reference, Bf16LogitsWithinTheDocumentedTolerance) {
       const auto& lt = ref.at("logits_" + std::to_string(k));
       const torch::Tensor want = torch::from_blob(const_cast<char*>(lt.data.data()), lt.shape, torch::kFloat32).clone();
       const double err = rel_err(m->forward(input)[0], want);
-      EXPECT_LT(err, 4e-2) << "sequence " << k;
+      EXPECT_LT(err, 2.5e-2) << "sequence " << k;
       EXPECT_GT(err, 0.0);  // it did compute in bf16
     }
   }

@@ -34,8 +34,11 @@ ST_NAMES = {v: k for k, v in ST_DTYPES.items()}
 # ---- safetensors (the published format: u64 LE header size, JSON header, data buffer) ----
 
 def read_safetensors(path):
+    """name -> tensor; the tensors are views of one buffer holding the file (no second copy)."""
+    size = os.path.getsize(path)
+    blob = bytearray(size)
     with open(path, "rb") as f:
-        blob = f.read()
+        assert f.readinto(blob) == size
     (n,) = struct.unpack("<Q", blob[:8])
     header = json.loads(blob[8:8 + n].decode("utf-8"))
     header.pop("__metadata__", None)
@@ -44,9 +47,9 @@ def read_safetensors(path):
     for name, entry in header.items():
         begin, end = entry["data_offsets"]
         dtype = ST_DTYPES[entry["dtype"]]
-        raw = bytearray(blob[base + begin:base + end])
-        t = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-        out[name] = t.reshape(entry["shape"]).clone()
+        count = (end - begin) // torch.tensor([], dtype=dtype).element_size()
+        t = torch.frombuffer(blob, dtype=dtype, count=count, offset=base + begin) if count else torch.empty(0, dtype=dtype)
+        out[name] = t.reshape(entry["shape"])
     return out
 
 

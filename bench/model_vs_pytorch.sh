@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Forward throughput of one Qwen2 model through our binary (`conductor bench model`) and through
+# python3-torch running the independent reference forward (tests/llm/reference/qwen2_ref.py), side by
+# side: the same random weights (one checkpoint written by `conductor model init`, read by both), the
+# same torch threads and OPENBLAS_NUM_THREADS, the same dtype and token count. The two run
+# alternately ROUNDS times and the medians are compared, because this VM's speed drifts.
+#
+#   bench/model_vs_pytorch.sh [--preset qwen2.5-0.5b] [--dtype f32|bf16] [--tokens 128] [--threads 2]
+#                             [--repeats 5] [--rounds 3] [--bin build/bin/conductor] [--dir DIR]
+#
+# Needs Debian's python3-torch (sudo apt-get install python3-torch); the tests do not.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PRESET=qwen2.5-0.5b DTYPE=f32 TOKENS=128 THREADS=2 REPEATS=5 ROUNDS=3
+BIN="${CONDUCTOR_BIN:-$ROOT/build/bin/conductor}"
+DIR=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --preset) PRESET="$2"; shift 2 ;;
+    --dtype) DTYPE="$2"; shift 2 ;;
+    --tokens) TOKENS="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --repeats) REPEATS="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --bin) BIN="$2"; shift 2 ;;
+    --dir) DIR="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+PY=/usr/bin/python3
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+  echo "error: $PY cannot import torch. Install Debian's python3-torch: sudo apt-get install python3-torch" >&2
+  exit 2
+fi
+if [[ ! -x "$BIN" ]]; then
+  echo "error: $BIN not found: build it first (cmake --build build --target conductor) or pass --bin" >&2
+  exit 2
+fi
+
+if [[ -z "$DIR" ]]; then DIR="$(mktemp -d /tmp/model_vs_pytorch.XXXXXX)"; trap 'rm -rf "$DIR"' EXIT; fi
+CKPT="$DIR/$PRESET-$DTYPE"
+if [[ ! -f "$CKPT/config.json" ]]; then
+  "$BIN" model init --preset "$PRESET" --dtype "$DTYPE" --seed 1 --out "$CKPT" >&2
+fi
+
+# Both sides: torch threads = OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = THREADS. OMP_WAIT_POLICY=PASSIVE
+# (override by exporting it) stops idle OpenMP workers from spinning on the cores OpenBLAS's own
+# threads need: on this 2-core VM spinning halves the throughput of both implementations.
+export OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+OURS=() THEIRS=()
+for ((i = 1; i <= ROUNDS; i++)); do
+  OURS+=("$("$BIN" bench model --checkpoint "$CKPT" --dtype "$DTYPE" --tokens "$TOKENS" --threads "$THREADS" \
+              --repeats "$REPEATS" --decode-tokens 0 --json)")
+  THEIRS+=("$("$PY" "$ROOT/tests/llm/reference/qwen2_ref.py" bench --checkpoint "$CKPT" --dtype "$DTYPE" \
+                --tokens "$TOKENS" --threads "$THREADS" --repeats "$REPEATS")")
+done
+
+"$PY" - "$PRESET" "$DTYPE" "$TOKENS" "$THREADS" "$OMP_WAIT_POLICY" "${#OURS[@]}" "${OURS[@]}" "${THEIRS[@]}" <<'EOF'
+import json, statistics, sys
+preset, dtype, tokens, threads, wait, n = sys.argv[1:7]
+n = int(n)
+ours = [json.loads(s) for s in sys.argv[7:7 + n]]
+theirs = [json.loads(s) for s in sys.argv[7 + n:7 + 2 * n]]
+# tokens/s of each round's median forward, and of the fastest forward of all rounds (the one least
+# disturbed by other processes on a shared machine)
+o_med = [r["forward_tokens_per_s"] for r in ours]
+o_best = [r["forward_best_tokens_per_s"] for r in ours]
+t_med = [r["tokens_per_s"] for r in theirs]
+t_best = [r["tokens"] / r["best_s"] for r in theirs]
+print(f"{preset}, {dtype}, 1 x {tokens} tokens, {threads} threads (torch, OPENBLAS_NUM_THREADS, OMP_NUM_THREADS), "
+      f"OMP_WAIT_POLICY={wait}, {n} alternating rounds")
+print(f"{'implementation':<28} {'best tokens/s':>14} {'median tokens/s':>16}   per-round medians")
+print(f"{'conductor (LibTorch C++)':<28} {max(o_best):>14.1f} {statistics.median(o_med):>16.1f}   " + " ".join(f"{x:.1f}" for x in o_med))
+print(f"{'python3-torch reference':<28} {max(t_best):>14.1f} {statistics.median(t_med):>16.1f}   " + " ".join(f"{x:.1f}" for x in t_med))
+print(f"ratio conductor / python3-torch: best {max(o_best) / max(t_best):.3f}, median {statistics.median(o_med) / statistics.median(t_med):.3f}")
+EOF

@@ -1,0 +1,453 @@
+// `conductor model info|logits|init` and `conductor bench model`: the Qwen2 model layer (llm/) from
+// the command line -- memory arithmetic, reference logits of a checkpoint, random checkpoints and
+// throughput.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "artifacts/safetensors.h"
+#include "cli/command.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json_util.h"
+#include "llm/hf_checkpoint.h"
+#include "llm/lora.h"
+#include "llm/memory.h"
+#include "llm/qwen2.h"
+
+namespace conductor::cli {
+namespace {
+
+using namespace conductor::llm;
+namespace fs = std::filesystem;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::vector<int64_t> parse_token_ids(const std::string& s) {
+  std::vector<int64_t> ids;
+  for (const auto& part : split(s, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size()) fail("--token-ids: '", part, "' is not an integer (expected e.g. 1,2,3)");
+    ids.push_back(v);
+  }
+  return ids;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string millions(int64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fM", static_cast<double>(n) / 1e6);
+  return buf;
+}
+
+// The model's config from --preset or --checkpoint (exactly one).
+Qwen2Config config_from(const std::string& preset, const std::string& checkpoint, std::string* label) {
+  if (preset.empty() == checkpoint.empty()) fail("give exactly one of --preset NAME or --checkpoint DIR");
+  if (!preset.empty()) {
+    *label = preset + " (preset)";
+    return Qwen2Config::preset(preset);
+  }
+  *label = checkpoint + " (checkpoint)";
+  return read_hf_config(checkpoint);
+}
+
+// Weights files of a checkpoint directory: names, dtypes and bytes from their headers (mapped).
+void describe_checkpoint_files(const std::string& dir) {
+  std::vector<std::string> files;
+  if (fs::exists(fs::path(dir) / "model.safetensors")) {
+    files.push_back("model.safetensors");
+  } else if (fs::exists(fs::path(dir) / "model.safetensors.index.json")) {
+    const std::string index = (fs::path(dir) / "model.safetensors.index.json").string();
+    const json j = parse_json(conductor::read_file(index), index);
+    std::set<std::string> shards;
+    if (j.contains("weight_map") && j.at("weight_map").is_object())
+      for (const auto& [name, f] : j.at("weight_map").items())
+        if (f.is_string()) shards.insert(f.get<std::string>());
+    files.assign(shards.begin(), shards.end());
+  }
+  if (files.empty()) {
+    std::printf("weights files: none found\n");
+    return;
+  }
+  uint64_t bytes = 0;
+  int64_t tensors = 0;
+  std::set<std::string> dtypes;
+  for (const auto& f : files) {
+    const std::string path = (fs::path(dir) / f).string();
+    if (!fs::exists(path)) {
+      std::printf("weights files: %s is missing\n", f.c_str());
+      return;
+    }
+    const safetensors::MappedFile m(path);
+    for (const auto& [name, v] : m.tensors()) {
+      bytes += v.nbytes;
+      ++tensors;
+      dtypes.insert(safetensors::dtype_name(v.dtype));
+    }
+  }
+  std::string dt;
+  for (const auto& d : dtypes) dt += (dt.empty() ? "" : ", ") + d;
+  std::printf("weights files: %zu (%s), %lld tensors, %s of tensor data\n", files.size(), dt.c_str(),
+              static_cast<long long>(tensors), human_bytes(static_cast<int64_t>(bytes)).c_str());
+}
+
+void print_fit(const char* what, int64_t need, int64_t available, int64_t total) {
+  const bool fits = need <= available;
+  std::printf("  %-34s %-12s needs %s of %s available (%s total)\n", what, fits ? "fits:" : "does NOT fit:",
+              human_bytes(need).c_str(), human_bytes(available).c_str(), human_bytes(total).c_str());
+}
+
+void print_gpu(const char* what, int64_t need) {
+  std::printf("  %-34s needs %-10s 80 GB GPU: %-5s 141 GB GPU: %s\n", what, human_bytes(need).c_str(),
+              need <= 80LL * 1000 * 1000 * 1000 ? "fits" : "no", need <= 141LL * 1000 * 1000 * 1000 ? "fits" : "no");
+}
+
+void setup_model(CLI::App& app) {
+  auto* model = group(app, "model", "The Qwen2-family model: memory arithmetic, logits, random checkpoints");
+
+  // ---- model info ----
+  {
+    auto* info = model->add_subcommand("info", "Shapes, parameter count and memory arithmetic of a preset or HF checkpoint");
+    auto preset = std::make_shared<std::string>();
+    auto checkpoint = std::make_shared<std::string>();
+    auto dtype = std::make_shared<std::string>();
+    auto rank = std::make_shared<int64_t>(16);
+    auto alpha = std::make_shared<double>(32.0);
+    auto targets = std::make_shared<std::string>("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj");
+    auto tokens = std::make_shared<int64_t>(1024);
+    info->add_option("--preset", *preset, "tiny, small, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-7b");
+    info->add_option("--checkpoint", *checkpoint, "HF checkpoint directory (config.json + safetensors)");
+    info->add_option("--dtype", *dtype, "Weight dtype for the arithmetic: bf16, f16, f32 (default: config's torch_dtype)");
+    info->add_option("--lora-rank", *rank, "LoRA rank for the adapter figures (default 16)")->check(CLI::Range(1, 65536));
+    info->add_option("--lora-alpha", *alpha, "LoRA alpha (default 32)");
+    info->add_option("--lora-targets", *targets, "Comma-separated target modules (default: all seven linear layers)");
+    info->add_option("--tokens", *tokens, "Sequence length for the KV cache and activation figures (default 1024)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+    info->callback([=] {
+      std::string label;
+      const Qwen2Config c = config_from(*preset, *checkpoint, &label);
+      const DType d = dtype->empty() ? c.torch_dtype : parse_dtype(*dtype);
+      LoraConfig lora;
+      lora.r = *rank;
+      lora.alpha = *alpha;
+      lora.target_modules = split(*targets, ',');
+      const int64_t lora_params = lora_parameters(c, lora);
+      const MemoryEstimate e = estimate_memory(c, d, lora_params, *tokens);
+
+      std::printf("model: %s\n", label.c_str());
+      std::printf("  Qwen2ForCausalLM: %lld layers, hidden %lld, MLP %lld, %lld query heads / %lld KV heads of %lld dims, "
+                  "vocabulary %lld, %s, rope_theta %g, rms_norm_eps %g\n",
+                  (long long)c.num_hidden_layers, (long long)c.hidden_size, (long long)c.intermediate_size,
+                  (long long)c.num_attention_heads, (long long)c.num_key_value_heads, (long long)c.head_dim(),
+                  (long long)c.vocab_size, c.tie_word_embeddings ? "tied embeddings" : "untied lm_head", c.rope_theta,
+                  c.rms_norm_eps);
+      if (!c.ignored_keys.empty()) {
+        std::string keys;
+        for (const auto& k : c.ignored_keys) keys += (keys.empty() ? "" : ", ") + k;
+        std::printf("  config.json keys ignored (they do not change the forward pass): %s\n", keys.c_str());
+      }
+      if (!checkpoint->empty()) describe_checkpoint_files(*checkpoint);
+
+      const int64_t H = c.hidden_size, I = c.intermediate_size, K = c.num_key_value_heads * c.head_dim();
+      std::printf("tensors (N = 0..%lld):\n", (long long)c.num_hidden_layers - 1);
+      auto row = [](const std::string& name, const std::string& shape) {
+        std::printf("  %-50s %s\n", name.c_str(), shape.c_str());
+      };
+      row("model.embed_tokens.weight", shape_str({c.vocab_size, H}));
+      row("model.layers.N.self_attn.q_proj.weight / .bias", shape_str({H, H}) + " / " + shape_str({H}));
+      row("model.layers.N.self_attn.k_proj.weight / .bias", shape_str({K, H}) + " / " + shape_str({K}));
+      row("model.layers.N.self_attn.v_proj.weight / .bias", shape_str({K, H}) + " / " + shape_str({K}));
+      row("model.layers.N.self_attn.o_proj.weight", shape_str({H, H}));
+      row("model.layers.N.mlp.gate_proj.weight", shape_str({I, H}));
+      row("model.layers.N.mlp.up_proj.weight", shape_str({I, H}));
+      row("model.layers.N.mlp.down_proj.weight", shape_str({H, I}));
+      row("model.layers.N.input_layernorm.weight", shape_str({H}));
+      row("model.layers.N.post_attention_layernorm.weight", shape_str({H}));
+      row("model.norm.weight", shape_str({H}));
+      if (!c.tie_word_embeddings) row("lm_head.weight", shape_str({c.vocab_size, H}));
+      std::printf("parameters: embedding %s + %lld layers x %s + final norm %lld%s = %s\n",
+                  millions(c.embedding_parameters()).c_str(), (long long)c.num_hidden_layers,
+                  millions(c.layer_parameters()).c_str(), (long long)H,
+                  c.tie_word_embeddings ? " (lm_head tied to the embedding)" : (" + lm_head " + millions(c.embedding_parameters())).c_str(),
+                  millions(c.num_parameters()).c_str());
+
+      const int64_t T = *tokens;
+      std::printf("memory, weights in %s, sequences of %lld tokens:\n", dtype_name(d), (long long)T);
+      std::printf("  %-38s %s\n", "weights", human_bytes(e.weight_bytes).c_str());
+      std::printf("  %-38s %s per token; %lld tokens: %s\n", "KV cache", human_bytes(e.kv_bytes_per_token).c_str(),
+                  (long long)T, human_bytes(e.kv_bytes_per_token * T).c_str());
+      std::printf("  %-38s %s parameters, %s (f32)\n",
+                  ("LoRA r=" + std::to_string(lora.r) + ", " + std::to_string(lora.target_modules.size()) + " target modules").c_str(),
+                  millions(e.lora_parameters).c_str(), human_bytes(e.lora_bytes).c_str());
+      std::printf("  %-38s %s gradients + %s Adam states (f32)\n", "LoRA optimizer", human_bytes(e.lora_grad_bytes).c_str(),
+                  human_bytes(e.lora_adam_bytes).c_str());
+      std::printf("  %-38s %s per token; %lld tokens: %s (estimate, no activation checkpointing)\n",
+                  "activations kept for backward", human_bytes(e.activation_bytes_per_token).c_str(), (long long)T,
+                  human_bytes(e.activation_bytes_per_token * T).c_str());
+      std::printf("  %-38s %s gradients (%s) + %s Adam states (f32%s)\n", "full fine-tuning, mixed precision",
+                  human_bytes(e.full_grad_bytes).c_str(), dtype_name(d), human_bytes(e.full_adam_bytes).c_str(),
+                  d == DType::kF32 ? " moments" : " master weights + moments");
+      const MachineMemory mm = machine_memory();
+      std::printf("this machine (%s = %.1f GiB RAM, %s available now):\n", human_bytes(mm.total_bytes).c_str(),
+                  static_cast<double>(mm.total_bytes) / (1024.0 * 1024 * 1024), human_bytes(mm.available_bytes).c_str());
+      print_fit("inference (weights + KV cache)", e.inference_bytes(), mm.available_bytes, mm.total_bytes);
+      print_fit("LoRA training step", e.lora_training_bytes(), mm.available_bytes, mm.total_bytes);
+      print_fit("full fine-tuning step", e.full_training_bytes(), mm.available_bytes, mm.total_bytes);
+      std::printf("one GPU (same arithmetic, before framework overhead):\n");
+      print_gpu("inference (weights + KV cache)", e.inference_bytes());
+      print_gpu("LoRA training step", e.lora_training_bytes());
+      print_gpu("full fine-tuning step", e.full_training_bytes());
+      std::printf("parameters: %lld\n", static_cast<long long>(c.num_parameters()));
+    });
+  }
+
+  // ---- model logits ----
+  {
+    auto* logits = model->add_subcommand("logits", "Logits of every position of a token sequence (F32 [T, vocab] safetensors)");
+    auto checkpoint = std::make_shared<std::string>();
+    auto token_ids = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto dtype = std::make_shared<std::string>("f32");
+    auto device = std::make_shared<std::string>("cpu");
+    logits->add_option("--checkpoint", *checkpoint, "HF checkpoint directory")->required();
+    logits->add_option("--token-ids", *token_ids, "Comma-separated token ids, e.g. 1,2,3 (no tokens are added)")->required();
+    logits->add_option("--out", *out, "Output .safetensors file with one F32 tensor 'logits' [T, vocab]")->required();
+    logits->add_option("--dtype", *dtype, "Compute dtype: f32 (default), bf16, f16 (CUDA only)");
+    logits->add_option("--device", *device, "cpu (default) or cuda[:N]");
+    logits->callback([=] {
+      const std::vector<int64_t> ids = parse_token_ids(*token_ids);
+      LoadOptions opt;
+      opt.dtype = parse_dtype(*dtype);
+      opt.device = parse_device(*device);
+      Qwen2ForCausalLM m = load_hf_checkpoint(*checkpoint, opt);
+      m->eval();
+      torch::InferenceMode guard;
+      const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+      const torch::Tensor l = m->forward(input)[0].to(torch::kCPU, torch::kFloat32).contiguous();
+      safetensors::File f;
+      f.metadata["checkpoint"] = *checkpoint;
+      f.metadata["dtype"] = *dtype;
+      f.tensors["logits"] = safetensors::Tensor::from_f32({l.size(0), l.size(1)}, l.data_ptr<float>(),
+                                                           static_cast<std::size_t>(l.numel()));
+      safetensors::write_file(*out, f);
+      std::printf("wrote %s: logits [%lld, %lld]\n", out->c_str(), (long long)l.size(0), (long long)l.size(1));
+    });
+  }
+
+  // ---- model init ----
+  {
+    auto* init = model->add_subcommand("init", "Write a randomly initialized HF checkpoint of a preset");
+    auto preset = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto dtype = std::make_shared<std::string>("bf16");
+    auto seed = std::make_shared<uint64_t>(1);
+    auto std_dev = std::make_shared<double>(0.0);
+    auto shard_mb = std::make_shared<uint64_t>(0);
+    auto overwrite = std::make_shared<bool>(false);
+    init->add_option("--preset", *preset, "Model preset")->required();
+    init->add_option("--out", *out, "Checkpoint directory to create")->required();
+    init->add_option("--dtype", *dtype, "Stored dtype: bf16 (default), f16, f32");
+    init->add_option("--seed", *seed, "torch seed (default 1)");
+    init->add_option("--std", *std_dev, "Std of the normal init (default: the config's initializer_range, 0.02)");
+    init->add_option("--shard-mb", *shard_mb, "Shard the weights into files of at most this many MB (default: one file)");
+    init->add_flag("--overwrite", *overwrite, "Replace an existing directory");
+    init->callback([=] {
+      Qwen2Config c = Qwen2Config::preset(*preset);
+      if (*std_dev > 0) c.initializer_range = *std_dev;
+      const DType stored = parse_dtype(*dtype);
+      c.torch_dtype = stored;
+      torch::manual_seed(*seed);
+      const auto t0 = std::chrono::steady_clock::now();
+      // f16 has no CPU kernels for the model, but initialization and saving need none: build in f32.
+      Qwen2ForCausalLM m(c, stored == DType::kF16 ? DType::kF32 : stored);
+      const double init_s = seconds_since(t0);
+      SaveOptions opt;
+      opt.dtype = stored;
+      opt.max_shard_bytes = *shard_mb * 1000 * 1000;
+      opt.overwrite = *overwrite;
+      const auto t1 = std::chrono::steady_clock::now();
+      save_hf_checkpoint(m, *out, opt);
+      std::printf("wrote %s: %s, %lld parameters in %s (%s), init %.1f s, save %.1f s\n", out->c_str(), preset->c_str(),
+                  (long long)c.num_parameters(), dtype_name(stored), human_bytes(c.num_parameters() * dtype_bytes(stored)).c_str(),
+                  init_s, seconds_since(t1));
+    });
+  }
+}
+
+// ---- bench model ----
+
+struct BenchResult {
+  double forward_tokens_per_s = 0, forward_best_tokens_per_s = 0, decode_tokens_per_s = 0, train_tokens_per_s = 0, train_step_s = 0;
+  double load_s = 0;
+  int64_t load_peak_bytes = 0, load_base_bytes = 0, peak_bytes = 0;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void setup_bench_model(CLI::App& app) {
+  auto* bench = group(app, "bench", "Benchmarks");
+  auto* cmd = bench->add_subcommand("model", "Qwen2 forward and KV-cache decode throughput, optional LoRA train step, peak memory");
+  auto preset = std::make_shared<std::string>();
+  auto checkpoint = std::make_shared<std::string>();
+  auto dtype = std::make_shared<std::string>("f32");
+  auto tokens = std::make_shared<int64_t>(128);
+  auto decode = std::make_shared<int64_t>(32);
+  auto threads = std::make_shared<int>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  auto repeats = std::make_shared<int>(5);
+  auto lora_rank = std::make_shared<int64_t>(0);
+  auto device = std::make_shared<std::string>("cpu");
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("--preset", *preset, "Model preset (random weights, seed 1)");
+  cmd->add_option("--checkpoint", *checkpoint, "HF checkpoint directory instead of a preset (load time and peak are measured)");
+  cmd->add_option("--dtype", *dtype, "f32 (default) or bf16 (f16 on CUDA)");
+  cmd->add_option("--tokens", *tokens, "Tokens per forward (one sequence; default 128)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--decode-tokens", *decode, "Tokens decoded one at a time after the prompt (default 32; 0 skips)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("--threads", *threads, "torch threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--repeats", *repeats, "Timed forwards; the median is reported (default 5)")->check(CLI::Range(1, 10000));
+  cmd->add_option("--lora-rank", *lora_rank, "Also time one LoRA forward+backward at this rank (all 7 targets)");
+  cmd->add_option("--device", *device, "cpu (default) or cuda[:N]");
+  cmd->add_flag("--json", *as_json, "One JSON line instead of the table");
+  cmd->callback([=] {
+    if (preset->empty() == checkpoint->empty()) fail("bench model: give exactly one of --preset NAME or --checkpoint DIR");
+    torch::set_num_threads(*threads);
+    const DType d = parse_dtype(*dtype);
+    const torch::Device dev = parse_device(*device);
+    BenchResult r;
+    Qwen2ForCausalLM m{nullptr};
+    if (!checkpoint->empty()) {
+      reset_peak_rss();
+      r.load_base_bytes = process_memory().rss_bytes;
+      const auto t0 = std::chrono::steady_clock::now();
+      m = load_hf_checkpoint(*checkpoint, {d, dev});
+      r.load_s = seconds_since(t0);
+      r.load_peak_bytes = process_memory().peak_rss_bytes;
+    } else {
+      torch::manual_seed(1);
+      m = Qwen2ForCausalLM(Qwen2Config::preset(*preset), d, dev);
+    }
+    m->eval();
+    const Qwen2Config& c = m->config();
+    const int64_t T = *tokens;
+    torch::manual_seed(2);
+    const torch::Tensor ids = torch::randint(0, c.vocab_size, {1, T}, torch::kInt64);
+    auto sync = [](const torch::Tensor& t) { return t.reshape({-1})[0].item<float>(); };  // waits for a GPU
+    {
+      torch::InferenceMode guard;
+      sync(m->forward(ids));  // warm-up
+      std::vector<double> times;
+      for (int i = 0; i < *repeats; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        sync(m->forward(ids));
+        times.push_back(seconds_since(t0));
+      }
+      r.forward_tokens_per_s = T / median(times);
+      r.forward_best_tokens_per_s = T / *std::min_element(times.begin(), times.end());
+      if (*decode > 0) {
+        KVCache cache = m->make_cache(1, T + *decode);
+        torch::Tensor next = m->forward(ids, &cache).select(1, T - 1).argmax(-1, true);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < *decode; ++i) next = m->forward(next, &cache).select(1, 0).argmax(-1, true);
+        sync(next.to(torch::kFloat32));
+        r.decode_tokens_per_s = *decode / seconds_since(t0);
+      }
+    }
+    if (*lora_rank > 0) {
+      LoraConfig lora;
+      lora.r = *lora_rank;
+      lora.alpha = 2.0 * static_cast<double>(*lora_rank);
+      apply_lora(m, lora);
+      m->train();
+      const auto t0 = std::chrono::steady_clock::now();
+      const torch::Tensor logits = m->forward(ids.narrow(1, 0, T - 1 > 0 ? T - 1 : 1));
+      const torch::Tensor target = ids.narrow(1, T > 1 ? 1 : 0, T - 1 > 0 ? T - 1 : 1).reshape({-1}).to(dev);
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+          logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), target);
+      loss.backward();
+      sync(m->model->layer(0)->self_attn->q_proj->lora_B->weight.grad());
+      r.train_step_s = seconds_since(t0);
+      r.train_tokens_per_s = static_cast<double>(std::max<int64_t>(T - 1, 1)) / r.train_step_s;
+    }
+    r.peak_bytes = process_memory().peak_rss_bytes;
+
+    const std::string name = checkpoint->empty() ? *preset : *checkpoint;
+    const char* blas_env = std::getenv("OPENBLAS_NUM_THREADS");
+    if (*as_json) {
+      json j = {{"impl", "conductor"}, {"model", name}, {"dtype", dtype_name(d)}, {"threads", *threads},
+                {"tokens", T}, {"forward_tokens_per_s", r.forward_tokens_per_s},
+                {"forward_best_tokens_per_s", r.forward_best_tokens_per_s},
+                {"decode_tokens_per_s", r.decode_tokens_per_s}, {"peak_rss_bytes", r.peak_bytes},
+                {"weight_bytes", m->weight_bytes()}};
+      if (!checkpoint->empty()) {
+        j["load_s"] = r.load_s;
+        j["load_peak_rss_bytes"] = r.load_peak_bytes;
+        j["load_base_rss_bytes"] = r.load_base_bytes;
+      }
+      if (*lora_rank > 0) j["lora_train_step_s"] = r.train_step_s;
+      std::printf("%s\n", j.dump().c_str());
+      return;
+    }
+    std::printf("model %s: %s parameters, %s, %s weights (%s), device %s, torch threads %d, OPENBLAS_NUM_THREADS=%s\n",
+                name.c_str(), millions(c.num_parameters()).c_str(), c.tie_word_embeddings ? "tied" : "untied",
+                dtype_name(d), human_bytes(m->weight_bytes()).c_str(), dev.str().c_str(), *threads,
+                blas_env ? blas_env : "(unset)");
+    if (!checkpoint->empty())
+      std::printf("%-34s %.2f s; peak RSS while loading %s = %.3f x the weights (RSS before loading: %s)\n", "load",
+                  r.load_s, human_bytes(r.load_peak_bytes).c_str(),
+                  static_cast<double>(r.load_peak_bytes) / static_cast<double>(m->weight_bytes()),
+                  human_bytes(r.load_base_bytes).c_str());
+    std::printf("%-34s %10.1f tokens/s  (1 x %lld tokens, median of %d; best %.1f)\n", "forward (prefill, all logits)",
+                r.forward_tokens_per_s, (long long)T, *repeats, r.forward_best_tokens_per_s);
+    if (*decode > 0)
+      std::printf("%-34s %10.1f tokens/s  (%lld tokens after a %lld-token prompt, KV cache)\n", "decode", r.decode_tokens_per_s,
+                  (long long)*decode, (long long)T);
+    if (*lora_rank > 0)
+      std::printf("%-34s %10.1f tokens/s  (one forward+backward of %lld tokens, %.2f s)\n",
+                  ("LoRA r=" + std::to_string(*lora_rank) + " train step").c_str(), r.train_tokens_per_s,
+                  (long long)std::max<int64_t>(T - 1, 1), r.train_step_s);
+    std::printf("%-34s %s\n", "peak RSS (whole run)", human_bytes(r.peak_bytes).c_str());
+  });
+}
+
+CONDUCTOR_COMMAND(setup_model);
+CONDUCTOR_COMMAND(setup_bench_model);
+
+}  // namespace
+}  // namespace conductor::cli
