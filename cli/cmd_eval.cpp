@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "policies/compute.h"
 #include "core/error.h"
 #include "eval/evaluate.h"
 #include "eval/ope_policy.h"
@@ -21,6 +22,7 @@ struct EvalArgs {
   bool sample = false;
   int aiq_bootstrap = 1000;
   std::vector<double> cost_weights;
+  int threads = 1;
 };
 
 struct OpeArgs {
@@ -29,6 +31,7 @@ struct OpeArgs {
   double confidence = 0.95, clip = 100.0, tau = 100.0;
   uint64_t seed = 0;
   bool stochastic = false;
+  int threads = 1;
 };
 
 struct SimArgs {
@@ -60,7 +63,11 @@ void setup_eval(CLI::App& app) {
                 "cost-conditioned checkpoints (env.reward.w_cost_range): also evaluate at these cost weights "
                 "per USD, one frontier point each (comma-separated)")
       ->delimiter(',');
+  c->add_option("--threads", a->threads, "Compute threads of the policy (LibTorch and OpenBLAS together)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   c->callback([a] {
+    set_compute_threads(a->threads);
     eval::EvalOptions o;
     o.aiq_bootstrap = a->aiq_bootstrap;
     o.cost_weights = a->cost_weights;
@@ -93,7 +100,11 @@ void setup_ope(CLI::App& app) {
   c->add_option("--switch-tau", a->tau, "switch-DR weight threshold")->capture_default_str();
   c->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
   c->add_flag("--stochastic", a->stochastic, "evaluate the sampling policy instead of the greedy one");
+  c->add_option("--threads", a->threads, "Compute threads of the policy (LibTorch and OpenBLAS together)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   c->callback([a] {
+    set_compute_threads(a->threads);
     eval::OpePolicyOptions o;
     o.checkpoint = a->checkpoint;
     o.logs_path = a->logs;

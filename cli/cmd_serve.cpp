@@ -14,8 +14,10 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json_util.h"
-#include "serve/conductor_world.h"
-#include "serve/export.h"
+#include "core/log.h"
+#include "core/signals.h"
+#include "envs/conductor_live.h"
+#include "policies/export.h"
 #include "serve/load_gen.h"
 #include "serve/replay_server.h"
 #include "serve/service.h"
@@ -27,34 +29,13 @@ namespace {
 using serve::ConductorService;
 using serve::HttpServerOptions;
 
-// SIGINT/SIGTERM set a flag that the main thread polls. A process-wide handler (rather than
-// sigwait with blocked signals) also works when libraries started threads of their own before we
-// could block the signals in them (OpenBLAS, torch).
-std::atomic<int> g_stop_signal{0};
-void serve_on_stop_signal(int sig) { g_stop_signal.store(sig); }
-
-void install_stop_handlers() {
-  g_stop_signal.store(0);
-  struct sigaction sa {};
-  sa.sa_handler = serve_on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, never a dead server
-}
-
-int wait_for_stop_signal() {
-  while (g_stop_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  return g_stop_signal.load();
-}
-
 std::shared_ptr<serve::Router> router_for_export(const std::string& dir) {
   LoadedExport e = load_export_bundle(dir);
   const json& world = e.manifest["world"];
   if (world.is_null())
     fail(dir, ": this export's policy was trained on env '", e.manifest.value("env_id", "?"),
          "', not the conductor env: there is nothing to route");
-  auto live = serve::ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
+  auto live = ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
   return std::make_shared<serve::Router>(e.policy, live, e.model_version);
 }
 
@@ -106,20 +87,17 @@ void setup_serve(CLI::App& app) {
     auto router = router_for_export(*dir);
     std::shared_ptr<serve::Gateway> gateway;
     if (cfg.gateway) gateway = std::make_shared<serve::Gateway>(router, *cfg.gateway);
-    install_stop_handlers();
+    StopSignals signals(/*ignore_sigpipe=*/true);
     ConductorService service(router, gateway, cfg.server);
     service.start();
-    std::cerr << "conductor serve: " << router->model_version() << " on http://" << cfg.server.host << ":"
-              << service.port() << " (" << cfg.server.threads << " threads, "
-              << router->world().workers().size() << " workers, gateway "
-              << (gateway ? std::to_string(cfg.gateway->providers.size()) + " providers" : std::string("off"))
-              << ")" << std::endl;
-    const int sig = wait_for_stop_signal();
-    std::cerr << "conductor serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
-              << ": draining in-flight requests" << std::endl;
+    log_info("conductor serve: ", router->model_version(), " on http://", cfg.server.host, ":", service.port(), " (",
+             cfg.server.threads, " threads, ", router->world().workers().size(), " workers, gateway ",
+             gateway ? std::to_string(cfg.gateway->providers.size()) + " providers" : std::string("off"), ")");
+    const int sig = StopSignals::wait();
+    log_info("conductor serve: ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining in-flight requests");
     service.drain(30.0);
     service.wait();
-    std::cerr << "conductor serve: stopped" << std::endl;
+    log_info("conductor serve: stopped");
   });
 }
 
@@ -163,16 +141,15 @@ void setup_replay_server(CLI::App& app) {
     so.port = *port;
     so.threads = *threads;
     so.server_name = "conductor-replay";
-    install_stop_handlers();
+    StopSignals signals(/*ignore_sigpipe=*/true);
     serve::HttpServer server(so, [&providers](serve::HttpRequest& req, serve::Responder respond) {
       providers.handle(req, std::move(respond));
     });
     providers.attach(&server);
     server.start();
-    std::cerr << "conductor replay-server: " << providers.traces().n_models() << " workers, "
-              << providers.traces().n_queries() << " queries on http://" << *host << ":" << server.port()
-              << "/v1 (speedup " << *speedup << ")" << std::endl;
-    wait_for_stop_signal();
+    log_info("conductor replay-server: ", providers.traces().n_models(), " workers, ", providers.traces().n_queries(),
+             " queries on http://", *host, ":", server.port(), "/v1 (speedup ", *speedup, ")");
+    StopSignals::wait();
     server.drain(10.0);
     server.wait();
   });

@@ -20,14 +20,19 @@ void setup_train(CLI::App& app) {
   auto resume = std::make_shared<std::string>();
   auto sets = std::make_shared<std::vector<std::string>>();
   auto quiet = std::make_shared<bool>(false);
+  auto threads = std::make_shared<int>(0);
   train->add_option("config", *config, "Run config (YAML); optional with --resume (the run's own config.yaml)");
   train->add_option("--out", *out, "Run folder to create (default: runs/<config name>)");
   train->add_option("--resume", *resume, "Continue the run in this folder from its newest checkpoint");
   train->add_option("--set", *sets, "Override a key: a.b.c=value (repeatable)");
   train->add_flag("--quiet", *quiet, "No progress line");
+  train->add_option("--threads", *threads,
+                    "Compute threads (LibTorch and OpenBLAS together); the same as --set threads=N")
+      ->check(CLI::Range(1, 1024));
   train->callback([=] {
     TrainOptions opt;
     opt.console = !*quiet;
+    if (*threads > 0) sets->push_back("threads=" + std::to_string(*threads));
     ConfigDoc doc = ConfigDoc::empty();
     if (!resume->empty()) {
       if (!out->empty() && *out != *resume) fail("train: --out and --resume name different folders");
@@ -85,7 +90,7 @@ void setup_bench_ppo(CLI::App& app) {
   ppo->add_option("--minibatch", *minibatch, "Minibatch size")->check(CLI::Range(1, 1 << 24));
   ppo->add_option("--obs-dim", *obs_dim, "Observation size")->check(CLI::Range(1, 1 << 20));
   ppo->add_option("--actions", *n_actions, "Number of actions")->check(CLI::Range(1, 1 << 16));
-  ppo->add_option("--threads", *threads, "Torch threads")->check(CLI::Range(1, 256));
+  ppo->add_option("--threads", *threads, "Compute threads (LibTorch and OpenBLAS)")->check(CLI::Range(1, 256));
   ppo->add_option("--repeats", *repeats, "Timed updates (best is reported)")->check(CLI::Range(1, 1000));
   ppo->callback([=] {
     if (*minibatch > *batch) fail("bench ppo: --minibatch ", *minibatch, " exceeds --batch ", *batch);

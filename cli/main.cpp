@@ -4,6 +4,9 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "policies/compute.h"
 
 namespace conductor::cli {
 namespace {
@@ -20,9 +23,18 @@ const std::vector<CommandSetup>& registered_commands() { return registry(); }
 }  // namespace conductor::cli
 
 int main(int argc, char** argv) {
+  // One compute thread unless a command asks for more (`threads` / --threads): OpenBLAS's own pool
+  // would otherwise spin on the other cores.
+  conductor::set_compute_threads(1);
   CLI::App app{"conductor: train, evaluate, export and serve an LLM orchestration policy"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "conductor 0.1.0");
+  // Options of the top-level app may also be given after the subcommand.
+  app.fallthrough();
+  app.add_option_function<std::string>(
+         "--log-level", [](const std::string& v) { conductor::set_log_level(conductor::parse_log_level(v)); },
+         "Diagnostics on stderr: debug, info, warn, error or off (default info)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
+  app.set_version_flag("--version", std::string("conductor ") + conductor::kConductorVersion);
   for (auto setup : conductor::cli::registered_commands()) setup(app);
   try {
     app.parse(argc, argv);

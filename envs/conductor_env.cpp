@@ -223,6 +223,35 @@ std::shared_ptr<const ConductorWorld> ConductorWorld::build(const ConductorEnvCo
   return w;
 }
 
+ConductorWorldSpec conductor_world_spec(const ConductorWorld& W, const ConductorEnvConfig& config) {
+  const TraceSet& T = *W.traces;
+  ConductorWorldSpec spec;
+  spec.featurizer = W.featurizer;
+  for (std::size_t k = 0; k < W.workers.size(); ++k) {
+    const int m = W.workers[k];
+    ConductorWorldSpec::Worker w;
+    w.name = W.worker_names[k];
+    w.provider = T.model_provider.empty() ? "" : T.model_provider[m];
+    w.price_in_per_mtok = T.price_in_per_mtok.empty() ? 0.0 : T.price_in_per_mtok[m];
+    w.price_out_per_mtok = T.price_out_per_mtok.empty() ? 0.0 : T.price_out_per_mtok[m];
+    w.expected_cost_usd = W.expected_cost[k];
+    w.trust = W.trust[k];
+    spec.workers.push_back(std::move(w));
+  }
+  spec.cost_scale = W.cost_scale;
+  spec.latency_scale = W.latency_scale;
+  spec.max_steps = config.max_steps;
+  spec.finish_rules = config.finish_rules;
+  spec.default_finish = config.default_finish;
+  if (config.reward.budget.mode == BudgetMode::kCap) spec.budget_cap_usd = config.reward.budget.cap_usd;
+  if (config.reward.cost_conditioned()) {
+    spec.cost_conditioning.w_cost_min = config.reward.w_cost_min;
+    spec.cost_conditioning.w_cost_max = config.reward.w_cost_max;
+    spec.cost_conditioning.w_cost = config.reward.w_cost;
+  }
+  return spec;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Environment
 
@@ -240,24 +269,8 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
   faults_ = FaultModel(config.faults, W.worker_names, W.split_tasks);
   has_faults_ = !faults_.empty();
 
-  // Layout.
-  ObsLayout& L = layout_;
-  int o = 0;
-  L.features = o;
-  L.features_dim = W.feature_dim;
-  o += W.feature_dim;
-  L.pool = o; o += M_;
-  L.prices = o; o += M_;
-  L.called = o; o += M_;
-  L.history = o;
-  L.history_slot = M_ + 4;
-  o += config.max_steps * L.history_slot;
-  L.summary = o; o += 4;
-  L.preference = o;
-  L.preference_dim = config.reward.cost_conditioned() ? 1 : 0;
-  o += L.preference_dim;
-  L.mask = o; o += A_;
-  L.dim = o;
+  writer_ = ConductorObsWriter(conductor_world_spec(W, config));
+  const ObsLayout& L = writer_.layout();
 
   spec_.id = "conductor";
   spec_.obs_dim = L.dim;
@@ -281,7 +294,6 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
       c.latency_s = c.available ? O.latency_s[i] : 0.f;
       c.answer = O.answer[i];
       c.output_tokens = std::max(0, O.output_tokens[i]);
-      c.output_len_obs = static_cast<float>(std::log1p(static_cast<double>(c.output_tokens)) / 10.0);
       c.error = c.available ? O.error[i] : uint8_t{kOk};
     }
   if (M_ <= 64) {
@@ -410,43 +422,14 @@ void ConductorEnv::begin_episode(int i) {
                      ? rc.w_cost
                      : std::exp(rng.uniform(std::log(rc.w_cost_min), std::log(rc.w_cost_max)));
   }
-  // Observation.
-  const ObsLayout& L = layout_;
-  float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
-  std::memcpy(o + L.features, W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim,
-              sizeof(float) * W.feature_dim);
-  std::fill(o + L.pool, o + L.dim, 0.f);
-  if (!w_cost_.empty()) o[L.preference] = static_cast<float>(config_.reward.cost_preference(w_cost_[i]));
-  const float* pf = has_faults_ ? fx.price_factor.data() : unit_price_factor_.data();
-  const double inv_cost = 1.0 / W.cost_scale;
-  for (int k = 0; k < M_; ++k) {
-    o[L.pool + k] = pool[k];
-    o[L.prices + k] = static_cast<float>(W.expected_cost[k] * pf[k] * inv_cost);
-  }
+  writer_.write_start(view_of(i, false), obs_.data() + static_cast<std::size_t>(i) * layout().dim);
   refresh_mask(i);
 }
 
 void ConductorEnv::refresh_mask(int i) {
-  const Slot& s = slots_[i];
-  const uint8_t* pool = pool_.data() + static_cast<std::size_t>(i) * M_;
-  const uint8_t* called = called_.data() + static_cast<std::size_t>(i) * M_;
-  uint8_t* mask = mask_.data() + static_cast<std::size_t>(i) * A_;
-  float* om = obs_.data() + static_cast<std::size_t>(i) * layout_.dim + layout_.mask;
-  const bool cap = config_.reward.budget.mode == BudgetMode::kCap;
-  const float* pf = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
-  bool any_call = false;
-  for (int k = 0; k < M_; ++k) {
-    bool ok = pool[k] && !called[k];
-    if (cap && ok) ok = s.cum_cost + world_->expected_cost[k] * pf[k] <= config_.reward.budget.cap_usd;
-    mask[k] = ok;
-    om[k] = ok;
-    any_call |= ok;
-  }
-  const uint8_t fin = (s.n_answers > 0 || !any_call) ? 1 : 0;
-  for (int r = 0; r < R_; ++r) {
-    mask[M_ + r] = fin;
-    om[M_ + r] = fin;
-  }
+  const double cap = config_.reward.budget.mode == BudgetMode::kCap ? config_.reward.budget.cap_usd : -1.0;
+  writer_.write_mask(view_of(i, false), cap, mask_.data() + static_cast<std::size_t>(i) * A_,
+                     obs_.data() + static_cast<std::size_t>(i) * layout().dim);
 }
 
 void ConductorEnv::do_call(int i, int k) {
@@ -458,7 +441,6 @@ void ConductorEnv::do_call(int i, int k) {
   v.worker = k;
   v.error = c.error;
   v.output_tokens = c.output_tokens;
-  float len_obs = c.output_len_obs;
   v.answer = c.error == kOk ? c.answer : -1;
   v.latency_s = c.latency_s;
   v.cost_usd = c.cost_usd;
@@ -478,7 +460,6 @@ void ConductorEnv::do_call(int i, int k) {
       v.error = kTimeout;
       v.cost_usd = 0.0;
       v.output_tokens = 0;
-      len_obs = 0.f;
       v.answer = -1;
       quality = 0.f;
     } else {
@@ -487,15 +468,7 @@ void ConductorEnv::do_call(int i, int k) {
       v.cost_usd *= fx.price_factor[k];
     }
   }
-  // Agreement with earlier successful comparable answers, and the majority share.
-  int earlier = 0, same = 0;
-  for (int j = 0; j < s.n_calls; ++j) {
-    const ConductorStepView& u = views_[base + j];
-    if (u.error != kOk || u.answer < 0) continue;
-    ++earlier;
-    same += (u.answer == v.answer);
-  }
-  v.agreement = (v.error == kOk && v.answer >= 0 && earlier > 0) ? static_cast<float>(same) / earlier : 0.f;
+  v.agreement = answer_agreement(views_.data() + base, s.n_calls, v);
   call_quality_[base + s.n_calls] = quality;
   ++s.n_calls;
   ++s.steps;
@@ -504,31 +477,7 @@ void ConductorEnv::do_call(int i, int k) {
   s.cum_latency += v.latency_s;
   called_[static_cast<std::size_t>(i) * M_ + k] = 1;
 
-  const ObsLayout& L = layout_;
-  float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
-  o[L.called + k] = 1.f;
-  float* h = o + L.history + (s.n_calls - 1) * L.history_slot;
-  h[k] = 1.f;
-  h[M_] = v.error != kOk ? 1.f : 0.f;
-  h[M_ + 1] = len_obs;
-  h[M_ + 2] = v.agreement;
-  h[M_ + 3] = static_cast<float>(v.latency_s / W.latency_scale);
-  int best_votes = 0, comparable = 0;
-  for (int j = 0; j < s.n_calls; ++j) {
-    const ConductorStepView& u = views_[base + j];
-    if (u.error != kOk || u.answer < 0) continue;
-    ++comparable;
-    int votes = 0;
-    for (int l = 0; l < s.n_calls; ++l) {
-      const ConductorStepView& x = views_[base + l];
-      votes += (x.error == kOk && x.answer == u.answer);
-    }
-    best_votes = std::max(best_votes, votes);
-  }
-  o[L.summary + 0] = static_cast<float>(s.cum_cost / W.cost_scale);
-  o[L.summary + 1] = static_cast<float>(s.cum_latency / W.latency_scale);
-  o[L.summary + 2] = static_cast<float>(s.steps) / config_.max_steps;
-  o[L.summary + 3] = comparable ? static_cast<float>(best_votes) / comparable : 0.f;
+  writer_.write_call(view_of(i, false), obs_.data() + static_cast<std::size_t>(i) * layout().dim);
 
   if (s.steps >= config_.max_steps)
     do_finish(i, rules_[default_rule_action_ - M_], /*truncated=*/true);
@@ -557,11 +506,10 @@ void ConductorEnv::do_finish(int i, FinishRule rule, bool truncated) {
   truncated_[i] = truncated ? 1 : 0;
   budget_.observe(s.cum_cost);
 
-  const ObsLayout& L = layout_;
-  float* o = obs_.data() + static_cast<std::size_t>(i) * L.dim;
-  o[L.summary + 2] = static_cast<float>(s.steps) / config_.max_steps;
-  std::fill(o + L.mask, o + L.mask + A_, 0.f);
-  std::memcpy(final_obs_.data() + static_cast<std::size_t>(i) * L.dim, o, sizeof(float) * L.dim);
+  const int D = layout().dim;
+  float* o = obs_.data() + static_cast<std::size_t>(i) * D;
+  writer_.write_finished(s.steps, o);
+  std::memcpy(final_obs_.data() + static_cast<std::size_t>(i) * D, o, sizeof(float) * D);
 
   finished_.emplace_back();
   EpisodeRecord& rec = finished_.back();
@@ -635,7 +583,7 @@ std::string ConductorEnv::save_state() const {
   w.pod(kStateMagic);
   w.pod(kStateVersion);
   w.pod(num_envs_);
-  w.pod(layout_.dim);
+  w.pod(layout().dim);
   w.pod(A_);
   w.pod(config_.max_steps);
   w.vec(obs_);
@@ -675,9 +623,9 @@ void ConductorEnv::load_state(const std::string& blob) {
   const uint32_t version = r.pod<uint32_t>();
   if (version != kStateVersion) fail("conductor env: environment state version ", version, ", expected ", kStateVersion);
   const int n = r.pod<int>(), dim = r.pod<int>(), a = r.pod<int>(), ms = r.pod<int>();
-  if (n != num_envs_ || dim != layout_.dim || a != A_ || ms != config_.max_steps)
+  if (n != num_envs_ || dim != layout().dim || a != A_ || ms != config_.max_steps)
     fail("conductor env: environment state is for ", n, " envs, obs_dim ", dim, ", ", a, " actions, max_steps ", ms,
-         "; this environment has ", num_envs_, ", ", layout_.dim, ", ", A_, ", ", config_.max_steps);
+         "; this environment has ", num_envs_, ", ", layout().dim, ", ", A_, ", ", config_.max_steps);
   r.vec(obs_, "obs");
   r.vec(final_obs_, "final_obs");
   r.vec(reward_, "reward");
@@ -711,26 +659,75 @@ void ConductorEnv::load_state(const std::string& blob) {
   finished_.clear();
 }
 
-ConductorStateView ConductorEnv::state_view(int env) const {
-  CONDUCTOR_CHECK(env >= 0 && env < num_envs_);
-  const Slot& s = slots_[env];
-  const TraceSet& T = *world_->traces;
+ConductorStateView ConductorEnv::view_of(int i, bool with_text) const {
+  const Slot& s = slots_[i];
+  const ConductorWorld& W = *world_;
   ConductorStateView v;
   v.query = static_cast<int>(s.query);
-  if (T.has_text()) v.text = T.query_text[s.query];
-  v.task = T.query_task[s.query];
-  v.input_tokens = T.input_tokens.empty() ? -1 : T.input_tokens[s.query];
+  if (with_text) {
+    const TraceSet& T = *W.traces;
+    if (T.has_text()) v.text = T.query_text[s.query];
+    v.task = T.query_task[s.query];
+    v.input_tokens = T.input_tokens.empty() ? -1 : T.input_tokens[s.query];
+  }
+  v.features = W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim;
   v.n_workers = M_;
-  v.pool = pool_.data() + static_cast<std::size_t>(env) * M_;
-  v.price_factor = has_faults_ ? fx_[env].price_factor.data() : unit_price_factor_.data();
-  v.steps = views_.data() + static_cast<std::size_t>(env) * config_.max_steps;
+  v.pool = pool_.data() + static_cast<std::size_t>(i) * M_;
+  v.called = called_.data() + static_cast<std::size_t>(i) * M_;
+  v.price_factor = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
+  v.steps = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
   v.n_steps = s.n_calls;
+  v.n_answers = s.n_answers;
   v.max_steps = config_.max_steps;
   v.cum_cost_usd = s.cum_cost;
-  v.cost_weight = episode_cost_weight(env);
   v.cum_latency_s = s.cum_latency;
-  v.action_mask = mask_.data() + static_cast<std::size_t>(env) * A_;
+  v.cost_weight = episode_cost_weight(i);
+  v.action_mask = mask_.data() + static_cast<std::size_t>(i) * A_;
   return v;
+}
+
+ConductorStateView ConductorEnv::state_view(int env) const {
+  CONDUCTOR_CHECK(env >= 0 && env < num_envs_);
+  return view_of(env, true);
+}
+
+const ConductorStateView* ConductorEnv::state_views() const {
+  state_cache_.resize(static_cast<std::size_t>(num_envs_));
+  for (int i = 0; i < num_envs_; ++i) state_cache_[i] = view_of(i, true);
+  return state_cache_.data();
+}
+
+std::vector<double> ConductorEnv::adaptation_stats() const {
+  if (!budget_.adaptive()) return {};
+  const BudgetController::State st = budget_.state();
+  return {st.sum_cost, static_cast<double>(st.count)};
+}
+
+void ConductorEnv::adapt(const std::vector<double>& summed, std::vector<std::pair<std::string, double>>* report) {
+  if (!budget_.adaptive()) return;
+  CONDUCTOR_CHECK(summed.size() == 2, "conductor env: adapt() takes {sum of costs, episodes}");
+  BudgetController::State st = budget_.state();
+  const double mean = summed[1] > 0 ? summed[0] / summed[1] : std::nan("");
+  if (summed[1] > 0) budget_.update_with(mean);
+  st.lambda = budget_.lambda();
+  st.sum_cost = 0;
+  st.count = 0;
+  budget_.set_state(st);
+  if (report) {
+    report->emplace_back("charts/budget_mean_cost_usd", mean);
+    report->emplace_back("charts/budget_lambda", budget_.lambda());
+  }
+}
+
+std::vector<double> ConductorEnv::adaptive_state() const {
+  if (!budget_.adaptive()) return {};
+  return {budget_.lambda()};
+}
+
+void ConductorEnv::set_adaptive_state(const std::vector<double>& state) {
+  if (!budget_.adaptive()) return;
+  if (state.size() != 1) fail("conductor env: adaptive state holds ", state.size(), " values, expected 1 (the budget multiplier)");
+  budget_.set_lambda(state[0]);
 }
 
 namespace builtin_envs {

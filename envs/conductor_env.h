@@ -17,8 +17,9 @@
 //
 // The vector observation (layout in ObsLayout) holds only what a gateway sees: query features, pool
 // mask, prices, called workers, per-step history (worker, error, output length, agreement, latency),
-// cumulative cost and latency, and the action mask. Never the hidden quality. The token encoding
-// of the same state is a separate encoder over state_view() (see ConductorStateEncoder).
+// cumulative cost and latency, and the action mask. Never the hidden quality. It is written by the
+// ConductorObsWriter of envs/conductor_state.h, the one serving uses too; policies that render their
+// own encoding (the transformer conductor) read the state views (observations().states).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,7 @@
 
 #include "core/config.h"
 #include "core/random.h"
+#include "envs/conductor_state.h"
 #include "envs/env.h"
 #include "envs/faults.h"
 #include "rewards/featurizer.h"
@@ -92,57 +94,9 @@ struct ConductorWorld {
                                                      std::shared_ptr<const TraceSet> traces);
 };
 
-// Offsets of the observation segments (floats).
-struct ObsLayout {
-  int features = 0, features_dim = 0;   // query features
-  int pool = 0;                         // [M] 1 = worker available this episode
-  int prices = 0;                       // [M] expected call cost / cost_scale (price changes apply)
-  int called = 0;                       // [M] 1 = already called this episode
-  int history = 0, history_slot = 0;    // [max_steps x slot]: slot = one-hot worker [M], error,
-                                        //   log1p(output_tokens)/10, agreement, latency/latency_scale
-  int summary = 0;                      // [4] cum cost/cost_scale, cum latency/latency_scale,
-                                        //   steps/max_steps, majority vote share
-  int preference = 0, preference_dim = 0;  // [1 when reward.w_cost_range is set, else 0] the
-                                        //   episode's cost weight, RewardConfig::cost_preference
-  int mask = 0;                         // [M + R] the action mask
-  int dim = 0;
-};
-
-// One CALL as the policy sees it (never the hidden quality).
-struct ConductorStepView {
-  int worker = -1;
-  uint8_t error = 0;          // ErrorCode
-  int32_t output_tokens = 0;
-  int32_t answer = -1;        // answer id (comparable answers only), -1 otherwise
-  float agreement = 0.f;      // share of earlier successful comparable answers equal to this one
-  float latency_s = 0.f;
-  double cost_usd = 0.0;
-};
-
-// The current state of one sub-environment: the seam for other encodings (tokens for the
-// transformer conductor). Pointers stay valid until the next reset/step.
-struct ConductorStateView {
-  int query = -1;
-  std::string_view text, task;
-  int input_tokens = -1;
-  int n_workers = 0;
-  const uint8_t* pool = nullptr;         // [n_workers]
-  const float* price_factor = nullptr;   // [n_workers]
-  const ConductorStepView* steps = nullptr;
-  int n_steps = 0;
-  int max_steps = 0;
-  double cum_cost_usd = 0.0, cum_latency_s = 0.0;
-  double cost_weight = 0.0;              // the episode's w_cost (varies when cost-conditioned)
-  const uint8_t* action_mask = nullptr;  // [n_actions]
-};
-
-// An alternative encoding of ConductorStateView (e.g. token ids for the transformer conductor).
-class ConductorStateEncoder {
- public:
-  virtual ~ConductorStateEncoder() = default;
-  // Appends the encoding of `state` to `out` (token ids, or any integer code).
-  virtual void encode(const ConductorStateView& state, std::vector<int32_t>& out) const = 0;
-};
+// The world spec of `world` under `config` (the `world` object of export manifests): what serving
+// needs to rebuild this environment's observations and finish rules.
+ConductorWorldSpec conductor_world_spec(const ConductorWorld& world, const ConductorEnvConfig& config);
 
 class ConductorEnv : public VectorEnv {
  public:
@@ -158,6 +112,7 @@ class ConductorEnv : public VectorEnv {
   const uint8_t* terminated() const override { return terminated_.data(); }
   const uint8_t* truncated() const override { return truncated_.data(); }
   const float* final_obs() const override { return final_obs_.data(); }
+  const ConductorStateView* state_views() const override;
   const std::vector<EpisodeRecord>& finished() const override { return finished_; }
   bool expert_actions(int32_t* actions) const override;
   // Exact snapshot (RNG streams, episode states, observations, fault windows, sequential cursor,
@@ -165,8 +120,15 @@ class ConductorEnv : public VectorEnv {
   bool supports_state() const override { return true; }
   std::string save_state() const override;
   void load_state(const std::string& blob) override;
+  // Budget mode lagrange: the window's {sum of episode costs, episodes}; adapt() takes their sums
+  // (over processes) and takes one dual step of the multiplier, reported as charts/budget_*.
+  std::vector<double> adaptation_stats() const override;
+  void adapt(const std::vector<double>& summed_stats, std::vector<std::pair<std::string, double>>* report) override;
+  std::vector<double> adaptive_state() const override;
+  void set_adaptive_state(const std::vector<double>& state) override;
 
-  const ObsLayout& layout() const { return layout_; }
+  const ObsLayout& layout() const { return writer_.layout(); }
+  const ConductorObsWriter& writer() const { return writer_; }
   const ConductorWorld& world() const { return *world_; }
   const ConductorEnvConfig& config() const { return config_; }
   int n_workers() const { return M_; }
@@ -181,7 +143,7 @@ class ConductorEnv : public VectorEnv {
     return w_cost_.empty() ? config_.reward.w_cost : w_cost_[static_cast<std::size_t>(i)];
   }
 
-  // Budget mode (lagrange): the trainer calls budget().update() between policy updates.
+  // Budget mode (lagrange): the trainer adapts the multiplier between updates (adapt()).
   BudgetController& budget() { return budget_; }
   const BudgetController& budget() const { return budget_; }
 
@@ -199,6 +161,9 @@ class ConductorEnv : public VectorEnv {
     double cum_cost = 0, cum_latency = 0;
     double ret = 0;
   };
+  // The state of sub-environment i; the query text and task only when with_text (the step loop
+  // never reads them).
+  ConductorStateView view_of(int i, bool with_text) const;
   void begin_episode(int i);
   void refresh_mask(int i);
   void do_call(int i, int k);
@@ -210,7 +175,7 @@ class ConductorEnv : public VectorEnv {
   FaultModel faults_;
   BudgetController budget_;
   EnvSpec spec_;
-  ObsLayout layout_;
+  ConductorObsWriter writer_;
   int num_envs_ = 0, M_ = 0, R_ = 0, A_ = 0;
   std::vector<FinishRule> rules_;
   int default_rule_action_ = 0;
@@ -222,7 +187,6 @@ class ConductorEnv : public VectorEnv {
     float latency_s;
     int32_t answer;
     int32_t output_tokens;
-    float output_len_obs;  // log1p(output_tokens) / 10, precomputed for the observation
     uint8_t error;
     uint8_t available;
   };
@@ -245,6 +209,7 @@ class ConductorEnv : public VectorEnv {
   std::vector<FaultEffects> fx_;
   std::vector<int> scratch_;             // [num_envs x M] pool sampling
   std::vector<float> unit_price_factor_; // [M] of ones when there are no faults
+  mutable std::vector<ConductorStateView> state_cache_;  // state_views()
   uint64_t cursor_ = 0;
   std::size_t pass0_finished_ = 0;
   int expert_worker_ = 0;

@@ -1,276 +1,134 @@
-#include "serve/conductor_world.h"
+#include "envs/conductor_live.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
-#include "envs/conductor_env.h"
 #include "traces/tokens.h"
 #include "traces/trace_set.h"
 
-namespace conductor::serve {
+namespace conductor {
 
-json world_spec_from_env(const ConductorWorld& W, const ConductorEnvConfig& config) {
-  const TraceSet& T = *W.traces;
-  json workers = json::array();
-  for (std::size_t k = 0; k < W.workers.size(); ++k) {
-    const int m = W.workers[k];
-    workers.push_back({{"name", W.worker_names[k]},
-                       {"provider", T.model_provider.empty() ? "" : T.model_provider[m]},
-                       {"price_in_per_mtok", T.price_in_per_mtok.empty() ? 0.0 : T.price_in_per_mtok[m]},
-                       {"price_out_per_mtok", T.price_out_per_mtok.empty() ? 0.0 : T.price_out_per_mtok[m]},
-                       {"expected_cost_usd", W.expected_cost[k]},
-                       {"trust", W.trust[k]}});
-  }
-  json rules = json::array();
-  for (FinishRule r : config.finish_rules) rules.push_back(finish_rule_name(r));
-  json spec = {{"featurizer", W.featurizer.to_json()},
-               {"workers", workers},
-               {"cost_scale", W.cost_scale},
-               {"latency_scale", W.latency_scale},
-               {"max_steps", config.max_steps},
-               {"finish_rules", rules},
-               {"default_finish", finish_rule_name(config.default_finish)},
-               {"budget_cap_usd", nullptr}};
-  if (config.reward.budget.mode == BudgetMode::kCap) spec["budget_cap_usd"] = config.reward.budget.cap_usd;
-  spec["cost_conditioning"] = nullptr;
-  if (config.reward.cost_conditioned())
-    spec["cost_conditioning"] = {{"w_cost_min", config.reward.w_cost_min},
-                                 {"w_cost_max", config.reward.w_cost_max},
-                                 {"w_cost_default", config.reward.w_cost}};
-  return spec;
-}
-
-namespace {
-
-const json& field(const json& j, const char* key, const std::string& source, const std::string& where) {
-  if (!j.is_object() || !j.contains(key)) fail(source, ": ", where, ": missing field '", key, "'");
-  return j[key];
-}
-double number(const json& j, const char* key, const std::string& source, const std::string& where) {
-  const json& v = field(j, key, source, where);
-  if (!v.is_number()) fail(source, ": ", where, ".", key, ": expected a number, got ", v.dump());
-  return v.get<double>();
-}
-
-}  // namespace
-
-std::shared_ptr<ConductorLiveWorld> ConductorLiveWorld::from_spec(const json& spec, const std::string& source) {
-  auto w = std::make_shared<ConductorLiveWorld>();
-  const std::string where = "world";
-  try {
-    w->featurizer_ = QueryFeaturizer::from_json(field(spec, "featurizer", source, where));
-  } catch (const Error& e) {
-    fail(source, ": world.featurizer: ", e.what());
-  } catch (const json::exception& e) {
-    fail(source, ": world.featurizer: ", e.what());
-  }
-  const json& workers = field(spec, "workers", source, where);
-  if (!workers.is_array() || workers.empty()) fail(source, ": world.workers: expected a non-empty array");
-  for (std::size_t k = 0; k < workers.size(); ++k) {
-    const std::string at = "world.workers[" + std::to_string(k) + "]";
-    const json& n = field(workers[k], "name", source, at);
-    if (!n.is_string()) fail(source, ": ", at, ".name: expected a string");
-    w->names_.push_back(n.get<std::string>());
-    // null = no public list price (e.g. most RouterBench models): live call costs then fall back
-    // to the worker's expected (mean training) cost per call.
-    auto price = [&](const char* key) {
-      const json& v = field(workers[k], key, source, at);
-      if (v.is_null()) return std::nan("");
-      if (!v.is_number() || v.get<double>() < 0)
-        fail(source, ": ", at, ".", key, ": expected null (unknown) or a number >= 0, got ", v.dump());
-      return v.get<double>();
-    };
-    w->price_in_.push_back(price("price_in_per_mtok"));
-    w->price_out_.push_back(price("price_out_per_mtok"));
-    w->expected_cost_.push_back(number(workers[k], "expected_cost_usd", source, at));
-    w->trust_.push_back(number(workers[k], "trust", source, at));
-  }
-  w->cost_scale_ = number(spec, "cost_scale", source, where);
-  w->latency_scale_ = number(spec, "latency_scale", source, where);
-  if (!(w->cost_scale_ > 0) || !(w->latency_scale_ > 0)) fail(source, ": world.cost_scale and latency_scale must be > 0");
-  const json& ms = field(spec, "max_steps", source, where);
-  if (!ms.is_number_integer() || ms.get<int>() < 1) fail(source, ": world.max_steps: expected an integer >= 1");
-  w->max_steps_ = ms.get<int>();
-  const json& cap = field(spec, "budget_cap_usd", source, where);
-  if (!cap.is_null()) {
-    if (!cap.is_number() || cap.get<double>() < 0) fail(source, ": world.budget_cap_usd: expected null or a number >= 0");
-    w->budget_cap_usd_ = cap.get<double>();
-  }
-  // Absent in exports written before cost conditioning existed: the same as null.
-  if (spec.contains("cost_conditioning") && !spec["cost_conditioning"].is_null()) {
-    const json& cc = spec["cost_conditioning"];
-    const std::string at = "world.cost_conditioning";
-    const double lo = number(cc, "w_cost_min", source, at), hi = number(cc, "w_cost_max", source, at),
-                 def = number(cc, "w_cost_default", source, at);
-    if (!(lo > 0 && hi > lo && def >= lo && def <= hi))
-      fail(source, ": ", at, ": expected 0 < w_cost_min < w_cost_max and w_cost_default in between");
-    w->reward_.w_cost_min = lo;
-    w->reward_.w_cost_max = hi;
-    w->reward_.w_cost = def;
-  }
-  w->M_ = static_cast<int>(w->names_.size());
-  for (int k = 0; k < w->M_; ++k) {
+ConductorLiveWorld::ConductorLiveWorld(ConductorWorldSpec spec)
+    : spec_(std::move(spec)), writer_(spec_), names_(spec_.worker_names()), trust_(spec_.trusts()) {
+  for (int k = 0; k < spec_.n_workers(); ++k) {
     ActionInfo a;
     a.kind = ActionInfo::Kind::kCall;
     a.worker = k;
-    a.name = "call:" + w->names_[k];
-    w->actions_.push_back(a);
+    a.name = "call:" + names_[k];
+    actions_.push_back(a);
   }
-  const json& rules = field(spec, "finish_rules", source, where);
-  if (!rules.is_array() || rules.empty()) fail(source, ": world.finish_rules: expected a non-empty array");
-  for (const auto& r : rules) {
-    if (!r.is_string() || (r != "last" && r != "vote" && r != "most_trusted"))
-      fail(source, ": world.finish_rules: unknown rule ", r.dump(), " (expected last, vote, most_trusted)");
+  for (FinishRule r : spec_.finish_rules) {
     ActionInfo a;
     a.kind = ActionInfo::Kind::kFinish;
-    a.finish_rule = r.get<std::string>();
+    a.finish_rule = finish_rule_name(r);
     a.name = "finish:" + a.finish_rule;
-    w->actions_.push_back(a);
+    actions_.push_back(a);
   }
-  const json& def = field(spec, "default_finish", source, where);
-  if (!def.is_string() || std::find(rules.begin(), rules.end(), def) == rules.end())
-    fail(source, ": world.default_finish: expected one of world.finish_rules, got ", def.dump());
-  w->default_finish_ = def.get<std::string>();
-  // ObsLayout, in ConductorEnv's order.
-  int o = 0;
-  w->features_ = o;
-  o += w->featurizer_.dim();
-  w->pool_ = o;
-  o += w->M_;
-  w->prices_ = o;
-  o += w->M_;
-  w->called_ = o;
-  o += w->M_;
-  w->history_ = o;
-  w->slot_ = w->M_ + 4;
-  o += w->max_steps_ * w->slot_;
-  w->summary_ = o;
-  o += 4;
-  w->preference_ = o;
-  o += w->reward_.cost_conditioned() ? 1 : 0;
-  w->mask_ = o;
-  o += static_cast<int>(w->actions_.size());
-  w->dim_ = o;
-  return w;
+}
+
+std::shared_ptr<ConductorLiveWorld> ConductorLiveWorld::from_spec(const json& spec, const std::string& source) {
+  return std::make_shared<ConductorLiveWorld>(ConductorWorldSpec::from_json(spec, source));
+}
+
+bool ConductorLiveWorld::cost_weight_range(double* lo, double* hi, double* default_weight) const {
+  const RewardConfig& cc = spec_.cost_conditioning;
+  if (!cc.cost_conditioned()) return false;
+  *lo = cc.w_cost_min;
+  *hi = cc.w_cost_max;
+  *default_weight = cc.w_cost;
+  return true;
 }
 
 namespace {
 
-struct StepView {
-  int worker = -1;
-  uint8_t error = 0;
-  int32_t output_tokens = 0;
-  int32_t answer = -1;
-  float agreement = 0.f;
-  float latency_s = 0.f;
-  double cost_usd = 0.0;
-};
-
-}  // namespace
-
 class ConductorLiveEpisode : public LiveEpisode {
  public:
-  ConductorLiveEpisode(const ConductorLiveWorld& w, const LiveQuery& q) : w_(w) {
-    features_.resize(static_cast<std::size_t>(w.featurizer_.dim()));
-    const int tokens = q.input_tokens >= 0 ? q.input_tokens : estimate_tokens(q.text);
-    w.featurizer_.featurize(q.text, q.task, tokens, features_.data());
+  ConductorLiveEpisode(const ConductorLiveWorld& w, const LiveQuery& q) : w_(w), text_(q.text), task_(q.task) {
+    const ConductorWorldSpec& spec = w.spec();
+    const int M = spec.n_workers();
+    features_.resize(static_cast<std::size_t>(spec.featurizer.dim()));
+    input_tokens_ = q.input_tokens >= 0 ? q.input_tokens : estimate_tokens(q.text);
+    spec.featurizer.featurize(q.text, q.task, input_tokens_, features_.data());
     pool_ = q.available;
-    if (pool_.size() != static_cast<std::size_t>(w.M_)) pool_.assign(w.M_, 1);
-    called_.assign(w.M_, 0);
-    cap_ = !std::isnan(q.budget_usd) ? q.budget_usd : w.budget_cap_usd_;
-    if (w.reward_.cost_conditioned())
-      preference_ = static_cast<float>(
-          w.reward_.cost_preference(std::isnan(q.cost_weight) ? w.reward_.w_cost : q.cost_weight));
+    if (pool_.size() != static_cast<std::size_t>(M)) pool_.assign(M, 1);
+    called_.assign(M, 0);
+    price_factor_.assign(M, 1.f);  // no price faults when serving
+    steps_.reserve(static_cast<std::size_t>(spec.max_steps));
+    cap_ = !std::isnan(q.budget_usd) ? q.budget_usd : spec.budget_cap_usd;
+    cost_weight_ = std::isnan(q.cost_weight) ? spec.cost_conditioning.w_cost : q.cost_weight;
+    obs_.assign(static_cast<std::size_t>(w.obs_dim()), 0.f);
+    mask_.assign(static_cast<std::size_t>(w.n_actions()), 0);
+    refresh();
   }
 
-  int steps() const override { return static_cast<int>(calls_.size()); }
+  int steps() const override { return static_cast<int>(steps_.size()); }
 
   void record_call(const CallResult& r) override {
-    CONDUCTOR_CHECK(r.worker >= 0 && r.worker < w_.M_, "record_call: worker ", r.worker);
-    StepView v;
+    CONDUCTOR_CHECK(r.worker >= 0 && r.worker < w_.spec().n_workers(), "record_call: worker ", r.worker);
+    CONDUCTOR_CHECK(static_cast<int>(steps_.size()) < w_.max_steps(), "record_call beyond max_steps");
+    ConductorStepView v;
     v.worker = r.worker;
     v.error = r.error;
     v.output_tokens = std::max(0, r.output_tokens);
     v.answer = r.error == kOk ? r.answer_id : -1;
     v.latency_s = static_cast<float>(r.latency_s);
     v.cost_usd = r.cost_usd;
-    int earlier = 0, same = 0;
-    for (const auto& u : calls_) {
-      if (u.error != kOk || u.answer < 0) continue;
-      ++earlier;
-      same += (u.answer == v.answer);
-    }
-    v.agreement = (v.error == kOk && v.answer >= 0 && earlier > 0) ? static_cast<float>(same) / earlier : 0.f;
+    v.agreement = answer_agreement(steps_.data(), static_cast<int>(steps_.size()), v);
     if (v.error == kOk) ++n_answers_;
     cum_cost_ += v.cost_usd;
     cum_latency_ += v.latency_s;
     called_[r.worker] = 1;
-    calls_.push_back(v);
+    steps_.push_back(v);
+    refresh();
   }
 
-  void observe(float* o, uint8_t* mask) const override {
-    const ConductorLiveWorld& W = w_;
-    const int M = W.M_;
-    std::fill(o, o + W.dim_, 0.f);
-    std::memcpy(o + W.features_, features_.data(), sizeof(float) * features_.size());
-    const double inv_cost = 1.0 / W.cost_scale_;
-    const float pf = 1.f;  // no price faults when serving
-    for (int k = 0; k < M; ++k) {
-      o[W.pool_ + k] = pool_[k];
-      o[W.prices_ + k] = static_cast<float>(W.expected_cost_[k] * pf * inv_cost);
-      o[W.called_ + k] = called_[k] ? 1.f : 0.f;
-    }
-    for (std::size_t j = 0; j < calls_.size() && static_cast<int>(j) < W.max_steps_; ++j) {
-      const StepView& v = calls_[j];
-      float* h = o + W.history_ + j * W.slot_;
-      h[v.worker] = 1.f;
-      h[M] = v.error != kOk ? 1.f : 0.f;
-      h[M + 1] = static_cast<float>(std::log1p(static_cast<double>(v.output_tokens)) / 10.0);
-      h[M + 2] = v.agreement;
-      h[M + 3] = static_cast<float>(v.latency_s / W.latency_scale_);
-    }
-    if (!calls_.empty()) {
-      int best_votes = 0, comparable = 0;
-      for (const auto& u : calls_) {
-        if (u.error != kOk || u.answer < 0) continue;
-        ++comparable;
-        int votes = 0;
-        for (const auto& x : calls_) votes += (x.error == kOk && x.answer == u.answer);
-        best_votes = std::max(best_votes, votes);
-      }
-      o[W.summary_ + 0] = static_cast<float>(cum_cost_ / W.cost_scale_);
-      o[W.summary_ + 1] = static_cast<float>(cum_latency_ / W.latency_scale_);
-      o[W.summary_ + 2] = static_cast<float>(static_cast<int>(calls_.size())) / W.max_steps_;
-      o[W.summary_ + 3] = comparable ? static_cast<float>(best_votes) / comparable : 0.f;
-    }
-    if (W.reward_.cost_conditioned()) o[W.preference_] = preference_;
-    bool any_call = false;
-    for (int k = 0; k < M; ++k) {
-      bool ok = pool_[k] && !called_[k];
-      if (cap_ >= 0 && ok) ok = cum_cost_ + W.expected_cost_[k] * pf <= cap_;
-      mask[k] = ok;
-      o[W.mask_ + k] = ok;
-      any_call |= ok;
-    }
-    const uint8_t fin = (n_answers_ > 0 || !any_call) ? 1 : 0;
-    for (int r = M; r < W.n_actions(); ++r) {
-      mask[r] = fin;
-      o[W.mask_ + r] = fin;
-    }
+  ObsBatch observation() const override {
+    ObsBatch b;
+    b.n = 1;
+    b.n_actions = w_.n_actions();
+    b.mask = mask_.data();
+    b.dense = obs_.data();
+    b.dense_dim = w_.obs_dim();
+    b.states = &state_;
+    return b;
   }
 
  private:
+  void refresh() {
+    ConductorStateView& s = state_;
+    s.text = text_;
+    s.task = task_;
+    s.input_tokens = input_tokens_;
+    s.features = features_.data();
+    s.n_workers = w_.spec().n_workers();
+    s.pool = pool_.data();
+    s.called = called_.data();
+    s.price_factor = price_factor_.data();
+    s.steps = steps_.data();
+    s.n_steps = static_cast<int>(steps_.size());
+    s.n_answers = n_answers_;
+    s.max_steps = w_.max_steps();
+    s.cum_cost_usd = cum_cost_;
+    s.cum_latency_s = cum_latency_;
+    s.cost_weight = cost_weight_;
+    s.action_mask = mask_.data();
+    w_.writer().write(s, cap_, obs_.data(), mask_.data());
+  }
+
   const ConductorLiveWorld& w_;
-  std::vector<float> features_;
-  std::vector<uint8_t> pool_, called_;
-  std::vector<StepView> calls_;
-  double cap_ = -1.0;
-  float preference_ = 0.f;
+  std::string text_, task_;
+  int input_tokens_ = -1;
+  std::vector<float> features_, price_factor_, obs_;
+  std::vector<uint8_t> pool_, called_, mask_;
+  std::vector<ConductorStepView> steps_;
+  ConductorStateView state_;
+  double cap_ = -1.0, cost_weight_ = 0.0;
   double cum_cost_ = 0.0, cum_latency_ = 0.0;
   int n_answers_ = 0;
 };
+
+}  // namespace
 
 std::unique_ptr<LiveEpisode> ConductorLiveWorld::start(const LiveQuery& query) const {
   return std::make_unique<ConductorLiveEpisode>(*this, query);
@@ -283,4 +141,4 @@ int ConductorLiveWorld::final_call(const std::string& rule, const std::vector<Ca
                           [](const CallResult& x) { return x.answer_id; });
 }
 
-}  // namespace conductor::serve
+}  // namespace conductor

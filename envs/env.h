@@ -20,7 +20,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "envs/observation.h"
 
 namespace conductor {
 
@@ -60,6 +63,29 @@ class VectorEnv {
   virtual const float* final_obs() const = 0;
   virtual const std::vector<EpisodeRecord>& finished() const = 0;
 
+  // The current observations as policies read them: the dense rows, the mask, and the state views
+  // when the environment has them (state_views()).
+  ObsBatch observations() const {
+    ObsBatch b;
+    b.n = num_envs();
+    b.n_actions = spec().n_actions;
+    b.mask = action_mask();
+    b.dense = obs();
+    b.dense_dim = spec().obs_dim;
+    b.states = state_views();
+    return b;
+  }
+  // The last observations of the episodes that ended in the last step (dense only; see final_obs()).
+  ObsBatch final_observations() const {
+    ObsBatch b;
+    b.n = num_envs();
+    b.n_actions = spec().n_actions;
+    b.mask = action_mask();
+    b.dense = final_obs();
+    b.dense_dim = spec().obs_dim;
+    return b;
+  }
+
   // ---- Optional capabilities (the defaults say "unsupported"; the trainer adapts) ----
 
   // Exact snapshot of every sub-environment (RNG streams, episode states, step counters, current
@@ -76,6 +102,22 @@ class VectorEnv {
   // split for the routing environment. Used by behaviour-cloning warm starts. Returns false (and
   // writes nothing) when the environment provides none.
   virtual bool expert_actions(int32_t* actions) const { return false; }
+
+  // [num_envs] structured states of the current episodes (the conductor's ConductorStateView), or
+  // null for environments that only have the dense encoding. Valid until the next step/reset.
+  virtual const ConductorStateView* state_views() const { return nullptr; }
+
+  // Parameters the environment adapts between policy updates (the conductor's Lagrange budget
+  // multiplier). The trainer, after each update's rollouts: stats = adaptation_stats() (additive
+  // statistics of the window since the last adapt, e.g. {sum of costs, episodes}); sums them over
+  // the training processes (and over the environment instances of one process); calls
+  // adapt(summed) on every instance, which takes the step, clears the window and appends what it
+  // changed to `report` (metric name, value). adaptive_state() / set_adaptive_state() are the
+  // adapted parameters for checkpoints. Defaults: nothing adapts.
+  virtual std::vector<double> adaptation_stats() const { return {}; }
+  virtual void adapt(const std::vector<double>& summed_stats, std::vector<std::pair<std::string, double>>* report) {}
+  virtual std::vector<double> adaptive_state() const { return {}; }
+  virtual void set_adaptive_state(const std::vector<double>& state) {}
 };
 
 }  // namespace conductor

@@ -1,16 +1,17 @@
 // What the server needs from the environment side to make decisions for live requests: the
 // observation the conductor environment would show at each step of an episode built from a real
-// query and the real results of worker calls. The serving path must produce exactly the floats the
+// query and the real results of worker calls. The serving path must produce exactly what the
 // environment produces for the same state, or the exported policy sees inputs it was not trained on;
-// implementations therefore delegate to the environment's own observation code (see
-// serve/conductor_world.h), and tests check both agree.
+// the conductor's implementation (envs/conductor_live.h) writes them with the environment's own
+// ConductorObsWriter.
 //
 // Contract:
 //  - start() validates nothing about the request beyond what it needs (the server has already
 //    checked worker names and types) and returns a fresh episode; it is called concurrently from
 //    several threads and must not share mutable state between episodes.
-//  - LiveEpisode::observe() writes obs_dim() floats and n_actions() mask bytes for the current step.
-//  - record_call() appends the result of CALL(worker) so the next observe() reflects it.
+//  - LiveEpisode::observation() is the current step as a batch of one row (dense floats, mask and
+//    the state view), valid until the next record_call().
+//  - record_call() appends the result of CALL(worker) so the next observation() reflects it.
 #pragma once
 
 #include <cmath>
@@ -20,8 +21,9 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "envs/observation.h"
 
-namespace conductor::serve {
+namespace conductor {
 
 struct ActionInfo {
   enum class Kind { kCall, kFinish };
@@ -54,7 +56,7 @@ struct CallResult {
 class LiveEpisode {
  public:
   virtual ~LiveEpisode() = default;
-  virtual void observe(float* obs, uint8_t* mask) const = 0;
+  virtual ObsBatch observation() const = 0;
   virtual void record_call(const CallResult& result) = 0;
   // Steps taken so far (calls recorded).
   virtual int steps() const = 0;
@@ -95,4 +97,4 @@ class LiveWorld {
   }
 };
 
-}  // namespace conductor::serve
+}  // namespace conductor

@@ -10,8 +10,10 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "eval/baselines.h"
-#include "policies/mlp_io.h"
-#include "serve/export.h"
+#include "core/stats.h"
+#include "envs/episode_loop.h"
+#include "policies/export.h"
+#include "policies/registry.h"
 #include "traces/store.h"
 
 namespace conductor::eval {
@@ -39,39 +41,32 @@ ConductorEnvConfig env_from_manifest(const json& m, const std::string& dir) {
   if (!m.contains("world") || m["world"].is_null())
     fail(src, ": the export has no conductor world spec (env '", m.value("env_id", std::string("?")),
          "'): `conductor eval` replays conductor policies");
-  const json& w = m["world"];
+  const ConductorWorldSpec w = ConductorWorldSpec::from_json(m["world"], src);
   ConductorEnvConfig c;
+  c.workers = w.worker_names();
+  c.max_steps = w.max_steps;
+  c.finish_rules = w.finish_rules;
+  c.default_finish = w.default_finish;
   try {
-    for (const auto& wk : w.at("workers")) c.workers.push_back(wk.at("name").get<std::string>());
-    c.max_steps = w.at("max_steps").get<int>();
-    c.finish_rules.clear();
-    auto rule = [&](const std::string& n) {
-      if (n == "last") return FinishRule::kLast;
-      if (n == "vote") return FinishRule::kVote;
-      if (n == "most_trusted") return FinishRule::kMostTrusted;
-      fail(src, ": world.finish_rules: unknown rule '", n, "'");
-    };
-    for (const auto& r : w.at("finish_rules")) c.finish_rules.push_back(rule(r.get<std::string>()));
-    c.default_finish = rule(w.at("default_finish").get<std::string>());
-    c.features.hash_dim = w.at("featurizer").at("hash_dim").get<int>();
-    c.features.ngram_max = w.at("featurizer").at("ngram_max").get<int>();
-    if (w.contains("budget_cap_usd") && !w["budget_cap_usd"].is_null()) {
-      c.reward.budget.mode = BudgetMode::kCap;
-      c.reward.budget.cap_usd = w["budget_cap_usd"].get<double>();
-    }
+    const json& f = m["world"].at("featurizer");
+    c.features.hash_dim = f.at("hash_dim").get<int>();
+    c.features.ngram_max = f.at("ngram_max").get<int>();
     if (m.contains("reward") && !m["reward"].is_null()) {
       c.reward.w_quality = m["reward"].at("w_quality").get<double>();
       c.reward.w_cost = m["reward"].at("w_cost").get<double>();
       c.reward.w_latency = m["reward"].at("w_latency").get<double>();
     }
-    if (w.contains("cost_conditioning") && !w["cost_conditioning"].is_null()) {
-      const json& cc = w["cost_conditioning"];
-      c.reward.w_cost_min = cc.at("w_cost_min").get<double>();
-      c.reward.w_cost_max = cc.at("w_cost_max").get<double>();
-      c.reward.w_cost = cc.at("w_cost_default").get<double>();
-    }
   } catch (const json::exception& e) {
     fail(src, ": incomplete world spec for replay: ", e.what());
+  }
+  if (w.budget_cap_usd >= 0) {
+    c.reward.budget.mode = BudgetMode::kCap;
+    c.reward.budget.cap_usd = w.budget_cap_usd;
+  }
+  if (w.cost_conditioning.cost_conditioned()) {
+    c.reward.w_cost_min = w.cost_conditioning.w_cost_min;
+    c.reward.w_cost_max = w.cost_conditioning.w_cost_max;
+    c.reward.w_cost = w.cost_conditioning.w_cost;
   }
   return c;
 }
@@ -97,7 +92,7 @@ ConductorCheckpoint load_conductor_checkpoint(const std::string& path) {
     // its run folder when that still exists (exact), else from the manifest's world spec.
     const LoadedExport bundle = load_export_bundle(path);
     ck.checkpoint_dir = path;
-    ck.policy = load_export(path);
+    ck.policy = bundle.policy;
     const json& m = bundle.manifest;
     const std::string run_dir =
         m.contains("training") && m["training"].is_object() ? m["training"].value("run_dir", std::string()) : "";
@@ -164,12 +159,8 @@ void check_compatible(const ConductorCheckpoint& ck, const ConductorEnv& env, co
     if (missing.empty() && extra.empty()) msg += " (same workers in another order)";
     fail(msg);
   }
-  const auto& spec = env.spec();
-  if (ck.policy->n_actions() != spec.n_actions || ck.policy->obs_dim() != spec.obs_dim)
-    fail("checkpoint ", ck.path, " has ", ck.policy->n_actions(), " actions and observation size ",
-         ck.policy->obs_dim(), ", but its environment on ", traces_path, " has ", spec.n_actions, " actions (",
-         join(spec.action_names), ") and observation size ", spec.obs_dim,
-         ": the worker list or the feature configuration differs");
+  check_obs_fits(*ck.policy, "checkpoint " + ck.path, env.observations(),
+                 "its environment on " + traces_path + " (actions " + join(env.spec().action_names) + ")");
 }
 
 void check_workers_present(const ConductorCheckpoint& ck, const TraceSet& traces, const std::string& traces_path) {
@@ -186,39 +177,39 @@ std::vector<QueryResult> replay_policy(const Policy& policy, ConductorEnv& env, 
   const int n = env.num_envs();
   const int A = env.spec().n_actions;
   const int M = env.n_workers();
-  const int D = env.spec().obs_dim;
-  std::vector<int32_t> actions(n);
   std::vector<std::vector<int>> calls(n);
   std::vector<QueryResult> by_query(env.world().traces->n_queries());
   std::vector<uint8_t> seen(by_query.size(), 0);
   env.reset(seed);
   const std::size_t max_steps = (env.split_size() + n) * static_cast<std::size_t>(env.spec().max_episode_steps + 1) + 16;
-  std::size_t steps = 0;
-  std::vector<float> obs;
-  while (!env.sequential_pass_complete()) {
-    if (++steps > max_steps) fail("replay did not finish a pass over the split in ", max_steps, " steps");
-    obs.assign(env.obs(), env.obs() + static_cast<std::size_t>(n) * D);
-    policy.act(obs.data(), env.action_mask(), n, actions.data(), greedy, derive_seed(seed, steps), nullptr);
-    for (int i = 0; i < n; ++i) {
-      CONDUCTOR_CHECK(env.action_mask()[static_cast<std::size_t>(i) * A + actions[i]], "policy chose a masked action");
-      if (actions[i] < M) calls[i].push_back(actions[i]);
-    }
-    env.step(actions.data());
-    for (const auto& rec : env.finished()) {
-      const auto q = static_cast<std::size_t>(rec.extras[ConductorEnv::kQueryIndex]);
-      const bool first_pass = rec.extras[ConductorEnv::kPass] == 0.0;
-      if (first_pass && !seen[q]) {
-        QueryResult r;
-        r.quality = rec.extras[ConductorEnv::kQuality];
-        r.cost_usd = rec.extras[ConductorEnv::kCostUsd];
-        r.latency_s = rec.extras[ConductorEnv::kLatencyS];
-        r.calls = calls[rec.env_index];
-        by_query[q] = std::move(r);
-        seen[q] = 1;
-      }
-      calls[rec.env_index].clear();
-    }
-  }
+  uint64_t steps = 0;
+  run_env_loop(
+      env,
+      [&](const ObsBatch& obs, int32_t* actions) {
+        policy.act(obs, ActOptions{greedy, derive_seed(seed, ++steps)}, actions, nullptr);
+        for (int i = 0; i < n; ++i) {
+          CONDUCTOR_CHECK(obs.mask[static_cast<std::size_t>(i) * A + actions[i]], "policy chose a masked action");
+          if (actions[i] < M) calls[i].push_back(actions[i]);
+        }
+      },
+      [&](VectorEnv&, const int32_t*) {
+        for (const auto& rec : env.finished()) {
+          const auto q = static_cast<std::size_t>(rec.extras[ConductorEnv::kQueryIndex]);
+          const bool first_pass = rec.extras[ConductorEnv::kPass] == 0.0;
+          if (first_pass && !seen[q]) {
+            QueryResult r;
+            r.quality = rec.extras[ConductorEnv::kQuality];
+            r.cost_usd = rec.extras[ConductorEnv::kCostUsd];
+            r.latency_s = rec.extras[ConductorEnv::kLatencyS];
+            r.calls = calls[rec.env_index];
+            by_query[q] = std::move(r);
+            seen[q] = 1;
+          }
+          calls[rec.env_index].clear();
+        }
+      },
+      [&] { return env.sequential_pass_complete(); }, static_cast<int64_t>(max_steps),
+      "replay over the " + std::string(split_name(env.config().split)) + " split");
   std::vector<QueryResult> out;
   out.reserve(table.n_queries());
   for (std::size_t q : table.query_index) {

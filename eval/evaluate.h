@@ -20,7 +20,7 @@ struct ConductorCheckpoint {
   std::string path;             // as given (run folder or checkpoint folder)
   std::string checkpoint_dir;   // resolved
   std::string run_dir;          // folder holding config.yaml
-  std::unique_ptr<Policy> policy;
+  std::shared_ptr<const Policy> policy;
   ConductorEnvConfig env;       // the run's `env` mapping
   std::vector<std::string> trained_workers;  // empty when unknown
 };
@@ -57,8 +57,8 @@ struct EvalOptions {
   uint64_t seed = 0;                     // random baseline and environment seeds
   int num_envs = 16;
   bool greedy = true;                    // false: sample the conductor's actions (seeded)
-  int aiq_bootstrap = 1000;
-  std::vector<double> cost_weights;      // cost-conditioned checkpoints: extra frontier points               // paired bootstrap resamples of frontier AIQ (0 = none)
+  int aiq_bootstrap = 1000;              // paired bootstrap resamples of frontier AIQ (0 = none)
+  std::vector<double> cost_weights;      // cost-conditioned checkpoints: extra frontier points
 };
 
 // Runs everything and returns report.json.

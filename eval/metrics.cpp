@@ -14,17 +14,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kEps = 1e-12;
 }  // namespace
 
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) fail("percentile of an empty list");
-  if (!(p >= 0.0 && p <= 100.0)) fail("percentile ", p, " outside [0, 100]");
-  std::sort(values.begin(), values.end());
-  const double rank = p / 100.0 * static_cast<double>(values.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(rank));
-  const auto hi = std::min(lo + 1, values.size() - 1);
-  const double frac = rank - static_cast<double>(lo);
-  return values[lo] + (values[hi] - values[lo]) * frac;
-}
-
 PolicyMetrics summarize(const std::vector<QueryResult>& results, std::size_t n_workers, int strong) {
   if (results.empty()) fail("cannot summarize a policy over zero queries");
   PolicyMetrics m;

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "core/stats.h"  // percentile
+
 namespace conductor::eval {
 
 // The outcome of one query under one policy.
@@ -49,9 +51,6 @@ struct PolicyMetrics {
 // Aggregates per-query results. Throws conductor::Error when `results` is empty.
 PolicyMetrics summarize(const std::vector<QueryResult>& results, std::size_t n_workers, int strong = -1);
 
-// The p-th percentile (p in [0, 100]) with linear interpolation between order statistics
-// (NumPy's default "linear" method). Throws on an empty input.
-double percentile(std::vector<double> values, double p);
 
 // RouteLLM's performance gap recovered. Throws when q_strong == q_weak (the gap is undefined).
 double pgr(double q_router, double q_weak, double q_strong);

@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "envs/episode_loop.h"
 #include "eval/evaluate.h"
 #include "eval/simulate_logs.h"
 #include "rewards/predictors.h"
@@ -23,37 +24,35 @@ json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 // First-step action probabilities over the env workers for every query of the env's split.
 std::map<std::size_t, std::vector<double>> first_call_probs(const Policy& policy, ConductorEnv& env, bool stochastic,
                                                             uint64_t seed) {
-  const int n = env.num_envs(), A = env.spec().n_actions, M = env.n_workers(), D = env.spec().obs_dim;
+  const int n = env.num_envs(), A = env.spec().n_actions, M = env.n_workers();
   std::map<std::size_t, std::vector<double>> out;
-  std::vector<int32_t> actions(n);
   std::vector<float> probs(static_cast<std::size_t>(n) * A);
-  std::vector<float> obs;
   env.reset(seed);
-  std::size_t guard = 0;
   const std::size_t max_steps = (env.split_size() + n) * static_cast<std::size_t>(env.spec().max_episode_steps + 1) + 16;
-  while (!env.sequential_pass_complete()) {
-    if (++guard > max_steps) fail("ope: the environment did not finish a pass over the split");
-    obs.assign(env.obs(), env.obs() + static_cast<std::size_t>(n) * D);
-    policy.act(obs.data(), env.action_mask(), n, actions.data(), /*greedy=*/true, seed, probs.data());
-    for (int i = 0; i < n; ++i) {
-      const auto view = env.state_view(i);
-      if (view.n_steps != 0) continue;
-      const auto q = static_cast<std::size_t>(view.query);
-      if (out.count(q)) continue;
-      std::vector<double> p(M, 0.0);
-      if (stochastic) {
-        double s = 0;
-        for (int k = 0; k < M; ++k) s += (p[k] = probs[static_cast<std::size_t>(i) * A + k]);
-        if (!(s > 0)) fail("ope: the policy gives no probability to any CALL action at the first step of query ", q);
-        for (auto& v : p) v /= s;
-      } else {
-        if (actions[i] >= M) fail("ope: the policy's first action on query ", q, " is not a CALL");
-        p[actions[i]] = 1.0;
-      }
-      out[q] = std::move(p);
-    }
-    env.step(actions.data());
-  }
+  run_env_loop(
+      env,
+      [&](const ObsBatch& obs, int32_t* actions) {
+        policy.act(obs, ActOptions{true, seed}, actions, probs.data());
+        for (int i = 0; i < n; ++i) {
+          const ConductorStateView& view = obs.states[i];
+          if (view.n_steps != 0) continue;
+          const auto q = static_cast<std::size_t>(view.query);
+          if (out.count(q)) continue;
+          std::vector<double> p(M, 0.0);
+          if (stochastic) {
+            double s = 0;
+            for (int k = 0; k < M; ++k) s += (p[k] = probs[static_cast<std::size_t>(i) * A + k]);
+            if (!(s > 0)) fail("ope: the policy gives no probability to any CALL action at the first step of query ", q);
+            for (auto& v : p) v /= s;
+          } else {
+            if (actions[i] >= M) fail("ope: the policy's first action on query ", q, " is not a CALL");
+            p[actions[i]] = 1.0;
+          }
+          out[q] = std::move(p);
+        }
+      },
+      [](VectorEnv&, const int32_t*) {}, [&] { return env.sequential_pass_complete(); },
+      static_cast<int64_t>(max_steps), "ope: the pass over the split");
   return out;
 }
 

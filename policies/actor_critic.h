@@ -1,4 +1,5 @@
-// MLP actor-critic in LibTorch (training side). Eval and serving use the torch-free mlp_io.h.
+// The MLP kind's LibTorch side: the actor-critic module and its PolicyModel (training interface).
+// Eval and serving use the torch-free policies/mlp.h.
 //
 // Separate actor and critic trunks as in CleanRL's ppo.py, with its orthogonal initialization:
 // hidden layers gain sqrt(2), the policy head gain 0.01 (near-uniform initial policy), the value
@@ -11,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "policies/mlp_io.h"
+#include "policies/mlp.h"
+#include "policies/policy_model.h"
 
 namespace conductor {
 
@@ -32,20 +34,38 @@ class ActorCriticImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ActorCritic);
 
-// ---- Masked categorical distribution (masks: bool [B x A], true = allowed) ----
-// Masked actions get logit -inf, so their probability is exactly 0 and their log-probability -inf.
-torch::Tensor masked_log_probs(const torch::Tensor& logits, const torch::Tensor& mask);
-// Entropy of each row from masked log-probabilities (masked entries contribute 0, not NaN).
-torch::Tensor masked_entropy(const torch::Tensor& log_probs);
+// The MLP as a PolicyModel: encodes rows by copying the dense observation.
+class MlpModel final : public PolicyModel {
+ public:
+  explicit MlpModel(const MlpSpec& spec) : module_(spec) {}
+  explicit MlpModel(ActorCritic module) : module_(std::move(module)) {}
 
-// The MLP's parameters as named float tensors (the names of mlp_io.h).
+  std::string kind() const override { return "mlp"; }
+  int n_actions() const override { return module_->spec().n_actions; }
+  ObsNeeds needs() const override { return ObsNeeds{module_->spec().obs_dim, false}; }
+  void encode(const ObsBatch& obs, EncodedObs& out) const override;
+  PolicyOutput forward(const EncodedObs& enc, const torch::Tensor& rows) override;
+  torch::Tensor logits(const EncodedObs& enc, const torch::Tensor& rows) override;
+  torch::Tensor value(const EncodedObs& enc, const torch::Tensor& rows) override;
+  std::vector<torch::Tensor> parameters() override { return module_->parameters(); }
+  std::vector<torch::Tensor> policy_parameters() override { return module_->actor->parameters(); }
+  void save(const std::string& dir) override;
+  void load(const std::string& dir) override;
+  void save_weights(const std::string& path) override;
+  void load_weights(const std::string& path) override;
+  std::unique_ptr<PolicyModel> frozen_copy() override;
+  std::unique_ptr<Policy> inference_policy() override;
+
+  ActorCritic& module() { return module_; }
+
+ private:
+  torch::Tensor rows_of(const EncodedObs& enc, const torch::Tensor& rows) const;
+  ActorCritic module_;
+};
+
+// The parameters as named float tensors (the names of policies/mlp.h).
 std::vector<NamedTensor> named_tensors(ActorCritic& model);
-// Copies every parameter (deep copy) into a new module with the same spec.
-ActorCritic clone_actor_critic(ActorCritic& model);
-
-// Saves model.pt (the module archive) and policy.json (the spec) into `dir` (which must exist).
-void save_model_files(ActorCritic& model, const std::string& dir);
-// Loads model.pt of a checkpoint folder into `model` (whose spec must match policy.json).
-void load_model_files(ActorCritic& model, const std::string& checkpoint_dir);
+// Every tensor (actor and critic) of the MLP checkpoint in a run folder or checkpoint folder.
+std::vector<NamedTensor> load_mlp_tensors(const std::string& run_or_checkpoint_dir, MlpSpec* spec = nullptr);
 
 }  // namespace conductor

@@ -1,16 +1,17 @@
-// Export directories: the deployable artifact of a trained policy (DESIGN.md section 9).
+// Export directories: the deployable artifact of a trained policy (DESIGN.md section 9), for every
+// policy kind (the kind's registry entry supplies its files, policies/registry.h).
 //
 //   EXPORT_DIR/
 //     manifest.json       format "conductor-export", format_version, model_version, policy kind and
 //                         config, action space (worker list and action names), world spec
-//                         (featurizer, worker prices, observation normalizations: what serving needs
-//                         to build observations; serve/conductor_world.h), reward weights, training
-//                         metrics, and {"files": {name: {"sha256", "bytes"}}} for every other file
-//     model.safetensors   the policy weights (torch names, e.g. actor.0.weight), F32
+//                         (envs/conductor_state.h: featurizer, worker prices, observation
+//                         normalizations, what serving needs to build observations), reward
+//                         weights, training metrics, and {"files": {name: {"sha256", "bytes"}}}
+//     model.safetensors   the policy weights (the MLP: its actor, torch names, F32)
+//     ...                 further files of the kind
 //
-// The directory is written into a temporary sibling and renamed into place, so a reader never sees
-// a half-written export. Loading checks the format name and version, that every file of the
-// directory is listed, and every size and SHA-256; anything else is refused with a message that
+// Written atomically and verified on load (artifacts/artifact_dir.h): a reader never sees a
+// half-written export, and anything that does not match its manifest is refused with a message that
 // names the file and what was expected.
 #pragma once
 
@@ -19,8 +20,8 @@
 #include <vector>
 
 #include "core/json_util.h"
-#include "policies/mlp_io.h"
 #include "policies/policy.h"
+#include "policies/registry.h"
 
 namespace conductor {
 
@@ -29,21 +30,21 @@ constexpr int kExportFormatVersion = 1;
 
 struct ExportContents {
   std::string policy_kind = "mlp";
-  json policy_config;               // MlpSpec::to_json() for kind mlp
-  std::vector<NamedTensor> tensors; // F32 weights by torch name
-  json world;                       // serve/conductor_world.h spec, or null (not servable: not a conductor env)
+  ExportedPolicy policy;            // the kind's config and files (model.safetensors first)
+  json world;                       // ConductorWorldSpec::to_json(), or null (not servable: not a conductor env)
   std::string env_id;               // "conductor", "cartpole", ...
   std::vector<std::string> action_names;
   json reward;                      // reward weights (null when the env has none)
   json training;                    // run folder, checkpoint, last metrics
 };
 
-// Writes `dir` atomically. Refuses an existing `dir` unless `overwrite` and it is an export dir.
+// Writes `dir` atomically (and loads it back before it replaces anything). Refuses an existing `dir`
+// unless `overwrite` and it is an export dir.
 void write_export(const std::string& dir, const ExportContents& contents, bool overwrite = false);
 
-// Builds the export of a run folder or checkpoint folder: the newest checkpoint's MLP weights, the
-// run's config.yaml (its env section rebuilds the world spec, so the trace file it names must be
-// readable), and the last line of metrics.jsonl.
+// Builds the export of a run folder or checkpoint folder: the newest checkpoint's policy (through
+// its kind), the run's config.yaml (its env section rebuilds the world spec, so the trace file it
+// names must be readable), and the last line of metrics.jsonl.
 ExportContents export_from_run(const std::string& run_or_checkpoint_dir);
 
 struct LoadedExport {

@@ -6,24 +6,23 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/random.h"
-#include "policies/mlp_io.h"
+#include "policies/mlp.h"
 
 namespace conductor {
 
-PolicyConfig PolicyConfig::parse(ConfigReader r) {
-  PolicyConfig c;
-  c.kind = r.get_choice("kind", c.kind, {"mlp"});
-  c.hidden = r.get<std::vector<int>>("hidden", c.hidden);
-  for (size_t i = 0; i < c.hidden.size(); ++i)
-    if (c.hidden[i] < 1 || c.hidden[i] > 65536)
-      r.fail_at("hidden", "width " + std::to_string(c.hidden[i]) + " at index " + std::to_string(i) +
+std::shared_ptr<const MlpSettings> MlpSettings::parse(ConfigReader& r) {
+  auto c = std::make_shared<MlpSettings>();
+  c->hidden = r.get<std::vector<int>>("hidden", c->hidden);
+  for (size_t i = 0; i < c->hidden.size(); ++i)
+    if (c->hidden[i] < 1 || c->hidden[i] > 65536)
+      r.fail_at("hidden", "width " + std::to_string(c->hidden[i]) + " at index " + std::to_string(i) +
                               " out of range: expected 1 <= width <= 65536");
-  c.activation = r.get_choice("activation", c.activation, {"tanh", "relu"});
+  c->activation = r.get_choice("activation", c->activation, {"tanh", "relu"});
   r.finish();
   return c;
 }
 
-MlpSpec MlpSpec::from(const PolicyConfig& cfg, int obs_dim, int n_actions) {
+MlpSpec MlpSpec::from(const MlpSettings& cfg, int obs_dim, int n_actions) {
   MlpSpec s;
   s.obs_dim = obs_dim;
   s.n_actions = n_actions;
@@ -62,38 +61,6 @@ MlpSpec MlpSpec::from_json(const json& j, const std::string& source) {
   return s;
 }
 
-std::string resolve_checkpoint_dir(const std::string& dir) {
-  namespace fs = std::filesystem;
-  if (fs::exists(fs::path(dir) / "policy.json")) return dir;
-  const fs::path latest = fs::path(dir) / "checkpoints" / "latest";
-  if (fs::exists(latest)) {
-    std::string name = read_file(latest.string());
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    const fs::path ck = fs::path(dir) / "checkpoints" / name;
-    if (!fs::exists(ck / "policy.json"))
-      fail(latest.string(), ": points at '", name, "', which is not a complete checkpoint");
-    return ck.string();
-  }
-  fail(dir, ": neither a checkpoint folder (no policy.json) nor a run folder (no checkpoints/latest)");
-}
-
-int sample_masked(const float* probs, const uint8_t* mask, int n_actions, double u) {
-  double total = 0.0;
-  for (int a = 0; a < n_actions; ++a)
-    if (mask[a] && probs[a] > 0.f) total += probs[a];
-  CONDUCTOR_CHECK(total > 0.0, "no allowed action has positive probability");
-  const double target = u * total;
-  double acc = 0.0;
-  int last = -1;
-  for (int a = 0; a < n_actions; ++a) {
-    if (!mask[a] || !(probs[a] > 0.f)) continue;
-    acc += probs[a];
-    last = a;
-    if (target < acc) return a;
-  }
-  return last;  // rounding at the top end
-}
-
 namespace {
 
 struct Layer {
@@ -106,17 +73,20 @@ class MlpPolicy final : public Policy {
  public:
   MlpPolicy(MlpSpec spec, std::vector<Layer> layers)
       : spec_(std::move(spec)), layers_(std::move(layers)) {}
-  int obs_dim() const override { return spec_.obs_dim; }
   int n_actions() const override { return spec_.n_actions; }
   std::string kind() const override { return "mlp"; }
 
-  void act(const float* obs, const uint8_t* mask, int n, int32_t* actions, bool greedy,
-           uint64_t rng_seed, float* probs) const override {
+  ObsNeeds needs() const override { return ObsNeeds{spec_.obs_dim, false}; }
+
+  void act(const ObsBatch& obs, const ActOptions& options, int32_t* actions, float* probs) const override {
     const int A = spec_.n_actions;
-    Rng rng(rng_seed);
+    CONDUCTOR_CHECK(obs.dense && obs.dense_dim == spec_.obs_dim && obs.n_actions == A,
+                    "MLP policy fed an observation batch it cannot read (check_obs_fits first)");
+    Rng rng(options.seed);
     std::vector<float> cur, next, p(A);
-    for (int row = 0; row < n; ++row) {
-      cur.assign(obs + static_cast<size_t>(row) * spec_.obs_dim, obs + static_cast<size_t>(row + 1) * spec_.obs_dim);
+    for (int row = 0; row < obs.n; ++row) {
+      cur.assign(obs.dense + static_cast<size_t>(row) * spec_.obs_dim,
+                 obs.dense + static_cast<size_t>(row + 1) * spec_.obs_dim);
       for (size_t l = 0; l < layers_.size(); ++l) {
         const Layer& L = layers_[l];
         next.assign(L.out, 0.f);
@@ -129,20 +99,13 @@ class MlpPolicy final : public Policy {
         }
         cur.swap(next);
       }
-      // Masked softmax: masked actions get probability exactly 0.
-      const uint8_t* m = mask + static_cast<size_t>(row) * A;
-      float mx = -INFINITY;
-      for (int a = 0; a < A; ++a)
-        if (m[a]) mx = std::max(mx, cur[a]);
-      if (mx == -INFINITY) fail("policy.act: row ", row, " has no allowed action in its mask");
-      double z = 0.0;
-      for (int a = 0; a < A; ++a) z += m[a] ? std::exp(static_cast<double>(cur[a] - mx)) : 0.0;
-      int best = -1;
-      for (int a = 0; a < A; ++a) {
-        p[a] = m[a] ? static_cast<float>(std::exp(static_cast<double>(cur[a] - mx)) / z) : 0.f;
-        if (m[a] && (best < 0 || cur[a] > cur[best])) best = a;
+      const uint8_t* m = obs.mask + static_cast<size_t>(row) * A;
+      const double u = options.greedy ? 0.0 : rng.uniform();
+      try {
+        actions[row] = choose_action(cur.data(), m, A, options.greedy, u, p.data());
+      } catch (const Error&) {
+        fail("policy.act: row ", row, " has no allowed action in its mask");
       }
-      actions[row] = greedy ? best : sample_masked(p.data(), m, A, rng.uniform());
       if (probs) std::copy(p.begin(), p.end(), probs + static_cast<size_t>(row) * A);
     }
   }
@@ -188,12 +151,6 @@ std::unique_ptr<Policy> make_mlp_policy(const MlpSpec& spec, const std::vector<N
     in = outs[l];
   }
   return std::make_unique<MlpPolicy>(spec, std::move(layers));
-}
-
-std::unique_ptr<Policy> load_policy(const std::string& run_or_checkpoint_dir) {
-  MlpSpec spec;
-  auto tensors = load_mlp_tensors(run_or_checkpoint_dir, &spec);
-  return make_mlp_policy(spec, tensors);
 }
 
 }  // namespace conductor

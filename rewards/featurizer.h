@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/hash.h"
 #include "core/json_util.h"
 
 namespace conductor {
@@ -31,17 +32,6 @@ struct FeaturizerConfig {
 
   static FeaturizerConfig parse(ConfigReader r);
 };
-
-// 64-bit FNV-1a of `bytes`, continuing from `h` (the offset basis by default).
-constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
-inline uint64_t fnv1a64(std::string_view bytes, uint64_t h = kFnvOffset) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
 
 class QueryFeaturizer {
  public:

@@ -1,7 +1,7 @@
 // POST /v1/chat/completions: an OpenAI-compatible gateway that runs the conductor against provider
 // endpoints.
 //
-// For each request the gateway starts a live episode (serve/live_world.h) from the last user
+// For each request the gateway starts a live episode (envs/live_world.h) from the last user
 // message, asks the policy for an action, calls the chosen worker's endpoint (per-call timeout,
 // retries with exponential backoff on 429 / 5xx / timeouts / connection errors), records the result
 // so the next observation shows it, and repeats until the policy finishes or max_steps is reached.

@@ -1,5 +1,7 @@
 #include "serve/load_gen.h"
 
+#include "core/stats.h"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -56,11 +58,6 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void fail(beast::error_code ec) { error = ec.message(); }
 };
 
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0.0;
-  const std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100.0 * sorted.size()));
-  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
 
 }  // namespace
 
@@ -104,9 +101,11 @@ LoadResult run_load(const std::string& host, int port, const std::string& path, 
   std::sort(all.begin(), all.end());
   r.requests = all.size();
   r.requests_per_s = r.requests / duration_s;
-  r.p50_ms = percentile(all, 50);
-  r.p90_ms = percentile(all, 90);
-  r.p99_ms = percentile(all, 99);
+  if (!all.empty()) {
+    r.p50_ms = percentile(all, 50);
+    r.p90_ms = percentile(all, 90);
+    r.p99_ms = percentile(all, 99);
+  }
   r.max_ms = all.empty() ? 0.0 : all.back();
   return r;
 }

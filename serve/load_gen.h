@@ -1,6 +1,6 @@
 // A closed-loop HTTP load generator for `conductor bench serve`: `connections` keep-alive
 // connections, each sending the same request again as soon as the previous answer arrived, on one
-// event-loop thread. Reports throughput and latency percentiles (nearest-rank) after a warm-up.
+// event-loop thread. Reports throughput and latency percentiles (linear interpolation, core/stats.h) after a warm-up.
 #pragma once
 
 #include <cstdint>

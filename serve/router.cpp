@@ -28,10 +28,8 @@ std::string type_name(const json& v) {
 Router::Router(std::shared_ptr<const Policy> policy, std::shared_ptr<const LiveWorld> world, std::string model_version)
     : policy_(std::move(policy)), world_(std::move(world)), model_version_(std::move(model_version)) {
   CONDUCTOR_CHECK(policy_ && world_, "Router needs a policy and a world");
-  if (policy_->obs_dim() != world_->obs_dim() || policy_->n_actions() != world_->n_actions())
-    fail("the policy expects observations of ", policy_->obs_dim(), " floats and ", policy_->n_actions(),
-         " actions, but the serving world builds ", world_->obs_dim(), " floats and ", world_->n_actions(),
-         " actions: the export's featurizer or worker list does not match its model");
+  check_obs_fits(*policy_, "the export's policy", world_->start(LiveQuery{})->observation(),
+                 "the serving world of its manifest (the export's featurizer or worker list does not match its model)");
   if (static_cast<int>(world_->actions().size()) != world_->n_actions())
     fail("the serving world names ", world_->actions().size(), " actions but has ", world_->n_actions());
 }
@@ -111,23 +109,19 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
 }
 
 Decision Router::decide(const LiveEpisode& episode) const {
-  const int od = world_->obs_dim(), na = world_->n_actions();
-  thread_local std::vector<float> obs;
-  thread_local std::vector<uint8_t> mask;
-  obs.assign(static_cast<std::size_t>(od), 0.f);
-  mask.assign(static_cast<std::size_t>(na), 0);
-  episode.observe(obs.data(), mask.data());
+  const int na = world_->n_actions();
+  const ObsBatch obs = episode.observation();
   bool any = false;
-  for (uint8_t m : mask) any = any || m;
+  for (int a = 0; a < na; ++a) any = any || obs.mask[a];
   if (!any)
     throw HttpError(422, "no action is allowed for this request (every worker unavailable or over budget)");
   Decision d;
   d.probs.assign(static_cast<std::size_t>(na), 0.f);
   int32_t a = -1;
-  policy_->act(obs.data(), mask.data(), 1, &a, /*greedy=*/true, 0, d.probs.data());
-  CONDUCTOR_CHECK(a >= 0 && a < na && mask[a], "policy returned a masked action ", a);
+  policy_->act(obs, ActOptions{/*greedy=*/true, 0}, &a, d.probs.data());
+  CONDUCTOR_CHECK(a >= 0 && a < na && obs.mask[a], "policy returned a masked action ", a);
   d.action = a;
-  d.mask = mask;
+  d.mask.assign(obs.mask, obs.mask + na);
   return d;
 }
 

@@ -2,7 +2,7 @@
 // first action (or the whole plan of a one-step policy) and action probabilities.
 //
 // Thread-safe without locks: the policy's act() is const and thread-safe (policies/policy.h), the
-// world's start() is const, and per-call buffers are thread-local.
+// world's start() is const, and every request has its own episode.
 #pragma once
 
 #include <memory>
@@ -11,7 +11,7 @@
 
 #include "core/json_util.h"
 #include "policies/policy.h"
-#include "serve/live_world.h"
+#include "envs/live_world.h"
 
 namespace conductor::serve {
 

@@ -1,5 +1,7 @@
 #include "traces/latency_fit.h"
 
+#include "core/stats.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -32,15 +34,6 @@ LognormalFit fit_lognormal(const std::vector<double>& x, const std::string& what
   return f;
 }
 
-double quantile(std::vector<double> x, double q) {
-  CONDUCTOR_CHECK(!x.empty(), "quantile of an empty sample");
-  CONDUCTOR_CHECK(q >= 0.0 && q <= 1.0, "q=", q);
-  std::sort(x.begin(), x.end());
-  const double h = (x.size() - 1) * q;
-  const std::size_t lo = static_cast<std::size_t>(std::floor(h));
-  const std::size_t hi = std::min(lo + 1, x.size() - 1);
-  return x[lo] + (h - lo) * (x[hi] - x[lo]);
-}
 
 namespace {
 double number_field(const json& rec, const char* field, const std::string& where) {
@@ -91,10 +84,10 @@ LatencyFit fit_llmperf_file(const std::string& path) {
   fit.ttft = fit_lognormal(ttft, path + ": ttft_s");
   fit.throughput = fit_lognormal(tput, path + ": decode throughput");
   fit.mean_output_tokens = out_sum / fit.n_ok;
-  fit.ttft_p50 = quantile(ttft, 0.5);
-  fit.ttft_p95 = quantile(ttft, 0.95);
-  fit.e2e_p50 = quantile(e2e, 0.5);
-  fit.e2e_p95 = quantile(e2e, 0.95);
+  fit.ttft_p50 = percentile(ttft, 50);
+  fit.ttft_p95 = percentile(ttft, 95);
+  fit.e2e_p50 = percentile(e2e, 50);
+  fit.e2e_p95 = percentile(e2e, 95);
   return fit;
 }
 

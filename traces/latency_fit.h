@@ -25,8 +25,6 @@ struct LognormalFit {
 // finite and positive or when `x` is empty.
 LognormalFit fit_lognormal(const std::vector<double>& x, const std::string& what = "sample");
 
-// Quantile with linear interpolation between order statistics (numpy's default, "type 7").
-double quantile(std::vector<double> x, double q);
 
 struct LatencyFit {
   std::string file;       // file name, e.g. "together_70b.json"

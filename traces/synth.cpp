@@ -5,6 +5,8 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/hash.h"
+#include "core/stats.h"
 #include "core/random.h"
 
 namespace conductor {
@@ -35,15 +37,6 @@ constexpr double kInputDifficultySlope = 0.2;
 constexpr double kWritingNoise = 0.1;
 constexpr int kCodeTests = 5;
 
-// FNV-1a 64: a worker's stream id from its name (stable across catalogs and platforms).
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -266,7 +259,7 @@ TraceSet synthesize(const SynthConfig& cfg, const Catalog& catalog, SynthLatents
   const double horizon = arrival.back() + 1.0;
   for (std::size_t m = 0; m < M; ++m) {
     const WorkerSpec& w = catalog.workers[m];
-    const uint64_t wkey = fnv1a(w.id);
+    const uint64_t wkey = fnv1a64(w.id);
     const auto down = outage_timeline(w.availability, derive_seed(cfg.seed ^ kOutageSalt, wkey), horizon);
     const double ttft_mu = w.latency.effective_ttft_mu();
     const double tput_mu = w.latency.effective_throughput_mu();
@@ -343,14 +336,7 @@ TraceSet synthesize(const SynthConfig& cfg, const Catalog& catalog, SynthLatents
 namespace conductor {
 
 namespace {
-double quantile_of(std::vector<double> x, double q) {
-  if (x.empty()) return std::nan("");
-  std::sort(x.begin(), x.end());
-  const double h = (x.size() - 1) * q;
-  const std::size_t lo = static_cast<std::size_t>(std::floor(h));
-  const std::size_t hi = std::min(lo + 1, x.size() - 1);
-  return x[lo] + (h - lo) * (x[hi] - x[lo]);
-}
+double quantile_of(std::vector<double> x, double p) { return x.empty() ? std::nan("") : percentile(std::move(x), p); }
 
 // Plurality answer among the successful multiple-choice answers of query q (ties: smallest id), -1 if none.
 int32_t plurality(const TraceSet& ts, std::size_t q, int options, int skip_model = -1) {
@@ -418,9 +404,9 @@ std::vector<WorkerStats> synth_statistics(const TraceSet& ts, const SynthLatents
     s.accuracy_hard_reasoning = hr_n > 0 ? hr_sum / hr_n : std::nan("");
     s.mean_cost_usd = cost / N;
     s.mean_output_tokens_ok = n_ok > 0 ? out_tok / n_ok : std::nan("");
-    s.latency_p50 = quantile_of(lat_s, 0.50);
-    s.latency_p95 = quantile_of(lat_s, 0.95);
-    s.latency_p99 = quantile_of(lat_s, 0.99);
+    s.latency_p50 = quantile_of(lat_s, 50);
+    s.latency_p95 = quantile_of(lat_s, 95);
+    s.latency_p99 = quantile_of(lat_s, 99);
     s.error_rate = 1.0 - errs[0] / N;
     for (int e = 0; e < 4; ++e) s.error_share[e] = errs[e] / N;
     s.agreement_with_majority = agree_n > 0 ? agree / agree_n : std::nan("");

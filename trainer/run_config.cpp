@@ -2,7 +2,9 @@
 
 #include <cstdio>
 
+#include "core/hash.h"
 #include "envs/registry.h"
+#include "trainer/algorithm.h"
 
 namespace conductor {
 
@@ -24,6 +26,7 @@ PpoConfig PpoConfig::parse(ConfigReader r) {
   c.target_kl = r.get_in<double>("target_kl", c.target_kl, 0.0, 1e9);
   c.adam_eps = r.get_in<double>("adam_eps", c.adam_eps, 0.0, 1.0);
   c.ref_kl_coef = r.get_in<double>("ref_kl_coef", c.ref_kl_coef, 0.0, 1e6);
+  c.where = r.where("num_minibatches");
   r.finish();
   return c;
 }
@@ -84,7 +87,7 @@ RunConfig RunConfig::parse(ConfigReader r) {
   c.num_envs = env.get_in<int>("num_envs", c.num_envs, 1, 1 << 20);
   c.env_cfg = env;
   c.policy = PolicyConfig::parse(r.child("policy"));
-  c.algo = r.get_choice("algo", c.algo, {"ppo", "grpo"});
+  c.algo = r.get_choice("algo", c.algo, algorithm_ids());
   c.ppo = PpoConfig::parse(r.child("ppo"));
   c.grpo = GrpoConfig::parse(r.child("grpo"));
   c.bc = BcConfig::parse(r.child("bc_warmstart"));
@@ -94,12 +97,7 @@ RunConfig RunConfig::parse(ConfigReader r) {
   c.threads = r.get_in<int>("threads", c.threads, 1, 1024);
   c.log = LogConfig::parse(r.child("log"));
   c.final_eval = FinalEvalConfig::parse(r.child("final_eval"));
-  if (c.algo == "ppo") {
-    const int64_t batch = int64_t(c.num_envs) * c.ppo.num_steps;
-    if (batch % c.ppo.num_minibatches != 0)
-      r.fail_at("ppo", "the batch (env.num_envs * ppo.num_steps = " + std::to_string(batch) +
-                           ") is not divisible by ppo.num_minibatches = " + std::to_string(c.ppo.num_minibatches));
-  }
+  make_algorithm(c);  // the algorithm checks its own constraints (ppo: minibatches divide the batch)
   r.finish();
   return c;
 }
@@ -107,15 +105,6 @@ RunConfig RunConfig::parse(ConfigReader r) {
 std::unique_ptr<VectorEnv> RunConfig::make_env_instance(int n) const {
   ConfigReader env = *env_cfg;
   return make_env(env_id, env, n);
-}
-
-int64_t RunConfig::batch_size() const {
-  if (algo == "ppo") return int64_t(num_envs) * ppo.num_steps;
-  return int64_t(num_envs) * grpo.group_size;  // episodes per update (steps vary)
-}
-
-int64_t RunConfig::num_updates() const {
-  return std::max<int64_t>(1, total_steps / batch_size());
 }
 
 void check_run_config(const ConfigDoc& doc) {
@@ -131,12 +120,9 @@ std::string config_fingerprint(const std::string& resolved_yaml) {
   if (doc.IsMap() && doc["log"]) doc.remove("log");
   YAML::Emitter out;
   out << doc;
-  const std::string text = out.c_str();
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
+  // The offset basis of the first release (not FNV's standard one) is kept: fingerprints of
+  // existing runs stay valid, so they can still be resumed.
+  const uint64_t h = fnv1a64(out.c_str(), 1469598103934665603ULL);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;

@@ -10,7 +10,7 @@
 
 #include "core/config.h"
 #include "envs/env.h"
-#include "policies/mlp_io.h"
+#include "policies/registry.h"
 
 namespace conductor {
 
@@ -31,6 +31,7 @@ struct PpoConfig {
   double target_kl = 0.0;        // 0 = off; else stop the update when approx_kl > 1.5 * target_kl
   double adam_eps = 1e-5;
   double ref_kl_coef = 0.0;      // KL penalty to the frozen initial (post warm start) policy
+  std::string where;             // file:line of ppo.num_minibatches (errors found when sizes are known)
   static PpoConfig parse(ConfigReader r);
 };
 
@@ -78,7 +79,7 @@ struct RunConfig {
   uint64_t seed = 1;
   std::string env_id;
   int num_envs = 8;
-  std::string algo = "ppo";      // ppo | grpo
+  std::string algo = "ppo";      // a registered algorithm: ppo | grpo | bc (trainer/algorithm.h)
   PolicyConfig policy;
   PpoConfig ppo;
   GrpoConfig grpo;
@@ -86,25 +87,23 @@ struct RunConfig {
   int64_t total_steps = 100000;  // environment steps
   int checkpoint_every = 10;     // updates; 0 = only at the end (and on SIGINT/SIGTERM)
   int checkpoint_keep = 3;       // newest checkpoints kept (older ones are deleted)
-  int threads = 1;               // torch intra-op threads
+  int threads = 1;               // compute threads: LibTorch's intra-op pool and OpenBLAS's together
   LogConfig log;
   FinalEvalConfig final_eval;
 
   // The `env` mapping: make_env(env_id, *env_cfg, n) reads the environment's own keys.
   std::optional<ConfigReader> env_cfg;
 
+  // Parses every section (and checks the algorithm's constraints on them).
   static RunConfig parse(ConfigReader r);
   std::unique_ptr<VectorEnv> make_env_instance(int num_envs) const;
-  // Derived sizes.
-  int64_t batch_size() const;    // env steps per update (PPO: num_envs * num_steps)
-  int64_t num_updates() const;   // total_steps / batch_size (at least 1)
 };
 
 // Parses the whole run config (and builds the environment once, so its keys are checked) without
 // training. Throws ConfigError naming file:line and key on the first problem.
 void check_run_config(const ConfigDoc& doc);
 
-// FNV-1a 64 of the resolved YAML without its `log` section (and comments): identifies a config for
+// FNV-1a 64 (core/hash.h) of the resolved YAML without its `log` section (and comments): identifies a config for
 // resume, so logging options may differ between the original run and its resumption.
 std::string config_fingerprint(const std::string& resolved_yaml);
 

@@ -9,8 +9,8 @@
 #include "core/error.h"
 #include "eval/baselines.h"
 #include "eval/evaluate.h"
-#include "serve/export.h"
-#include "tests/serve/serve_fixtures.h"
+#include "policies/export.h"
+#include "tests/policies/policy_fixtures.h"
 #include "tests/test_util.h"
 #include "traces/catalog.h"
 #include "traces/store.h"
@@ -31,12 +31,12 @@ std::shared_ptr<const TraceSet> world_traces(double validation_fraction = 0.1) {
 class FixedWorkerPolicy : public Policy {
  public:
   FixedWorkerPolicy(int obs_dim, int n_actions, int k) : obs_dim_(obs_dim), n_actions_(n_actions), k_(k) {}
-  int obs_dim() const override { return obs_dim_; }
+  ObsNeeds needs() const override { return ObsNeeds{obs_dim_, false}; }
   int n_actions() const override { return n_actions_; }
   std::string kind() const override { return "fixed"; }
-  void act(const float*, const uint8_t* mask, int n, int32_t* actions, bool, uint64_t, float* probs) const override {
-    for (int i = 0; i < n; ++i) {
-      const uint8_t* m = mask + static_cast<std::size_t>(i) * n_actions_;
+  void act(const ObsBatch& obs, const ActOptions&, int32_t* actions, float* probs) const override {
+    for (int i = 0; i < obs.n; ++i) {
+      const uint8_t* m = obs.mask + static_cast<std::size_t>(i) * n_actions_;
       int a = m[k_] ? k_ : -1;
       for (int j = 0; j < n_actions_ && a < 0; ++j)
         if (m[j]) a = j;
@@ -98,16 +98,15 @@ TEST(Evaluate, BaselinesOnlyReport) {
 TEST(Evaluate, ConductorFrontierGetsPairedAiqIntervals) {
   const std::string dir = ::conductor::testing::temp_dir();
   write_traces(*world_traces(), dir + "/w.h5");
-  const auto t = serve::testing::make_test_world(600, 2);
-  const MlpSpec spec = serve::testing::mlp_spec_for(*t.live, {16});
+  const auto t = conductor::testing::make_test_world(600, 2);
+  const MlpSpec spec = conductor::testing::mlp_spec_for(*t.live, {16});
   EvalOptions o;
   o.traces_path = dir + "/w.h5";
   o.split = Split::kTest;
   o.aiq_bootstrap = 200;
   for (uint64_t seed : {1, 2}) {
     ExportContents c;
-    c.policy_config = spec.to_json();
-    c.tensors = serve::testing::random_mlp_tensors(spec, seed, 2.0);
+    c.policy = mlp_exported_policy(spec, conductor::testing::random_mlp_tensors(spec, seed, 2.0));
     c.world = t.spec;
     c.env_id = "conductor";
     for (const auto& a : t.live->actions()) c.action_names.push_back(a.name);
@@ -155,13 +154,12 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
   ConfigReader r = doc.root();
   const ConductorEnvConfig cfg = ConductorEnvConfig::parse(r);
   const auto world = ConductorWorld::build(cfg);
-  const json spec = serve::world_spec_from_env(*world, cfg);
-  const auto live = serve::ConductorLiveWorld::from_spec(spec, "spec");
-  const MlpSpec ms = serve::testing::mlp_spec_for(*live, {16});
+  const json spec = conductor_world_spec(*world, cfg).to_json();
+  const auto live = ConductorLiveWorld::from_spec(spec, "spec");
+  const MlpSpec ms = conductor::testing::mlp_spec_for(*live, {16});
   ExportContents c;
-  c.policy_config = ms.to_json();
   // Large weights on the preference input so that it matters for the decisions.
-  c.tensors = serve::testing::random_mlp_tensors(ms, 3, 3.0);
+  c.policy = mlp_exported_policy(ms, conductor::testing::random_mlp_tensors(ms, 3, 3.0));
   c.world = spec;
   c.env_id = "conductor";
   for (const auto& a : live->actions()) c.action_names.push_back(a.name);
@@ -235,12 +233,12 @@ TEST(Evaluate, EnvironmentReplayMatchesTheFullInformationTable) {
 class CallThenFinishPolicy : public Policy {
  public:
   CallThenFinishPolicy(int obs_dim, int n_actions, int k, int finish) : obs_dim_(obs_dim), n_actions_(n_actions), k_(k), finish_(finish) {}
-  int obs_dim() const override { return obs_dim_; }
+  ObsNeeds needs() const override { return ObsNeeds{obs_dim_, false}; }
   int n_actions() const override { return n_actions_; }
   std::string kind() const override { return "call-then-finish"; }
-  void act(const float*, const uint8_t* mask, int n, int32_t* actions, bool, uint64_t, float*) const override {
-    for (int i = 0; i < n; ++i) {
-      const uint8_t* m = mask + static_cast<std::size_t>(i) * n_actions_;
+  void act(const ObsBatch& obs, const ActOptions&, int32_t* actions, float*) const override {
+    for (int i = 0; i < obs.n; ++i) {
+      const uint8_t* m = obs.mask + static_cast<std::size_t>(i) * n_actions_;
       int a = m[k_] ? k_ : (m[finish_] ? finish_ : -1);
       for (int j = 0; j < n_actions_ && a < 0; ++j)
         if (m[j]) a = j;

@@ -11,15 +11,6 @@
 namespace conductor::eval {
 namespace {
 
-TEST(Percentile, MatchesNumpyLinear) {
-  // numpy.percentile([1, 2, 3, 4], [50, 95, 99]) = [2.5, 3.85, 3.97]
-  EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 50), 2.5);
-  EXPECT_NEAR(percentile({4, 1, 3, 2}, 95), 3.85, 1e-12);
-  EXPECT_NEAR(percentile({4, 1, 3, 2}, 99), 3.97, 1e-12);
-  EXPECT_DOUBLE_EQ(percentile({7}, 99), 7.0);
-  EXPECT_THROW(percentile({}, 50), Error);
-}
-
 TEST(Summarize, HandComputed) {
   std::vector<QueryResult> r = {{1.0, 0.1, 1.0, {0}}, {0.0, 0.3, 3.0, {0, 2}}, {0.5, 0.2, 2.0, {1}}};
   const auto m = summarize(r, 3, /*strong=*/2);

@@ -1,5 +1,5 @@
 // Export directories: atomic write, verification on load (hashes, sizes, version, unlisted files).
-#include "serve/export.h"
+#include "policies/export.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include "core/atomic_file.h"
 #include "artifacts/safetensors.h"
 #include "artifacts/sha256.h"
-#include "tests/serve/serve_fixtures.h"
+#include "tests/policies/policy_fixtures.h"
 #include "tests/test_util.h"
 
 namespace conductor {
@@ -17,11 +17,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-ExportContents contents_for(const serve::testing::TestWorld& t, uint64_t seed) {
+ExportContents contents_for(const testing::TestWorld& t, uint64_t seed) {
   ExportContents c;
-  const MlpSpec spec = serve::testing::mlp_spec_for(*t.live, {16, 16});
-  c.policy_config = spec.to_json();
-  c.tensors = serve::testing::random_mlp_tensors(spec, seed);
+  const MlpSpec spec = testing::mlp_spec_for(*t.live, {16, 16});
+  c.policy = mlp_exported_policy(spec, testing::random_mlp_tensors(spec, seed));
   c.world = t.spec;
   c.env_id = "conductor";
   for (const auto& a : t.live->actions()) c.action_names.push_back(a.name);
@@ -40,9 +39,9 @@ void expect_error(const std::function<void()>& fn, const std::string& needle) {
 }
 
 TEST(Export, RoundTripGivesTheSamePolicyAndAVerifiedManifest) {
-  const std::string root = conductor::testing::temp_dir();
+  const std::string root = testing::temp_dir();
   const std::string dir = root + "/export";
-  auto t = serve::testing::make_test_world(100, 2);
+  auto t = testing::make_test_world(100, 2);
   const ExportContents c = contents_for(t, 3);
   write_export(dir, c);
   EXPECT_TRUE(is_export_dir(dir));
@@ -66,25 +65,26 @@ TEST(Export, RoundTripGivesTheSamePolicyAndAVerifiedManifest) {
   EXPECT_EQ(e.model_version, "mlp-" + sha.substr(0, 12));
 
   // The loaded policy acts exactly like one built from the tensors in memory.
-  auto direct = make_mlp_policy(MlpSpec::from_json(c.policy_config, "x"), c.tensors);
+  const MlpSpec spec = testing::mlp_spec_for(*t.live, {16, 16});
+  auto direct = make_mlp_policy(spec, testing::random_mlp_tensors(spec, 3));
   auto loaded = load_export(dir);
   Rng rng(5);
-  const int D = direct->obs_dim(), A = direct->n_actions();
+  const int D = direct->needs().dense_dim, A = direct->n_actions();
   std::vector<float> obs(D * 50);
   for (auto& v : obs) v = static_cast<float>(rng.uniform(-1, 1));
   std::vector<uint8_t> mask(A * 50, 1);
   std::vector<int32_t> a1(50), a2(50);
   std::vector<float> p1(A * 50), p2(A * 50);
-  direct->act(obs.data(), mask.data(), 50, a1.data(), true, 0, p1.data());
-  loaded->act(obs.data(), mask.data(), 50, a2.data(), true, 0, p2.data());
+  direct->act(dense_batch(obs.data(), mask.data(), 50, D, A), ActOptions{}, a1.data(), p1.data());
+  loaded->act(dense_batch(obs.data(), mask.data(), 50, D, A), ActOptions{}, a2.data(), p2.data());
   EXPECT_EQ(a1, a2);
   EXPECT_EQ(p1, p2);
   EXPECT_EQ(load_any_policy(dir)->n_actions(), A);
 }
 
 TEST(Export, RefusesToOverwriteUnlessForcedAndNeverReplacesOtherDirectories) {
-  const std::string root = conductor::testing::temp_dir();
-  auto t = serve::testing::make_test_world(100, 2);
+  const std::string root = testing::temp_dir();
+  auto t = testing::make_test_world(100, 2);
   write_export(root + "/e", contents_for(t, 1));
   const std::string sha1 = sha256_file(root + "/e/model.safetensors");
   expect_error([&] { write_export(root + "/e", contents_for(t, 2)); }, "already exists");
@@ -97,8 +97,8 @@ TEST(Export, RefusesToOverwriteUnlessForcedAndNeverReplacesOtherDirectories) {
 }
 
 TEST(Export, LoadingRefusesDamagedModifiedOrForeignExports) {
-  const std::string root = conductor::testing::temp_dir();
-  auto t = serve::testing::make_test_world(100, 2);
+  const std::string root = testing::temp_dir();
+  auto t = testing::make_test_world(100, 2);
   const std::string dir = root + "/e";
   auto fresh = [&] {
     fs::remove_all(dir);
@@ -160,6 +160,15 @@ TEST(Export, LoadingRefusesDamagedModifiedOrForeignExports) {
     write_file_atomic(dir + "/manifest.json", m.dump());
   }
   expect_error([&] { load_export(dir); }, "actor.0.weight");
+
+  // A kind this build does not know.
+  fresh();
+  {
+    json m = json::parse(read_file(dir + "/manifest.json"));
+    m["policy"]["kind"] = "quantum";
+    write_file_atomic(dir + "/manifest.json", m.dump());
+  }
+  expect_error([&] { load_export(dir); }, "unknown policy kind 'quantum' (known: ");
 }
 
 }  // namespace

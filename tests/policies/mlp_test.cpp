@@ -5,7 +5,7 @@
 
 #include "core/random.h"
 #include "policies/actor_critic.h"
-#include "policies/mlp_io.h"
+#include "policies/mlp.h"
 #include "tests/test_util.h"
 
 namespace conductor {
@@ -95,7 +95,7 @@ TEST(MaskedDistribution, MaskedActionIsNeverSampled) {
   for (auto& v : obs) v = static_cast<float>(r2.normal());
   std::vector<int32_t> acts(500);
   std::vector<float> pr(4 * 500);
-  policy->act(obs.data(), masks.data(), 500, acts.data(), false, 42, pr.data());
+  policy->act(dense_batch(obs.data(), masks.data(), 500, 3, 4), ActOptions{false, 42}, acts.data(), pr.data());
   for (int i = 0; i < 500; ++i) {
     EXPECT_NE(acts[i], 1);
     EXPECT_EQ(pr[i * 4 + 1], 0.f);
@@ -117,9 +117,10 @@ TEST(MlpPolicy, MatchesTheTorchModuleAndIsDeterministic) {
   const auto mask_u8 = mask.to(torch::kUInt8).contiguous();
   std::vector<int32_t> a(n), g(n), a2(n);
   std::vector<float> probs(n * 6);
-  policy->act(obs.data_ptr<float>(), mask_u8.data_ptr<uint8_t>(), n, a.data(), false, 9, probs.data());
-  policy->act(obs.data_ptr<float>(), mask_u8.data_ptr<uint8_t>(), n, a2.data(), false, 9, nullptr);
-  policy->act(obs.data_ptr<float>(), mask_u8.data_ptr<uint8_t>(), n, g.data(), true, 0, nullptr);
+  const ObsBatch batch = dense_batch(obs.data_ptr<float>(), mask_u8.data_ptr<uint8_t>(), n, 5, 6);
+  policy->act(batch, ActOptions{false, 9}, a.data(), probs.data());
+  policy->act(batch, ActOptions{false, 9}, a2.data(), nullptr);
+  policy->act(batch, ActOptions{true, 0}, g.data(), nullptr);
   EXPECT_EQ(a, a2);
   torch::NoGradGuard ng;
   const auto ref = masked_log_probs(m->logits(obs), mask).exp();
@@ -128,7 +129,8 @@ TEST(MlpPolicy, MatchesTheTorchModuleAndIsDeterministic) {
     EXPECT_EQ(g[i], ref[i].argmax().item<int64_t>());
     EXPECT_TRUE(mask[i][a[i]].item<bool>());
   }
-  EXPECT_EQ(policy->obs_dim(), 5);
+  EXPECT_EQ(policy->needs().dense_dim, 5);
+  EXPECT_FALSE(policy->needs().states);
   EXPECT_EQ(policy->n_actions(), 6);
   EXPECT_EQ(policy->kind(), "mlp");
 }
@@ -136,19 +138,30 @@ TEST(MlpPolicy, MatchesTheTorchModuleAndIsDeterministic) {
 TEST(MlpPolicy, LoadsFromACheckpointFolderAndRejectsBadTensors) {
   const std::string dir = testing::temp_dir();
   torch::manual_seed(3);
-  ActorCritic m(spec(4, 2, {8, 8}));
-  save_model_files(m, dir);
-  MlpSpec s;
-  const auto tensors = load_mlp_tensors(dir, &s);
-  EXPECT_EQ(s.hidden, (std::vector<int>{8, 8}));
-  const auto mine = named_tensors(m);
+  MlpModel model(spec(4, 2, {8, 8}));
+  model.save(dir);
+  EXPECT_EQ(checkpoint_policy_kind(dir), "mlp");
+  MlpModel back(spec(4, 2, {8, 8}));
+  back.load(dir);
+  const auto tensors = named_tensors(back.module());
+  const auto mine = named_tensors(model.module());
   ASSERT_EQ(tensors.size(), mine.size());
   for (size_t i = 0; i < mine.size(); ++i) {
     EXPECT_EQ(tensors[i].name, mine[i].name);
     EXPECT_EQ(tensors[i].data, mine[i].data);
   }
+  // A checkpoint of another shape is refused with both shapes in the message.
+  MlpModel other(spec(4, 2, {8}));
+  try {
+    other.load(dir);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not match the config's"), std::string::npos) << e.what();
+  }
+  // The registry dispatches on policy.json's kind; the inference policy acts as the module.
   auto policy = load_policy(dir);
-  EXPECT_EQ(policy->obs_dim(), 4);
+  EXPECT_EQ(policy->needs().dense_dim, 4);
+  const MlpSpec s = spec(4, 2, {8, 8});
 
   auto wrong = mine;
   for (auto& t : wrong)

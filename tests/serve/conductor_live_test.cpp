@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "serve/conductor_world.h"
+#include "envs/conductor_live.h"
 #include "serve/http_server.h"
 #include "serve/router.h"
 #include "tests/serve/serve_fixtures.h"
@@ -55,7 +55,7 @@ void check_env_matches_live(const testing::TestWorld& t, int num_envs, int steps
   int compared = 0, calls_seen = 0;
   for (int s = 0; s < steps; ++s) {
     for (int i = 0; i < num_envs; ++i) {
-      live[i]->observe(obs.data(), mask.data());
+      testing::observe(*live[i], obs, mask);
       const float* eo = env.obs() + static_cast<std::size_t>(i) * D;
       for (int k = 0; k < D; ++k)
         ASSERT_EQ(std::memcmp(&obs[k], &eo[k], sizeof(float)), 0)
@@ -116,7 +116,7 @@ TEST(ConductorLiveWorld, RequestBudgetMasksExpensiveWorkersAndFinishRulesFollowT
   auto ep = t.live->start(q);
   std::vector<float> obs(t.live->obs_dim());
   std::vector<uint8_t> mask(t.live->n_actions());
-  ep->observe(obs.data(), mask.data());
+  testing::observe(*ep, obs, mask);
   for (std::size_t k = 0; k < t.live->workers().size(); ++k)
     EXPECT_EQ(mask[k], t.spec["workers"][k]["expected_cost_usd"].get<double>() <= 0.0 ? 1 : 0);
 
@@ -193,7 +193,7 @@ testing::TestWorld cost_conditioned_world() {
   testing::TestWorld t;
   t.config = ConductorEnvConfig::parse(r);
   t.world = ConductorWorld::build(t.config);
-  t.spec = world_spec_from_env(*t.world, t.config);
+  t.spec = conductor_world_spec(*t.world, t.config).to_json();
   t.live = ConductorLiveWorld::from_spec(t.spec, "test-spec");
   return t;
 }
@@ -240,9 +240,9 @@ TEST(ConductorLiveWorld, RouteRequestCostWeightIsCheckedAgainstTheTrainedRange) 
   LiveQuery dflt = router.parse_route_request(R"({"query": "prove the theorem"})");
   std::vector<float> a(t.live->obs_dim()), b(t.live->obs_dim()), c(t.live->obs_dim());
   std::vector<uint8_t> m(t.live->n_actions());
-  t.live->start(cheap)->observe(a.data(), m.data());
-  t.live->start(rich)->observe(b.data(), m.data());
-  t.live->start(dflt)->observe(c.data(), m.data());
+  testing::observe(*t.live->start(cheap), a, m);
+  testing::observe(*t.live->start(rich), b, m);
+  testing::observe(*t.live->start(dflt), c, m);
   int differ = 0;
   for (std::size_t k = 0; k < a.size(); ++k) differ += a[k] != b[k];
   EXPECT_EQ(differ, 1);

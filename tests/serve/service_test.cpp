@@ -7,7 +7,7 @@
 #include <atomic>
 #include <thread>
 
-#include "serve/export.h"
+#include "policies/export.h"
 #include "tests/serve/serve_fixtures.h"
 #include "tests/test_util.h"
 
@@ -31,8 +31,7 @@ std::unique_ptr<Served> serve_export(int queries, int max_steps, const std::stri
   auto s = std::make_unique<Served>();
   s->t = testing::make_test_world(queries, max_steps);
   const MlpSpec spec = testing::mlp_spec_for(*s->t.live);
-  s->contents.policy_config = spec.to_json();
-  s->contents.tensors = testing::random_mlp_tensors(spec, 42, 0.3);
+  s->contents.policy = mlp_exported_policy(spec, testing::random_mlp_tensors(spec, 42, 0.3));
   s->contents.world = s->t.spec;
   s->contents.env_id = "conductor";
   for (const auto& a : s->t.live->actions()) s->contents.action_names.push_back(a.name);
@@ -66,9 +65,10 @@ TEST(Serve, RouteOverHttpEqualsInProcessDecisionsFor1000TestQueries) {
   // In process: the environment's own first observations, the policy built from the tensors in memory.
   ConductorEnv env(s->t.config, s->t.world, n);
   env.reset(0);
-  auto policy = make_mlp_policy(MlpSpec::from_json(s->contents.policy_config, "spec"), s->contents.tensors);
+  const MlpSpec spec = testing::mlp_spec_for(*s->t.live);
+  auto policy = make_mlp_policy(spec, testing::random_mlp_tensors(spec, 42, 0.3));
   std::vector<int32_t> expected(n);
-  policy->act(env.obs(), env.action_mask(), n, expected.data(), true, 0, nullptr);
+  policy->act(env.observations(), ActOptions{}, expected.data(), nullptr);
   std::set<int> distinct(expected.begin(), expected.end());
   EXPECT_GE(distinct.size(), 2u) << "a policy that always picks the same action makes this test weak";
 

@@ -42,13 +42,6 @@ TEST(LognormalFit, RejectsNonPositiveAndEmpty) {
   EXPECT_THROW(fit_lognormal({1.0, std::nan("")}), Error);
 }
 
-TEST(Quantile, LinearInterpolationLikeNumpy) {
-  // numpy.quantile([1, 2, 3, 4], 0.5) = 2.5; 0.95 -> 3 + 0.85 * 1 = 3.85 (h = 3 * 0.95 = 2.85).
-  EXPECT_DOUBLE_EQ(quantile({4, 1, 3, 2}, 0.5), 2.5);
-  EXPECT_NEAR(quantile({4, 1, 3, 2}, 0.95), 3.85, 1e-12);
-  EXPECT_DOUBLE_EQ(quantile({7}, 0.3), 7.0);
-}
-
 TEST(LlmperfFit, HandWrittenFile) {
   const std::string dir = testing::temp_dir();
   // Two successes: ttft 0.5 and 2.0 s (logs -ln2, ln2: mu 0, sigma ln2); decode throughput

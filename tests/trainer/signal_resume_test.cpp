@@ -23,7 +23,7 @@
 
 #include "core/atomic_file.h"
 #include "core/json_util.h"
-#include "policies/mlp_io.h"
+#include "policies/actor_critic.h"
 #include "tests/test_util.h"
 
 namespace conductor {

@@ -10,7 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/random.h"
 #include "envs/bandit.h"
-#include "policies/mlp_io.h"
+#include "policies/actor_critic.h"
 #include "tests/test_util.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
@@ -79,7 +79,7 @@ TEST(Train, BanditLearnsTheOptimalActionAndNeverSamplesMaskedOnes) {
   }
   std::vector<int32_t> act(n);
   std::vector<float> probs(n * 5);
-  policy->act(obs.data(), mask.data(), n, act.data(), false, 99, probs.data());
+  policy->act(dense_batch(obs.data(), mask.data(), n, 4, 5), ActOptions{false, 99}, act.data(), probs.data());
   int optimal = 0;
   for (int i = 0; i < n; ++i) {
     ASSERT_NE(act[i], problem.trap[ctx[i]]) << "a masked action was sampled";
@@ -226,10 +226,11 @@ TEST(RunConfig, ChecksEveryKeyWithFileAndLine) {
   EXPECT_NE(err("env: {id: cartpole}\nppo: {clip_coeff: 0.1}\n").find("c.yaml:2: unknown key 'ppo.clip_coeff'"),
             std::string::npos);
   EXPECT_NE(err("env: {id: nope}\n").find("unknown environment 'nope'"), std::string::npos);
-  EXPECT_NE(err("env: {id: cartpole, num_envs: 3}\nppo: {num_minibatches: 5}\n").find("not divisible"),
+  EXPECT_NE(err("env: {id: cartpole, num_envs: 3}\nppo: {num_minibatches: 5}\n")
+                .find("c.yaml:2: key 'ppo.num_minibatches': the batch (env.num_envs * ppo.num_steps = 384) is not divisible"),
             std::string::npos);
   EXPECT_NE(err("env: {id: cartpole, max_episode_steps: 0}\n").find("max_episode_steps"), std::string::npos);
-  EXPECT_NE(err("algo: sac\nenv: {id: cartpole}\n").find("expected one of ppo, grpo"), std::string::npos);
+  EXPECT_NE(err("algo: sac\nenv: {id: cartpole}\n").find("expected one of bc, grpo, ppo"), std::string::npos);
   EXPECT_NE(err("seed: 1\n").find("'env.id'"), std::string::npos);
 }
 

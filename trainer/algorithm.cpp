@@ -1,0 +1,155 @@
+#include "trainer/algorithm.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "trainer/losses.h"
+
+namespace conductor {
+
+// ---------------------------------------------------------------------------------------------
+// EpisodeLog
+
+void EpisodeLog::begin_update(const std::vector<std::string>& extra_names) {
+  extra_names_ = extra_names;
+  sum_return_ = sum_length_ = 0.0;
+  count_ = 0;
+  extra_sums_.assign(extra_names.size(), 0.0);
+}
+
+void EpisodeLog::record(const EpisodeRecord& r) {
+  sum_return_ += r.episode_return;
+  sum_length_ += r.length;
+  ++count_;
+  for (size_t k = 0; k < extra_sums_.size() && k < r.extras.size(); ++k) extra_sums_[k] += r.extras[k];
+  ++total;
+  recent_returns.push_back(r.episode_return);
+  while (recent_returns.size() > kReturnWindow) recent_returns.pop_front();
+}
+
+void EpisodeLog::write_episodes(Metrics& m, const std::string& prefix) const {
+  m.set(prefix + "episodes", static_cast<double>(count_));
+  if (count_ > 0) {
+    m.set(prefix + "episodic_return", sum_return_ / count_);
+    m.set(prefix + "episodic_length", sum_length_ / count_);
+    for (size_t k = 0; k < extra_names_.size(); ++k) m.set(prefix + extra_names_[k], extra_sums_[k] / count_);
+  }
+}
+
+void EpisodeLog::write(Metrics& m, double learning_rate) const {
+  write_episodes(m, "charts/");
+  if (!recent_returns.empty()) {
+    double s = 0;
+    for (double r : recent_returns) s += r;
+    m.set("charts/return_ma100", s / recent_returns.size());
+  }
+  m.set("charts/learning_rate", learning_rate);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TrainerState
+
+void TrainerState::check_finite(const char* name, double v) const {
+  if (!std::isfinite(v))
+    throw TrainingDiverged("update " + std::to_string(update) + ": metric '" + name + "' is " +
+                           (std::isnan(v) ? "NaN" : "infinite") +
+                           "; training stopped without writing a checkpoint for this update (the last "
+                           "complete checkpoint in " + run_dir + "/checkpoints is intact)");
+}
+
+double TrainerState::optimizer_step(torch::Tensor loss, const std::vector<torch::Tensor>& params,
+                                    double max_grad_norm) {
+  if (update == options.poison_loss_at_update) loss = loss * std::numeric_limits<float>::quiet_NaN();
+  check_finite("losses/loss", loss.item<double>());
+  optimizer->zero_grad();
+  loss.backward();
+  group->average_gradients(params);
+  const double gn = torch::nn::utils::clip_grad_norm_(
+      params, max_grad_norm > 0 ? max_grad_norm : std::numeric_limits<double>::infinity());
+  check_finite("losses/grad_norm", gn);
+  optimizer->step();
+  return gn;
+}
+
+double TrainerState::add_reference_kl(torch::Tensor& loss, double coef, const torch::Tensor& new_log_probs,
+                                      const EncodedObs& obs, const torch::Tensor& rows, const torch::Tensor& masks,
+                                      const torch::Tensor& actions) {
+  if (coef <= 0 || !reference) return 0.0;
+  torch::Tensor ref_lp;
+  {
+    torch::NoGradGuard ng;
+    ref_lp = masked_log_probs(reference->logits(obs, rows), masks).gather(1, actions.unsqueeze(1)).squeeze(1);
+  }
+  const auto rk = kl_to_reference_k3(new_log_probs, ref_lp);
+  loss = loss + coef * rk;
+  return rk.item<double>();
+}
+
+double TrainerState::agreed_mean(double local) const {
+  std::vector<double> v{local};
+  group->sum(v);
+  return group->world_size() == 1 ? v[0] : v[0] / group->world_size();
+}
+
+std::vector<int64_t> permutation(int64_t n, Rng& rng) {
+  std::vector<int64_t> p(n);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rng.below(i + 1))]);
+  return p;
+}
+
+void set_learning_rate(torch::optim::Adam& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+
+namespace {
+
+std::map<std::string, AlgorithmFactory>& factories() {
+  static std::map<std::string, AlgorithmFactory> f;
+  static std::once_flag builtins;
+  std::call_once(builtins, [] {
+    // Built-in algorithms: one line each.
+    f.emplace("ppo", make_ppo);
+    f.emplace("grpo", make_grpo);
+    f.emplace("bc", make_bc);
+  });
+  return f;
+}
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+void register_algorithm(const std::string& id, AlgorithmFactory factory) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  factories()[id] = std::move(factory);
+}
+
+std::vector<std::string> algorithm_ids() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<std::string> ids;
+  for (const auto& [id, _] : factories()) ids.push_back(id);
+  return ids;
+}
+
+std::unique_ptr<Algorithm> make_algorithm(const RunConfig& cfg) {
+  AlgorithmFactory f;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    const auto it = factories().find(cfg.algo);
+    if (it == factories().end()) fail("algo: unknown algorithm '", cfg.algo, "'");
+    f = it->second;
+  }
+  return f(cfg);
+}
+
+}  // namespace conductor

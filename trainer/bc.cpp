@@ -1,0 +1,131 @@
+// Behaviour cloning of the environment's best fixed strategy (VectorEnv::expert_actions): as a warm
+// start before RL (bc_warmstart.enabled) and as an algorithm of its own (algo: bc), which repeats
+// collect-then-imitate until total_steps environment steps.
+#include <cmath>
+
+#include "core/error.h"
+#include "envs/episode_loop.h"
+#include "trainer/algorithm.h"
+
+namespace conductor {
+
+namespace {
+
+// Steps `env` with the expert's actions until `samples` (observation, expert action) rows are in
+// `buf`; returns the environment steps taken.
+int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, RolloutBuffer& buf) {
+  const int N = env.num_envs(), A = env.spec().n_actions;
+  buf.clear();
+  buf.n_actions = A;
+  int64_t steps = 0;
+  run_env_loop(
+      env,
+      [&](const ObsBatch& obs, int32_t* expert) {
+        if (!env.expert_actions(expert))
+          fail("behaviour cloning: environment '", env.spec().id,
+               "' provides no expert strategy to imitate; set bc_warmstart.enabled: false (or another algo)");
+        for (int i = 0; i < N && buf.size() < samples; ++i) {
+          if (expert[i] < 0 || expert[i] >= A || !obs.mask[int64_t(i) * A + expert[i]])
+            throw InternalError("environment '" + env.spec().id + "' returned expert action " +
+                                std::to_string(expert[i]) + " that its own mask forbids (sub-environment " +
+                                std::to_string(i) + ")");
+          EncodedObs row;
+          s.model->encode(obs.row(i), row);
+          buf.obs.append_row(row, 0);
+          buf.add_step_row(obs, i, expert[i], 0.f);
+        }
+      },
+      [&](VectorEnv&, const int32_t*) { steps += N; },
+      [&] { return buf.size() >= samples; }, int64_t(samples) + 1, "behaviour cloning");
+  return steps;
+}
+
+// `epochs` epochs of minibatch cross-entropy on the expert's actions; writes bc/* into m.
+void imitate(TrainerState& s, const BcConfig& bc, RolloutBuffer& buf, torch::optim::Optimizer& opt,
+             const std::vector<torch::Tensor>& params, Metrics& m) {
+  PolicyModel& model = *s.model;
+  const int64_t B = buf.size();
+  const auto b_mask = buf.mask_tensor();
+  const auto b_act = buf.action_tensor();
+  const int64_t mb = std::min<int64_t>(bc.minibatch_size, B);
+  double last_loss = 0.0;
+  for (int epoch = 0; epoch < bc.epochs; ++epoch) {
+    const auto perm = permutation(B, s.rng);
+    double sum = 0.0;
+    int64_t n = 0;
+    for (int64_t start = 0; start < B; start += mb) {
+      const int64_t len = std::min(mb, B - start);
+      const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {len}, torch::kInt64);
+      const auto lp = masked_log_probs(model.logits(buf.obs, idx), b_mask.index_select(0, idx));
+      const auto loss = -lp.gather(1, b_act.index_select(0, idx).unsqueeze(1)).mean();
+      const double lv = loss.item<double>();
+      s.check_finite("bc/loss", lv);
+      opt.zero_grad();
+      loss.backward();
+      s.group->average_gradients(params);
+      opt.step();
+      sum += lv;
+      ++n;
+    }
+    last_loss = sum / std::max<int64_t>(1, n);
+  }
+  double acc;
+  {
+    torch::NoGradGuard ng;
+    const auto lp = masked_log_probs(model.logits(buf.obs, row_range(0, B)), b_mask);
+    acc = (lp.argmax(1) == b_act).to(torch::kFloat64).mean().item<double>();
+  }
+  m.set("bc/loss", last_loss);
+  m.set("bc/accuracy", acc);
+  m.set("bc/samples", static_cast<double>(B));
+}
+
+class Bc final : public Algorithm {
+ public:
+  explicit Bc(const RunConfig& cfg) : bc_(cfg.bc), total_steps_(cfg.total_steps) {}
+
+  double base_learning_rate() const override { return bc_.learning_rate; }
+  double adam_eps() const override { return 1e-8; }  // torch's default, as the warm start's optimizer
+  double reference_kl_coef() const override { return 0.0; }
+  void build_envs(const RunConfig& cfg) override { env_ = cfg.make_env_instance(cfg.num_envs); }
+  void reset_envs(uint64_t seed) override { env_->reset(seed); }
+  std::vector<VectorEnv*> persistent_envs() override { return {env_.get()}; }
+  std::vector<VectorEnv*> all_envs() override { return {env_.get()}; }
+  double learning_rate(const TrainerState&) const override { return bc_.learning_rate; }
+  bool finished(const TrainerState& s) const override { return s.global_step >= total_steps_; }
+  int64_t planned_updates(const RunConfig& cfg) const override {
+    return std::max<int64_t>(1, cfg.total_steps / std::max(1, bc_.samples));
+  }
+  void collect_rollouts(TrainerState& s, RolloutBuffer& buf) override {
+    s.global_step += collect_expert(s, *env_, bc_.samples, buf);
+  }
+  void train(TrainerState& s, RolloutBuffer& buf, Metrics& m) override {
+    imitate(s, bc_, buf, *s.optimizer, s.model->policy_parameters(), m);
+  }
+
+ private:
+  BcConfig bc_;
+  int64_t total_steps_;
+  std::unique_ptr<VectorEnv> env_;
+};
+
+}  // namespace
+
+Metrics bc_warm_start(TrainerState& s) {
+  const BcConfig& bc = s.cfg.bc;
+  auto env = s.cfg.make_env_instance(s.cfg.num_envs);
+  env->reset(derive_seed(s.cfg.seed, 0xBC));
+  RolloutBuffer buf;
+  collect_expert(s, *env, bc.samples, buf);
+  const auto params = s.model->policy_parameters();
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(bc.learning_rate));
+  Metrics m;
+  m.update = 0;
+  m.global_step = 0;
+  imitate(s, bc, buf, opt, params, m);
+  return m;
+}
+
+std::unique_ptr<Algorithm> make_bc(const RunConfig& cfg) { return std::make_unique<Bc>(cfg); }
+
+}  // namespace conductor

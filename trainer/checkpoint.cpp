@@ -1,0 +1,179 @@
+#include "trainer/checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json_util.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace conductor {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+json rng_to_json(const Rng& rng) {
+  const Rng::State st = rng.state();
+  return json{{"s", {st.s[0], st.s[1], st.s[2], st.s[3]}}, {"has_spare", st.has_spare}, {"spare", st.spare}};
+}
+
+void rng_from_json(Rng& rng, const json& j) {
+  Rng::State st;
+  for (int i = 0; i < 4; ++i) st.s[i] = j.at("s").at(i).get<uint64_t>();
+  st.has_spare = j.at("has_spare").get<bool>();
+  st.spare = j.at("spare").get<double>();
+  rng.set_state(st);
+}
+
+// env_state.bin for the first persistent environment, env_state.<k>.bin for further ones.
+std::string env_state_file(std::size_t k) {
+  return k == 0 ? std::string("env_state.bin") : "env_state." + std::to_string(k) + ".bin";
+}
+
+}  // namespace
+
+std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string& fingerprint,
+                            uint64_t metrics_jsonl_bytes, int keep) {
+  char name[64];
+  std::snprintf(name, sizeof name, "update_%08ld", static_cast<long>(s.update));
+  const fs::path root = fs::path(s.run_dir) / "checkpoints";
+  const fs::path final_dir = root / name;
+  // An existing folder for this update holds this very state (training is deterministic and a
+  // resumed run continues after it): never rewrite it, so `latest` never points at a half folder.
+  if (!fs::exists(final_dir / "state.json")) {
+    const fs::path tmp = root / (std::string(".tmp-") + name);
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    s.model->save(tmp.string());
+    {
+      AtomicOutput out((tmp / "optimizer.pt").string());
+      torch::save(*s.optimizer, out.temp_path());
+      out.commit();
+    }
+    if (s.reference) s.reference->save_weights((tmp / "ref.pt").string());
+    json env_states = json::array();
+    const auto envs = algo.persistent_envs();
+    for (std::size_t k = 0; k < envs.size(); ++k) {
+      if (!envs[k]->supports_state()) {
+        env_states.push_back(nullptr);
+        continue;
+      }
+      write_file_atomic((tmp / env_state_file(k)).string(), envs[k]->save_state());
+      env_states.push_back(env_state_file(k));
+    }
+    json recent = json::array();
+    for (double r : s.episodes.recent_returns) recent.push_back(r);
+    json st = {{"format", "conductor-checkpoint"},
+               {"version", kRunFormatVersion},
+               {"conductor_version", kConductorVersion},
+               {"config_fingerprint", fingerprint},
+               {"algo", s.cfg.algo},
+               {"update", s.update},
+               {"global_step", s.global_step},
+               {"episodes", s.episodes.total},
+               {"trainer_rng", rng_to_json(s.rng)},
+               {"recent_returns", recent},
+               {"metrics_jsonl_bytes", metrics_jsonl_bytes},
+               {"env_state", env_states.empty() ? json(nullptr) : env_states[0]},
+               {"has_ref", static_cast<bool>(s.reference)}};
+    if (env_states.size() > 1) st["env_states"] = env_states;
+    // Adapted environment parameters (the budget multiplier): the same in every instance.
+    const auto all = algo.all_envs();
+    if (!all.empty() && !all[0]->adaptive_state().empty()) st["env_adaptive_state"] = all[0]->adaptive_state();
+    write_json_atomic((tmp / "state.json").string(), st);
+    fs::rename(tmp, final_dir);
+  }
+  write_file_atomic((root / "latest").string(), std::string(name) + "\n");
+  // Keep the newest `keep` complete checkpoints.
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("update_", 0) == 0) names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  // Renamed out of the update_* names first, so a SIGKILL during remove_all never leaves a
+  // half-deleted folder that still looks like a checkpoint (remove_stale_temporaries sweeps it).
+  for (size_t i = 0; i + keep < names.size(); ++i) {
+    if (names[i] == name) continue;
+    const fs::path doomed = root / (".tmp-pruned-" + names[i]);
+    fs::remove_all(doomed);
+    fs::rename(root / names[i], doomed);
+    fs::remove_all(doomed);
+  }
+  return final_dir.string();
+}
+
+void remove_stale_temporaries(const std::string& run_dir) {
+  auto sweep = [](const fs::path& dir, std::initializer_list<const char*> prefixes) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return;
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string n = e.path().filename().string();
+      for (const char* p : prefixes)
+        if (n.rfind(p, 0) == 0) stale.push_back(e.path());
+    }
+    for (const auto& p : stale) fs::remove_all(p);
+  };
+  sweep(fs::path(run_dir) / "checkpoints", {".tmp-", "latest.tmp."});
+  sweep(fs::path(run_dir), {"config.yaml.tmp.", "run.json.tmp.", "final_eval.json.tmp."});
+}
+
+ResumedState load_checkpoint(TrainerState& s, Algorithm& algo, const std::string& ckpt,
+                             const std::string& fingerprint) {
+  ResumedState out;
+  const std::string state_path = ckpt + "/state.json";
+  const json st = parse_json(read_file(state_path), state_path);
+  try {
+    if (st.at("format").get<std::string>() != "conductor-checkpoint") fail(state_path, ": not a conductor checkpoint");
+    if (st.at("version").get<int>() != kRunFormatVersion)
+      fail(state_path, ": checkpoint format version ", st.at("version").get<int>(), " (conductor ",
+           st.value("conductor_version", "?"), "); this conductor ", kConductorVersion, " reads version ",
+           kRunFormatVersion);
+    if (st.at("config_fingerprint").get<std::string>() != fingerprint)
+      fail(state_path, ": checkpoint was written by a different config (fingerprint ",
+           st.at("config_fingerprint").get<std::string>(), ", this config ", fingerprint, ")");
+    s.update = st.at("update").get<int64_t>();
+    s.global_step = st.at("global_step").get<int64_t>();
+    s.episodes.total = st.at("episodes").get<int64_t>();
+    rng_from_json(s.rng, st.at("trainer_rng"));
+    s.episodes.recent_returns.clear();
+    for (const auto& r : st.at("recent_returns")) s.episodes.recent_returns.push_back(r.get<double>());
+    s.model->load(ckpt);
+    try {
+      torch::load(*s.optimizer, ckpt + "/optimizer.pt");
+    } catch (const c10::Error& e) {
+      fail(ckpt, "/optimizer.pt: cannot load the optimizer state: ", e.what_without_backtrace());
+    }
+    if (st.at("has_ref").get<bool>()) {
+      s.reference = s.model->frozen_copy();
+      s.reference->load_weights(ckpt + "/ref.pt");
+    }
+    json env_states = st.contains("env_states") ? st["env_states"] : json::array({st.at("env_state")});
+    const auto envs = algo.persistent_envs();
+    for (std::size_t k = 0; k < envs.size(); ++k) {
+      const json file = k < env_states.size() ? env_states[k] : json(nullptr);
+      if (!file.is_null() && envs[k]->supports_state()) {
+        envs[k]->load_state(read_file(ckpt + "/" + file.get<std::string>()));
+      } else {
+        envs[k]->reset(derive_seed(s.cfg.seed, 0xE1, static_cast<uint64_t>(s.update)));
+        out.exact = false;
+        log_warn("environment '", envs[k]->spec().id,
+                 "' cannot snapshot its state; resumed episodes restart from a re-seeded reset, so this resumed run "
+                 "will not match an uninterrupted one exactly");
+      }
+    }
+    if (st.contains("env_adaptive_state"))
+      for (VectorEnv* e : algo.all_envs()) e->set_adaptive_state(st["env_adaptive_state"].get<std::vector<double>>());
+    out.metrics_jsonl_bytes = st.at("metrics_jsonl_bytes").get<uint64_t>();
+  } catch (const json::exception& e) {
+    fail(state_path, ": invalid checkpoint state: ", e.what());
+  }
+  return out;
+}
+
+}  // namespace conductor

@@ -1,0 +1,172 @@
+// GRPO (Shao et al. 2024, DeepSeekMath), the algorithm of the published Conductor: G rollouts of each
+// query (G environment instances reset with the same seed, stepped in lockstep), group-normalized
+// episode returns as every step's advantage, no critic, clipped surrogate, optional k3 KL to the
+// frozen reference.
+#include <cmath>
+
+#include "core/error.h"
+#include "envs/episode_loop.h"
+#include "trainer/algorithm.h"
+#include "trainer/losses.h"
+#include "trainer/numerics.h"
+
+namespace conductor {
+
+namespace {
+
+class Grpo final : public Algorithm {
+ public:
+  explicit Grpo(const RunConfig& cfg) : gc_(cfg.grpo), num_envs_(cfg.num_envs), total_steps_(cfg.total_steps) {}
+
+  double base_learning_rate() const override { return gc_.learning_rate; }
+  double adam_eps() const override { return gc_.adam_eps; }
+  double reference_kl_coef() const override { return gc_.kl_coef; }
+  void build_envs(const RunConfig& cfg) override {
+    for (int g = 0; g < gc_.group_size; ++g) envs_.push_back(cfg.make_env_instance(cfg.num_envs));
+  }
+  // Every update resets the group's environments with its own seed: nothing to start or keep.
+  void reset_envs(uint64_t) override {}
+  std::vector<VectorEnv*> persistent_envs() override { return {}; }
+  std::vector<VectorEnv*> all_envs() override {
+    std::vector<VectorEnv*> v;
+    for (auto& e : envs_) v.push_back(e.get());
+    return v;
+  }
+  double learning_rate(const TrainerState& s) const override {
+    if (!gc_.anneal_lr) return gc_.learning_rate;
+    const double frac = 1.0 - static_cast<double>(s.global_step) / static_cast<double>(total_steps_);
+    return gc_.learning_rate * std::max(0.0, frac);
+  }
+  bool finished(const TrainerState& s) const override { return s.global_step >= total_steps_; }
+  int64_t planned_updates(const RunConfig& cfg) const override {
+    // Episodes per update are num_envs * group_size; their steps vary.
+    return std::max<int64_t>(1, cfg.total_steps / (int64_t(cfg.num_envs) * gc_.group_size));
+  }
+
+  void collect_rollouts(TrainerState& s, RolloutBuffer& buf) override;
+  void train(TrainerState& s, RolloutBuffer& buf, Metrics& m) override;
+
+ private:
+  GrpoConfig gc_;
+  int num_envs_;
+  int64_t total_steps_;
+  std::vector<std::unique_ptr<VectorEnv>> envs_;
+};
+
+void Grpo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
+  const int Q = num_envs_, G = gc_.group_size, A = s.env_spec.n_actions;
+  PolicyModel& model = *s.model;
+  const uint64_t seed_u = derive_seed(s.cfg.seed, 0x6790, static_cast<uint64_t>(s.update));
+  for (auto& e : envs_) e->reset(seed_u);
+  buf.clear();
+  buf.n_actions = A;
+  buf.episode_returns.assign(int64_t(Q) * G, 0.f);
+  std::vector<uint8_t> active(int64_t(Q) * G, 1);
+  int64_t n_active = int64_t(Q) * G;
+  const int max_len = s.env_spec.max_episode_steps > 0 ? s.env_spec.max_episode_steps : 100000;
+  EncodedObs step_obs;
+  run_env_loop(
+      all_envs(),
+      [&](int g, const ObsBatch& obs, int32_t* actions) {
+        step_obs.clear();
+        model.encode(obs, step_obs);
+        torch::NoGradGuard ng;
+        const auto lp = masked_log_probs(model.logits(step_obs, row_range(0, Q)), mask_to_tensor(obs.mask, Q, A))
+                            .contiguous();
+        const auto p = lp.exp().contiguous();
+        for (int q = 0; q < Q; ++q) {
+          const int a = sample_masked(p.data_ptr<float>() + int64_t(q) * A, obs.mask + int64_t(q) * A, A,
+                                      s.rng.uniform());
+          actions[q] = a;
+          // Members whose episode ended keep stepping (auto-reset) but add nothing to the batch.
+          if (!active[int64_t(q) * G + g]) continue;
+          buf.obs.append_row(step_obs, q);
+          buf.add_step_row(obs, q, a, lp.data_ptr<float>()[int64_t(q) * A + a]);
+          buf.owner.push_back(int64_t(q) * G + g);
+        }
+      },
+      [&](int g, VectorEnv& env, const int32_t*) {
+        std::vector<uint8_t> ended_now(Q, 0);
+        for (int q = 0; q < Q; ++q) {
+          const int64_t k = int64_t(q) * G + g;
+          if (!active[k]) continue;
+          ++s.global_step;
+          buf.episode_returns[k] += env.reward()[q];
+          if (env.terminated()[q] || env.truncated()[q]) {
+            active[k] = 0;
+            ended_now[q] = 1;
+            --n_active;
+          }
+        }
+        for (const auto& r : env.finished())
+          if (ended_now[r.env_index]) s.episodes.record(r);
+      },
+      [&] { return n_active == 0; }, int64_t(max_len) + 1,
+      "grpo: GRPO needs episodic environments with a finite max_episode_steps; the group's episodes");
+  const auto adv_group = group_advantages(buf.episode_returns, Q, G);
+  buf.advantages.resize(buf.size());
+  for (int64_t i = 0; i < buf.size(); ++i) buf.advantages[i] = adv_group[buf.owner[i]];
+}
+
+void Grpo::train(TrainerState& s, RolloutBuffer& buf, Metrics& m) {
+  PolicyModel& model = *s.model;
+  const int Q = num_envs_, G = gc_.group_size;
+  const int64_t B = buf.size();
+  const auto b_mask = buf.mask_tensor();
+  const auto b_act = buf.action_tensor();
+  const auto b_logp = buf.log_prob_tensor();
+  const auto b_adv = buf.advantage_tensor();
+  const int64_t mb = std::max<int64_t>(1, B / gc_.num_minibatches);
+  double sum_pg = 0, sum_ent = 0, sum_kl = 0, sum_ref = 0, sum_gn = 0;
+  int64_t n_mb = 0;
+  const auto params = model.parameters();
+  for (int epoch = 0; epoch < gc_.update_epochs; ++epoch) {
+    const auto perm = permutation(B, s.rng);
+    for (int64_t start = 0; start < B; start += mb) {
+      const int64_t len = std::min(mb, B - start);
+      const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {len}, torch::kInt64);
+      const auto mask = b_mask.index_select(0, idx);
+      const auto act = b_act.index_select(0, idx);
+      const auto old_lp = b_logp.index_select(0, idx);
+      const auto lp_all = masked_log_probs(model.logits(buf.obs, idx), mask);
+      const auto new_lp = lp_all.gather(1, act.unsqueeze(1)).squeeze(1);
+      const auto entropy = masked_entropy(lp_all).mean();
+      const auto pg = clipped_surrogate_loss(new_lp, old_lp, b_adv.index_select(0, idx), gc_.clip_coef);
+      auto loss = pg - gc_.ent_coef * entropy;
+      const double ref_kl = s.add_reference_kl(loss, gc_.kl_coef, new_lp, buf.obs, idx, mask, act);
+      const double pg_v = pg.item<double>(), ent_v = entropy.item<double>();
+      s.check_finite("losses/policy_loss", pg_v);
+      s.check_finite("losses/entropy", ent_v);
+      const double gn = s.optimizer_step(loss, params, gc_.max_grad_norm);
+      sum_pg += pg_v;
+      sum_ent += ent_v;
+      sum_kl += approx_kl_k3(new_lp.detach(), old_lp).item<double>();
+      sum_ref += ref_kl;
+      sum_gn += gn;
+      ++n_mb;
+    }
+  }
+  double sum_sd = 0.0;
+  const auto& returns = buf.episode_returns;
+  for (int q = 0; q < Q; ++q) {
+    double mean = 0, var = 0;
+    for (int g = 0; g < G; ++g) mean += returns[int64_t(q) * G + g];
+    mean /= G;
+    for (int g = 0; g < G; ++g) var += std::pow(returns[int64_t(q) * G + g] - mean, 2);
+    sum_sd += std::sqrt(var / G);
+  }
+  m.set("charts/group_return_std", sum_sd / Q);
+  const double k = n_mb > 0 ? 1.0 / n_mb : std::nan("");
+  m.set("losses/policy_loss", sum_pg * k);
+  m.set("losses/entropy", sum_ent * k);
+  m.set("losses/approx_kl", sum_kl * k);
+  m.set("losses/grad_norm", sum_gn * k);
+  if (gc_.kl_coef > 0) m.set("losses/ref_kl", sum_ref * k);
+  m.set("losses/minibatches", static_cast<double>(n_mb));
+}
+
+}  // namespace
+
+std::unique_ptr<Algorithm> make_grpo(const RunConfig& cfg) { return std::make_unique<Grpo>(cfg); }
+
+}  // namespace conductor
