@@ -365,6 +365,7 @@ void setup_bench_model(CLI::App& app) {
     }
     m->eval();
     const Qwen2Config& c = m->config();
+    const int64_t weight_bytes = m->weight_bytes();  // before any adapter is added
     const int64_t T = *tokens;
     torch::manual_seed(2);
     const torch::Tensor ids = torch::randint(0, c.vocab_size, {1, T}, torch::kInt64);
@@ -414,7 +415,7 @@ void setup_bench_model(CLI::App& app) {
                 {"tokens", T}, {"forward_tokens_per_s", r.forward_tokens_per_s},
                 {"forward_best_tokens_per_s", r.forward_best_tokens_per_s},
                 {"decode_tokens_per_s", r.decode_tokens_per_s}, {"peak_rss_bytes", r.peak_bytes},
-                {"weight_bytes", m->weight_bytes()}};
+                {"weight_bytes", weight_bytes}};
       if (!checkpoint->empty()) {
         j["load_s"] = r.load_s;
         j["load_peak_rss_bytes"] = r.load_peak_bytes;
@@ -426,12 +427,13 @@ void setup_bench_model(CLI::App& app) {
     }
     std::printf("model %s: %s parameters, %s, %s weights (%s), device %s, torch threads %d, OPENBLAS_NUM_THREADS=%s\n",
                 name.c_str(), millions(c.num_parameters()).c_str(), c.tie_word_embeddings ? "tied" : "untied",
-                dtype_name(d), human_bytes(m->weight_bytes()).c_str(), dev.str().c_str(), *threads,
+                dtype_name(d), human_bytes(weight_bytes).c_str(), dev.str().c_str(), *threads,
                 blas_env ? blas_env : "(unset)");
     if (!checkpoint->empty())
-      std::printf("%-34s %.2f s; peak RSS while loading %s = %.3f x the weights (RSS before loading: %s)\n", "load",
-                  r.load_s, human_bytes(r.load_peak_bytes).c_str(),
-                  static_cast<double>(r.load_peak_bytes) / static_cast<double>(m->weight_bytes()),
+      std::printf("%-34s %.2f s; peak RSS while loading %s = %.3f x the weights; %.3f x above the RSS before loading (%s)\n",
+                  "load", r.load_s, human_bytes(r.load_peak_bytes).c_str(),
+                  static_cast<double>(r.load_peak_bytes) / static_cast<double>(weight_bytes),
+                  static_cast<double>(r.load_peak_bytes - r.load_base_bytes) / static_cast<double>(weight_bytes),
                   human_bytes(r.load_base_bytes).c_str());
     std::printf("%-34s %10.1f tokens/s  (1 x %lld tokens, median of %d; best %.1f)\n", "forward (prefill, all logits)",
                 r.forward_tokens_per_s, (long long)T, *repeats, r.forward_best_tokens_per_s);

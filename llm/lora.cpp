@@ -17,6 +17,17 @@ namespace conductor::llm {
 
 // ---- Linear ----
 
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (x.numel() == x.size(-1) && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.numel() > 0) {
+    torch::Tensor y = torch::mv(w, x.reshape({-1}));
+    if (b.defined()) y = y + b;
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = w.size(0);
+    return y.view(sizes);
+  }
+  return torch::linear(x, w, b);
+}
+
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias, const torch::TensorOptions& options)
     : in_features_(in_features), out_features_(out_features) {
   weight = register_parameter("weight", torch::empty({out_features, in_features}, options));
@@ -47,7 +58,7 @@ void LinearImpl::init_normal(double std) {
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::linear(x, weight, bias);
+  torch::Tensor y = llm::linear(x, weight, bias);
   if (has_adapter() && adapter_enabled_ && !merged_) {
     torch::Tensor a = x.to(lora_A->weight.scalar_type());
     if (dropout_ > 0.0) a = torch::dropout(a, dropout_, is_training());

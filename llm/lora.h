@@ -28,6 +28,11 @@ namespace conductor::llm {
 
 class Qwen2ForCausalLM;
 
+// x W^T + b for x [..., in], W [out, in]. torch::linear, except for a single row of f32 on the CPU,
+// which goes to GEMV: the CPU GEMM here (OpenBLAS through LibTorch) is about 4x slower for one row than
+// GEMV is, and decoding with a KV cache is all single rows (measured in docs/transformer.md).
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
+
 // t ~ N(0, std^2) in place, drawn in f32 (chunk by chunk for other dtypes) from torch's global generator.
 void fill_normal(const torch::Tensor& t, double std);
 

@@ -290,11 +290,11 @@ torch::Tensor Qwen2ForCausalLMImpl::head_weight() {
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::lm_logits(const torch::Tensor& hidden) {
-  return config_.tie_word_embeddings ? torch::linear(hidden, model->embed_tokens->weight) : lm_head(hidden);
+  return config_.tie_word_embeddings ? llm::linear(hidden, model->embed_tokens->weight) : lm_head(hidden);
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::lm_logits(const torch::Tensor& hidden, const torch::Tensor& rows) {
-  return torch::linear(hidden, head_weight().index_select(0, rows.to(device_)));
+  return llm::linear(hidden, head_weight().index_select(0, rows.to(device_)));
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, KVCache* cache) {
