@@ -65,15 +65,22 @@ n = int(n)
 ours = [json.loads(s) for s in sys.argv[7:7 + n]]
 theirs = [json.loads(s) for s in sys.argv[7 + n:7 + 2 * n]]
 # tokens/s of each round's median forward, and of the fastest forward of all rounds (the one least
-# disturbed by other processes on a shared machine)
+# disturbed by other processes on a shared machine), and tokens per CPU-second of the process (all its
+# threads: less sensitive to other processes taking the cores than wall time)
 o_med = [r["forward_tokens_per_s"] for r in ours]
 o_best = [r["forward_best_tokens_per_s"] for r in ours]
+o_cpu = [r["forward_cpu_s"] for r in ours]
 t_med = [r["tokens_per_s"] for r in theirs]
 t_best = [r["tokens"] / r["best_s"] for r in theirs]
+t_cpu = [r["cpu_s"] for r in theirs]
+T = int(tokens)
 print(f"{preset}, {dtype}, 1 x {tokens} tokens, {threads} threads (torch, OPENBLAS_NUM_THREADS, OMP_NUM_THREADS), "
       f"OMP_WAIT_POLICY={wait}, {n} alternating rounds")
-print(f"{'implementation':<28} {'best tokens/s':>14} {'median tokens/s':>16}   per-round medians")
-print(f"{'conductor (LibTorch C++)':<28} {max(o_best):>14.1f} {statistics.median(o_med):>16.1f}   " + " ".join(f"{x:.1f}" for x in o_med))
-print(f"{'python3-torch reference':<28} {max(t_best):>14.1f} {statistics.median(t_med):>16.1f}   " + " ".join(f"{x:.1f}" for x in t_med))
-print(f"ratio conductor / python3-torch: best {max(o_best) / max(t_best):.3f}, median {statistics.median(o_med) / statistics.median(t_med):.3f}")
+print(f"{'implementation':<26} {'best tok/s':>10} {'median tok/s':>13} {'tok per CPU-s':>14}   per-round median tok/s")
+rows = [("conductor (LibTorch C++)", o_best, o_med, o_cpu), ("python3-torch reference", t_best, t_med, t_cpu)]
+for name, best, med, cpu in rows:
+    print(f"{name:<26} {max(best):>10.1f} {statistics.median(med):>13.1f} {T / statistics.median(cpu):>14.1f}   "
+          + " ".join(f"{x:.1f}" for x in med))
+print(f"ratio conductor / python3-torch: best {max(o_best) / max(t_best):.3f}, median {statistics.median(o_med) / statistics.median(t_med):.3f}, "
+      f"per CPU-second {statistics.median(t_cpu) / statistics.median(o_cpu):.3f}")
 EOF

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -312,7 +313,7 @@ void setup_model(CLI::App& app) {
 
 struct BenchResult {
   double forward_tokens_per_s = 0, forward_best_tokens_per_s = 0, decode_tokens_per_s = 0, train_tokens_per_s = 0, train_step_s = 0;
-  double load_s = 0;
+  double load_s = 0, forward_cpu_s = 0;
   int64_t load_peak_bytes = 0, load_base_bytes = 0, peak_bytes = 0;
 };
 
@@ -373,14 +374,17 @@ void setup_bench_model(CLI::App& app) {
     {
       torch::InferenceMode guard;
       sync(m->forward(ids));  // warm-up
-      std::vector<double> times;
+      std::vector<double> times, cpu;
       for (int i = 0; i < *repeats; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
+        const std::clock_t c0 = std::clock();  // CPU time of every thread of the process
         sync(m->forward(ids));
         times.push_back(seconds_since(t0));
+        cpu.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC);
       }
       r.forward_tokens_per_s = T / median(times);
       r.forward_best_tokens_per_s = T / *std::min_element(times.begin(), times.end());
+      r.forward_cpu_s = median(cpu);
       if (*decode > 0) {
         KVCache cache = m->make_cache(1, T + *decode);
         torch::Tensor next = m->forward(ids, &cache).select(1, T - 1).argmax(-1, true);
@@ -413,7 +417,7 @@ void setup_bench_model(CLI::App& app) {
     if (*as_json) {
       json j = {{"impl", "conductor"}, {"model", name}, {"dtype", dtype_name(d)}, {"threads", *threads},
                 {"tokens", T}, {"forward_tokens_per_s", r.forward_tokens_per_s},
-                {"forward_best_tokens_per_s", r.forward_best_tokens_per_s},
+                {"forward_best_tokens_per_s", r.forward_best_tokens_per_s}, {"forward_cpu_s", r.forward_cpu_s},
                 {"decode_tokens_per_s", r.decode_tokens_per_s}, {"peak_rss_bytes", r.peak_bytes},
                 {"weight_bytes", weight_bytes}};
       if (!checkpoint->empty()) {
@@ -435,8 +439,9 @@ void setup_bench_model(CLI::App& app) {
                   static_cast<double>(r.load_peak_bytes) / static_cast<double>(weight_bytes),
                   static_cast<double>(r.load_peak_bytes - r.load_base_bytes) / static_cast<double>(weight_bytes),
                   human_bytes(r.load_base_bytes).c_str());
-    std::printf("%-34s %10.1f tokens/s  (1 x %lld tokens, median of %d; best %.1f)\n", "forward (prefill, all logits)",
-                r.forward_tokens_per_s, (long long)T, *repeats, r.forward_best_tokens_per_s);
+    std::printf("%-34s %10.1f tokens/s  (1 x %lld tokens, median of %d; best %.1f; %.2f CPU-s per forward)\n",
+                "forward (prefill, all logits)", r.forward_tokens_per_s, (long long)T, *repeats, r.forward_best_tokens_per_s,
+                r.forward_cpu_s);
     if (*decode > 0)
       std::printf("%-34s %10.1f tokens/s  (%lld tokens after a %lld-token prompt, KV cache)\n", "decode", r.decode_tokens_per_s,
                   (long long)*decode, (long long)T);

@@ -28,9 +28,13 @@ namespace conductor::llm {
 
 class Qwen2ForCausalLM;
 
-// x W^T + b for x [..., in], W [out, in]. torch::linear, except for a single row of f32 on the CPU,
-// which goes to GEMV: the CPU GEMM here (OpenBLAS through LibTorch) is about 4x slower for one row than
-// GEMV is, and decoding with a KV cache is all single rows (measured in docs/transformer.md).
+// x W^T + b for x [..., in], W [out, in]: torch::linear, with two CPU fast paths (measured in
+// docs/transformer.md), none of which changes what is computed beyond summation order:
+//  - a single f32 row goes to GEMV: OpenBLAS's GEMM is ~4x slower on one row, and decoding with a KV
+//    cache is all single rows;
+//  - bf16 with >= 64 rows, without autograd, on a CPU lacking native bf16 dot products (AVX512-BF16):
+//    the f32 GEMM on upcast copies (W a block of rows at a time), rounded back to bf16 -- 2x faster
+//    than LibTorch's bf16 GEMM there.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
 
 // t ~ N(0, std^2) in place, drawn in f32 (chunk by chunk for other dtypes) from torch's global generator.

@@ -51,7 +51,11 @@ void check_compute_dtype(const torch::Device& device, DType dtype);
 
 // Keys and values of every layer for a batch of sequences that share one length, preallocated to a
 // capacity (grown by doubling when exceeded). Layers advance independently, so a caller that runs a
-// range of layers (forward_layers) keeps a consistent cache for that range.
+// range of layers (forward_layers) keeps a consistent cache for that range. Without autograd new
+// tokens are written in place; when K/V require grad (training through the cache) they are
+// concatenated into new tensors instead, so that earlier steps' saved tensors stay intact for the
+// backward pass. A batch shares one length: right-padded sequences of different lengths must not
+// continue through one cache (their padding would be attended to); run them one per cache.
 class KVCache {
  public:
   KVCache(const Qwen2Config& config, int64_t batch, int64_t capacity, const torch::TensorOptions& options);
@@ -66,7 +70,7 @@ class KVCache {
   std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
   // Keeps the first n tokens of every layer (n <= length): to rewind to a shared prefix.
   void truncate(int64_t n);
-  // A deep copy (the cached tokens only; same capacity).
+  // A deep copy (same capacity), e.g. to branch an episode from a shared prefix.
   KVCache copy() const;
 
   // Bytes of K and V of one token of one sequence (all layers).

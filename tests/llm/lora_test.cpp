@@ -233,6 +233,24 @@ TEST(Lora, MergedExportLoadsAsAPlainModelWithTheSameLogits) {
   EXPECT_LT(rel_err(plain->forward(ids), m->forward(ids)), 1e-5);
 }
 
+// Under autograd the cache concatenates instead of writing in place, so a prefix cached at one step
+// still backpropagates at the next (an episode's later steps reuse its earlier prefix in training).
+TEST(Lora, KvCacheUnderAutogradMatchesTheFullForwardAndBackpropagates) {
+  Qwen2ForCausalLM m = tiny_model(23);
+  apply_lora(m, LoraConfig{});
+  train_step(m, 24, 5e-2);
+  const torch::Tensor ids = random_ids(1, 9, 1024, 25);
+  KVCache cache = m->make_cache(1, 4);
+  const torch::Tensor a = m->forward(ids.narrow(1, 0, 6), &cache);
+  const torch::Tensor b = m->forward(ids.narrow(1, 6, 3), &cache);
+  const torch::Tensor full = m->forward(ids);
+  EXPECT_LT(rel_err(torch::cat({a, b}, 1), full), 1e-5);
+  (b.pow(2).mean() + a.mean()).backward();
+  const torch::Tensor g = m->model->layer(0)->self_attn->k_proj->lora_B->weight.grad();
+  ASSERT_TRUE(g.defined());
+  EXPECT_GT(g.abs().max().item<double>(), 0.0);
+}
+
 TEST(Lora, TrainTopLayersFreezesEverythingBelow) {
   Qwen2ForCausalLM m = tiny_model(21, /*tied=*/false);
   const int64_t n = train_top_layers(m, 1);
