@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "core/log.h"
 #include "policies/compute.h"
 #include "core/error.h"
 #include "eval/evaluate.h"
@@ -81,7 +82,7 @@ void setup_eval(CLI::App& app) {
     o.greedy = !a->sample;
     const auto report = eval::run_evaluation(o);
     std::cout << eval::write_report(report, a->report);
-    std::cerr << "wrote " << a->report << "/report.json, report.md, frontier.svg\n";
+    log_info("wrote ", a->report, "/report.json, report.md, frontier.svg");
   });
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "core/log.h"
 #include "core/error.h"
 #include "traces/import_common.h"
 #include "traces/import_jsonl.h"
@@ -40,11 +41,12 @@ void run_import(const std::string& format, const std::vector<std::string>& input
   }
   write_traces(t, out);  // validates, then writes atomically
 
-  for (const auto& note : report.notes) std::cerr << "note: " << note << "\n";
+  for (const auto& note : report.notes) log_info("note: ", note);
   if (report.skipped > 0) {
-    std::cerr << "skipped " << report.skipped << " bad record" << (report.skipped == 1 ? "" : "s") << " of "
-              << report.records << " (--skip-bad); the first:\n";
-    for (const auto& m : report.skipped_examples) std::cerr << "  " << m << "\n";
+    std::string first;
+    for (const auto& m : report.skipped_examples) first += "\n  " + m;
+    log_warn("skipped ", report.skipped, " bad record", report.skipped == 1 ? "" : "s", " of ", report.records,
+             " (--skip-bad); the first:", first);
   }
   const auto train = t.split_indices(Split::kTrain).size(), val = t.split_indices(Split::kValidation).size(),
              test = t.split_indices(Split::kTest).size();

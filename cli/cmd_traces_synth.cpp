@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "core/log.h"
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -65,9 +66,8 @@ void setup_traces_synth(CLI::App& app) {
       SynthLatents latents;
       const TraceSet ts = synthesize(cfg, catalog, &latents);
       write_traces(ts, o->out);
-      std::cerr << "wrote " << o->out << ": " << ts.n_queries() << " queries x " << ts.n_models()
-                << " workers (seed " << cfg.seed << ", catalog " << catalog.name << ", prices of "
-                << catalog.pricing_snapshot << ")\n";
+      log_info("wrote ", o->out, ": ", ts.n_queries(), " queries x ", ts.n_models(), " workers (seed ", cfg.seed,
+               ", catalog ", catalog.name, ", prices of ", catalog.pricing_snapshot, ")");
       if (o->stats || !o->stats_out.empty()) {
         const std::string stats = format_synth_statistics(ts, latents);
         if (o->stats) std::cout << stats;

@@ -613,6 +613,7 @@ std::string ConductorEnv::save_state() const {
   w.pod(cursor_);
   w.pod<uint64_t>(pass0_finished_);
   w.pod(budget_.state());
+  if (budget_.adaptive()) w.pod(budget_.integral());  // lagrange only: other states keep their format
   if (!w_cost_.empty()) w.vec(w_cost_);  // cost-conditioned only: other states keep their format
   return w.out;
 }
@@ -653,6 +654,7 @@ void ConductorEnv::load_state(const std::string& blob) {
   cursor_ = r.pod<uint64_t>();
   pass0_finished_ = r.pod<uint64_t>();
   budget_.set_state(r.pod<BudgetController::State>());
+  if (budget_.adaptive()) budget_.set_integral(r.pod<double>());
   if (!w_cost_.empty()) r.vec(w_cost_, "episode cost weight");
   r.finish();
   for (auto& rec : finished_) spare_extras_[spare_top_++].swap(rec.extras);
@@ -721,13 +723,15 @@ void ConductorEnv::adapt(const std::vector<double>& summed, std::vector<std::pai
 
 std::vector<double> ConductorEnv::adaptive_state() const {
   if (!budget_.adaptive()) return {};
-  return {budget_.lambda()};
+  return {budget_.lambda(), budget_.integral()};
 }
 
 void ConductorEnv::set_adaptive_state(const std::vector<double>& state) {
   if (!budget_.adaptive()) return;
-  if (state.size() != 1) fail("conductor env: adaptive state holds ", state.size(), " values, expected 1 (the budget multiplier)");
+  if (state.size() != 2)
+    fail("conductor env: adaptive state holds ", state.size(), " values, expected 2 (the budget multiplier and its integral)");
   budget_.set_lambda(state[0]);
+  budget_.set_integral(state[1]);
 }
 
 namespace builtin_envs {

@@ -66,24 +66,13 @@ class VectorEnv {
   // The current observations as policies read them: the dense rows, the mask, and the state views
   // when the environment has them (state_views()).
   ObsBatch observations() const {
-    ObsBatch b;
-    b.n = num_envs();
-    b.n_actions = spec().n_actions;
-    b.mask = action_mask();
-    b.dense = obs();
-    b.dense_dim = spec().obs_dim;
+    ObsBatch b = dense_batch(obs(), action_mask(), num_envs(), spec().obs_dim, spec().n_actions);
     b.states = state_views();
     return b;
   }
   // The last observations of the episodes that ended in the last step (dense only; see final_obs()).
   ObsBatch final_observations() const {
-    ObsBatch b;
-    b.n = num_envs();
-    b.n_actions = spec().n_actions;
-    b.mask = action_mask();
-    b.dense = final_obs();
-    b.dense_dim = spec().obs_dim;
-    return b;
+    return dense_batch(final_obs(), action_mask(), num_envs(), spec().obs_dim, spec().n_actions);
   }
 
   // ---- Optional capabilities (the defaults say "unsupported"; the trainer adapts) ----

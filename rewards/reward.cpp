@@ -20,6 +20,7 @@ BudgetConfig BudgetConfig::parse(ConfigReader r) {
     if (!(c.target_mean_cost_usd > 0)) r.fail_at("target_mean_cost_usd", "expected a positive target mean cost in USD");
     c.lambda_init = r.get_in<double>("lambda_init", c.lambda_init, 0.0, 1e12);
     c.lambda_lr = r.get_in<double>("lambda_lr", c.lambda_lr, 0.0, 1e12);
+    c.lambda_kp = r.get_in<double>("lambda_kp", c.lambda_kp, 0.0, 1e12);
     c.lambda_max = r.get_in<double>("lambda_max", c.lambda_max, 0.0, 1e15);
   }
   r.finish();
@@ -79,7 +80,10 @@ double BudgetController::update() {
 double BudgetController::update_with(double mean_cost_usd) {
   if (!adaptive()) return lambda();
   const double gap = (mean_cost_usd - config_.target_mean_cost_usd) / config_.target_mean_cost_usd;
-  lambda_ = std::min(config_.lambda_max, std::max(0.0, lambda_ + config_.lambda_lr * gap));
+  integral_ = std::max(0.0, integral_ + gap);
+  const double base = config_.lambda_lr > 0 ? config_.lambda_lr * integral_ : config_.lambda_init;
+  const double raw = base + config_.lambda_kp * gap;
+  lambda_ = std::min(config_.lambda_max, std::max(0.0, raw));
   return lambda_;
 }
 

@@ -6,8 +6,13 @@
 //          - no_answer_penalty   (when the workflow ends without any successful answer)
 //
 // lambda is 0 unless budget.mode is `lagrange`: then it is a Lagrange multiplier on the mean cost
-// per query that the trainer adapts between updates (dual ascent) to hit budget.target_mean_cost_usd:
-//     lambda <- clamp(lambda + lambda_lr * (mean_cost - target) / target, 0, lambda_max)
+// per query that the trainer adapts between updates to hit budget.target_mean_cost_usd, by a PI
+// controller on the relative gap e = (mean_cost - target) / target of each update's episodes (the
+// PID Lagrangian of Stooke, Achiam and Abbeel 2020, without the derivative term):
+//     I      <- max(0, I + e)                      (projected: no wind-up below zero)
+//     lambda <- clamp(lambda_lr * I + lambda_kp * e, 0, lambda_max)
+// with I starting at lambda_init / lambda_lr (lambda_lr = 0: lambda = lambda_init + lambda_kp * e).
+// With lambda_kp = 0 this is plain dual ascent, lambda <- clamp(lambda + lambda_lr * e, 0, max).
 // With budget.mode `cap`, a worker whose expected call cost would take the query's cumulative cost
 // above cap_usd is masked (the environment applies it).
 //
@@ -31,7 +36,8 @@ struct BudgetConfig {
   double cap_usd = 0.0;                 // mode cap: per-query cost cap (> 0)
   double target_mean_cost_usd = 0.0;    // mode lagrange: target mean cost per query (> 0)
   double lambda_init = 0.0;             // initial multiplier (reward units per USD)
-  double lambda_lr = 1.0;               // dual step size on the relative cost gap
+  double lambda_lr = 1.0;               // integral gain: dual step size on the relative cost gap
+  double lambda_kp = 0.0;               // proportional gain on the relative cost gap
   double lambda_max = 1e6;
   static BudgetConfig parse(ConfigReader r);
 };
@@ -61,13 +67,17 @@ struct RewardConfig {
   }
 };
 
-// Dual ascent on the cost multiplier. The environment reports each finished episode's cost with
-// observe(); the trainer calls update() between policy updates (or update_with(mean) with a mean it
-// computed itself). Deterministic: no randomness, state is (lambda, sum, count).
+// The cost multiplier's controller (above). The environment reports each finished episode's cost
+// with observe(); the trainer calls update() between policy updates (or update_with(mean) with a
+// mean it computed itself, e.g. over several processes). Deterministic: no randomness, state is
+// (lambda, sum, count) and the integral.
 class BudgetController {
  public:
   BudgetController() = default;
-  explicit BudgetController(const BudgetConfig& config) : config_(config), lambda_(config.lambda_init) {}
+  explicit BudgetController(const BudgetConfig& config)
+      : config_(config),
+        lambda_(config.lambda_init),
+        integral_(config.lambda_lr > 0 ? config.lambda_init / config.lambda_lr : 0.0) {}
 
   bool adaptive() const { return config_.mode == BudgetMode::kLagrange; }
   double lambda() const { return adaptive() ? lambda_ : 0.0; }
@@ -82,6 +92,9 @@ class BudgetController {
   double update();
   double update_with(double mean_cost_usd);
   void set_lambda(double lambda) { lambda_ = lambda; }
+  // The controller's integral of relative gaps (part of the exact state, with state()).
+  double integral() const { return integral_; }
+  void set_integral(double i) { integral_ = i; }
   // Exact state for checkpoints.
   struct State {
     double lambda = 0.0, sum_cost = 0.0;
@@ -98,6 +111,7 @@ class BudgetController {
  private:
   BudgetConfig config_;
   double lambda_ = 0.0;
+  double integral_ = 0.0;
   double sum_cost_ = 0.0;
   long long count_ = 0;
 };

@@ -10,7 +10,7 @@ PKGS=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-h5py python3-numpy        # format interoperability test (h5py reads our traces)
-  wrk                                       # serving load benchmark
+  wrk curl                                  # serving load benchmark; the README's serve example
   libutf8proc-dev libpcre2-dev              # tokenizer: NFC normalization, Unicode-aware pre-tokenizer regex
 )
 missing=()

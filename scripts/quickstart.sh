@@ -7,7 +7,7 @@
 # and print the result. Output goes to runs/quickstart-<UTC time> (or $OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+bash scripts/build.sh conductor   # only what this script runs; scripts/test.sh builds the rest
 C=build/bin/conductor
 OUT=${OUT:-runs/quickstart-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"

@@ -1,5 +1,7 @@
 #include "serve/http_server.h"
 
+#include "core/log.h"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -323,7 +325,7 @@ void HttpServer::Impl::drain(double deadline_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   if (in_flight.load() > 0)
-    std::cerr << "serve: stopping with " << in_flight.load() << " request(s) unanswered after the drain deadline\n";
+    log_warn("serve: stopping with ", in_flight.load(), " request(s) unanswered after the drain deadline");
   ioc.stop();
   stopped.store(true);
 }
@@ -343,7 +345,7 @@ HttpServer::~HttpServer() {
   // are destroyed with it and, the server being stopped, post nothing).
   for (int waited_ms = 0; impl_->live_responders.load() > 0 && waited_ms < 60000; waited_ms += 2) {
     if (waited_ms % 5000 == 4998)
-      std::cerr << "serve: waiting for " << impl_->live_responders.load() << " handler(s) to finish\n";
+      log_info("serve: waiting for ", impl_->live_responders.load(), " handler(s) to finish");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   impl_->ioc.stop();
@@ -378,7 +380,7 @@ void HttpServer::start() {
           impl->ioc.run();
           return;
         } catch (const std::exception& e) {  // a bug in a completion handler: log, keep serving
-          std::cerr << "serve: event loop error: " << e.what() << "\n";
+          log_error("serve: event loop error: ", e.what());
         }
       }
     });

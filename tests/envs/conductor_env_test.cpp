@@ -381,7 +381,7 @@ TEST(ConductorEnv, BudgetCapMasksWorkersThatWouldExceedIt) {
 }
 
 TEST(ConductorEnv, LagrangeMultiplierFollowsTheTargetCost) {
-  // lambda <- clamp(lambda + lr * (mean - target) / target, 0, max): hand-computed steps.
+  // With lambda_kp = 0, dual ascent: lambda <- clamp(lambda + lr * (mean - target) / target, 0, max).
   BudgetConfig b;
   b.mode = BudgetMode::kLagrange;
   b.target_mean_cost_usd = 0.01;
@@ -395,6 +395,16 @@ TEST(ConductorEnv, LagrangeMultiplierFollowsTheTargetCost) {
   EXPECT_NEAR(ctl.update_with(0.0), 11.0, 1e-12);  // gap -1
   EXPECT_NEAR(ctl.update_with(0.0), 1.0, 1e-12);
   EXPECT_DOUBLE_EQ(ctl.update_with(0.0), 0.0);   // clamped at 0
+  EXPECT_DOUBLE_EQ(ctl.integral(), 0.0);          // projected: no wind-up below zero
+  EXPECT_NEAR(ctl.update_with(0.02), 10.0, 1e-12);  // so one gap of +1 lifts it at once
+  // PI: I <- max(0, I + e); lambda <- lr * I + kp * e (I starts at lambda_init / lr = 0.5).
+  b.lambda_kp = 4;
+  b.lambda_lr = 2;
+  BudgetController pi(b);
+  EXPECT_NEAR(pi.update_with(0.03), 2 * 2.5 + 4 * 2.0, 1e-12);    // e = 2, I = 2.5
+  EXPECT_NEAR(pi.update_with(0.005), 2 * 2.0 + 4 * -0.5, 1e-12);  // e = -0.5, I = 2
+  EXPECT_DOUBLE_EQ(pi.update_with(0.0), 0.0);                     // e = -1, I = 1: 2 - 4 < 0, clamped
+  EXPECT_DOUBLE_EQ(pi.integral(), 1.0);
   // Through the env: lambda scales the cost term.
   const TraceSet& T = *shared_tiny();
   auto env = make_env_from(
