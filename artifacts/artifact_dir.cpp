@@ -74,8 +74,19 @@ json write_artifact_dir(const std::string& dir, json manifest, const std::vector
     if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == kManifest || f.name == "." || f.name == "..")
       fail("export: invalid file name '", f.name, "'");
     if (!names.insert(f.name).second) fail("export: file '", f.name, "' appears twice");
-    write_file_atomic(tmp + "/" + f.name, f.bytes);
-    listed[f.name] = {{"sha256", sha256_hex(f.bytes)}, {"bytes", f.bytes.size()}};
+    const std::string dst = tmp + "/" + f.name;
+    if (f.path.empty()) {
+      write_file_atomic(dst, f.bytes);
+    } else {
+      std::error_code ec;
+      fs::rename(f.path, dst, ec);
+      if (ec) {  // another file system: copy, then drop the source
+        fs::copy_file(f.path, dst, fs::copy_options::overwrite_existing, ec);
+        if (ec) fail("export: cannot copy '", f.path, "' into '", tmp, "': ", ec.message());
+        fs::remove(f.path, ec);
+      }
+    }
+    listed[f.name] = {{"sha256", sha256_file(dst)}, {"bytes", fs::file_size(dst)}};
   }
   manifest["files"] = listed;
   write_json_atomic(tmp + "/" + kManifest, manifest);

@@ -17,6 +17,7 @@ namespace conductor {
 struct ArtifactFile {
   std::string name;   // a plain file name (no '/')
   std::string bytes;
+  std::string path;   // when non-empty: a file to move (or copy) in instead of `bytes`
 };
 
 // True when `dir` holds a manifest.json whose "format" is `format` (contents not verified).

@@ -677,6 +677,7 @@ ConductorStateView ConductorEnv::view_of(int i, bool with_text) const {
   v.pool = pool_.data() + static_cast<std::size_t>(i) * M_;
   v.called = called_.data() + static_cast<std::size_t>(i) * M_;
   v.price_factor = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
+  v.expected_cost_usd = W.expected_cost.data();
   v.steps = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
   v.n_steps = s.n_calls;
   v.n_answers = s.n_answers;

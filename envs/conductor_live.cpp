@@ -54,6 +54,7 @@ class ConductorLiveEpisode : public LiveEpisode {
     if (pool_.size() != static_cast<std::size_t>(M)) pool_.assign(M, 1);
     called_.assign(M, 0);
     price_factor_.assign(M, 1.f);  // no price faults when serving
+    expected_cost_ = spec.expected_costs();
     steps_.reserve(static_cast<std::size_t>(spec.max_steps));
     cap_ = !std::isnan(q.budget_usd) ? q.budget_usd : spec.budget_cap_usd;
     cost_weight_ = std::isnan(q.cost_weight) ? spec.cost_conditioning.w_cost : q.cost_weight;
@@ -105,6 +106,7 @@ class ConductorLiveEpisode : public LiveEpisode {
     s.pool = pool_.data();
     s.called = called_.data();
     s.price_factor = price_factor_.data();
+    s.expected_cost_usd = expected_cost_.data();
     s.steps = steps_.data();
     s.n_steps = static_cast<int>(steps_.size());
     s.n_answers = n_answers_;
@@ -120,6 +122,7 @@ class ConductorLiveEpisode : public LiveEpisode {
   std::string text_, task_;
   int input_tokens_ = -1;
   std::vector<float> features_, price_factor_, obs_;
+  std::vector<double> expected_cost_;
   std::vector<uint8_t> pool_, called_, mask_;
   std::vector<ConductorStepView> steps_;
   ConductorStateView state_;

@@ -53,6 +53,7 @@ struct ConductorStateView {
   const uint8_t* pool = nullptr;         // [n_workers] 1 = available this episode
   const uint8_t* called = nullptr;       // [n_workers] 1 = already called
   const float* price_factor = nullptr;   // [n_workers] current price / list price
+  const double* expected_cost_usd = nullptr;  // [n_workers] mean cost of one call at list price
   const ConductorStepView* steps = nullptr;
   int n_steps = 0;                       // calls so far
   int n_answers = 0;                     // successful calls so far

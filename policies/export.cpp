@@ -63,7 +63,7 @@ void write_export(const std::string& dir, const ExportContents& c, bool overwrit
   if (c.policy.files.empty() || c.policy.files[0].name != kModel)
     fail("export: policy kind '", c.policy_kind, "' gave no ", kModel, " as its first file");
   std::vector<ArtifactFile> files;
-  for (const auto& f : c.policy.files) files.push_back({f.name, f.bytes});
+  for (const auto& f : c.policy.files) files.push_back({f.name, f.bytes, f.path});
   json workers = json::array();
   if (c.world.is_object())
     for (const auto& w : c.world["workers"]) workers.push_back(w["name"]);
@@ -79,7 +79,8 @@ void write_export(const std::string& dir, const ExportContents& c, bool overwrit
       {"reward", c.reward},
       {"training", c.training}};
   // The model version names the kind and the weights: the first 12 hex digits of their SHA-256.
-  manifest["model_version"] = c.policy_kind + "-" + sha256_hex(files[0].bytes).substr(0, 12);
+  manifest["model_version"] =
+      c.policy_kind + "-" + (files[0].path.empty() ? sha256_hex(files[0].bytes) : sha256_file(files[0].path)).substr(0, 12);
   // Validate what we wrote before it replaces anything.
   write_artifact_dir(dir, manifest, files, overwrite, [](const std::string& tmp) { verify_and_load(tmp, nullptr); });
 }

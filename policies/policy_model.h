@@ -20,6 +20,7 @@
 //    LoRA model with its adapters off) as long as the reference does not change when this one does.
 //    save_weights/load_weights store a model's (or a reference's) weights alone.
 //  - inference_policy(): the torch-free Policy that acts as this model does now.
+//  - take_stats(): counters of the kind's own, added to each update's metrics.
 #pragma once
 
 #include <torch/torch.h>
@@ -76,6 +77,10 @@ class PolicyModel {
 
   virtual std::unique_ptr<PolicyModel> frozen_copy() = 0;
   virtual std::unique_ptr<Policy> inference_policy() = 0;
+  // The policy's own counters since the last call (e.g. prompts truncated), logged with each
+  // update's metrics. Must depend only on what the policy computed, not on cache state, so that a
+  // resumed run logs what the uninterrupted one does.
+  virtual std::vector<std::pair<std::string, double>> take_stats() { return {}; }
 };
 
 // ---- Masked categorical distribution (masks: bool [B x A], true = allowed) ----

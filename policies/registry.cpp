@@ -7,6 +7,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "policies/mlp.h"
+#include "policies/transformer.h"
 #include "policies/policy_model.h"
 
 namespace conductor {
@@ -19,6 +20,7 @@ std::map<std::string, PolicyKind>& kinds() {
   std::call_once(builtins, [] {
     // Built-in kinds: one line each.
     k.emplace("mlp", mlp_policy_kind());
+    k.emplace("transformer", transformer_policy_kind());
   });
   return k;
 }

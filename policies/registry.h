@@ -40,10 +40,12 @@ struct PolicyConfig {
   static PolicyConfig parse(ConfigReader r);
 };
 
-// One file of an export directory.
+// One file of an export directory: its bytes, or (large weights) a file already written elsewhere,
+// which the export moves into place.
 struct ExportFile {
   std::string name;   // plain file name, e.g. "model.safetensors"
   std::string bytes;
+  std::string path;   // when non-empty: the file's content (bytes is ignored)
 };
 
 struct ExportedPolicy {

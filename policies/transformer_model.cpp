@@ -1,0 +1,873 @@
+#include "policies/transformer_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include "artifacts/sha256.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/json_util.h"
+#include "core/random.h"
+#include "llm/hf_checkpoint.h"
+#include "llm/lora.h"
+
+namespace conductor {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kTensors = "policy.safetensors";
+
+uint64_t hash_tokens(const int32_t* t, int64_t n) {
+  return fnv1a64(std::string_view(reinterpret_cast<const char*>(t), static_cast<std::size_t>(n) * sizeof(int32_t)));
+}
+
+bool same_tokens(const std::vector<int32_t>& a, const int32_t* b, int64_t n) {
+  return static_cast<int64_t>(a.size()) == n && std::equal(a.begin(), a.end(), b);
+}
+
+torch::Tensor ids_tensor(const int32_t* t, int64_t n, const torch::Device& device) {
+  std::vector<int64_t> v(t, t + n);
+  return torch::tensor(v, torch::kInt64).view({1, n}).to(device);
+}
+
+// sha256 of a checkpoint's config.json and weight files, in name order: what a resumed or exported
+// run checks its base against.
+std::string checkpoint_sha256(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n == "config.json" || (n.size() > 12 && n.substr(n.size() - 12) == ".safetensors") ||
+        n == "model.safetensors.index.json")
+      names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  std::string all;
+  for (const auto& n : names) all += n + " " + sha256_file((fs::path(dir) / n).string()) + "\n";
+  return sha256_hex(all);
+}
+
+llm::LoraConfig lora_config_of(const TransformerSettings& s) {
+  llm::LoraConfig c;
+  c.r = s.lora_r;
+  c.alpha = s.lora_alpha;
+  c.dropout = s.lora_dropout;
+  c.target_modules = s.lora_targets;
+  c.layers.assign(s.lora_layers.begin(), s.lora_layers.end());
+  return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+std::string TransformerSettings::tokenizer_path() const {
+  if (!tokenizer.empty()) return tokenizer;
+  return (fs::path(checkpoint) / "tokenizer.json").string();
+}
+
+json TransformerSettings::to_json() const {
+  json j = {{"model", checkpoint.empty() ? json(model) : json(nullptr)},
+            {"checkpoint", checkpoint},
+            {"tokenizer", tokenizer},
+            {"dtype", dtype},
+            {"device", device},
+            {"train_top_layers", train_top_layers},
+            {"frozen_cache_mb", frozen_cache_mb},
+            {"max_prompt_tokens", max_prompt_tokens}};
+  j["lora"] = {{"enabled", lora},     {"r", lora_r},           {"alpha", lora_alpha},
+               {"dropout", lora_dropout}, {"target_modules", lora_targets}, {"layers", lora_layers}};
+  return j;
+}
+
+TransformerSettings TransformerSettings::from_json(const json& j, const std::string& source) {
+  TransformerSettings s;
+  try {
+    if (!j.at("model").is_null()) s.model = j.at("model").get<std::string>();
+    s.checkpoint = j.at("checkpoint").get<std::string>();
+    s.tokenizer = j.at("tokenizer").get<std::string>();
+    s.dtype = j.at("dtype").get<std::string>();
+    s.device = j.at("device").get<std::string>();
+    s.train_top_layers = j.at("train_top_layers").get<int>();
+    s.frozen_cache_mb = j.at("frozen_cache_mb").get<int64_t>();
+    s.max_prompt_tokens = j.at("max_prompt_tokens").get<int>();
+    const json& l = j.at("lora");
+    s.lora = l.at("enabled").get<bool>();
+    s.lora_r = l.at("r").get<int>();
+    s.lora_alpha = l.at("alpha").get<double>();
+    s.lora_dropout = l.at("dropout").get<double>();
+    s.lora_targets = l.at("target_modules").get<std::vector<std::string>>();
+    s.lora_layers = l.at("layers").get<std::vector<int>>();
+  } catch (const json::exception& e) {
+    fail(source, ": invalid transformer policy settings: ", e.what());
+  }
+  return s;
+}
+
+std::shared_ptr<const TransformerSettings> TransformerSettings::parse(ConfigReader& r) {
+  auto s = std::make_shared<TransformerSettings>();
+  s->checkpoint = r.get<std::string>("checkpoint", "");
+  if (!s->checkpoint.empty() && r.has("model"))
+    r.fail_at("model", "give either 'model: PRESET' (random weights) or 'checkpoint: DIR', not both");
+  if (s->checkpoint.empty()) {
+    s->model = r.get<std::string>("model", s->model);
+    const auto names = llm::Qwen2Config::preset_names();
+    if (std::find(names.begin(), names.end(), s->model) == names.end()) {
+      std::string known;
+      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+      r.fail_at("model", "unknown model preset '" + s->model + "' (known: " + known + ")");
+    }
+  } else if (!fs::is_directory(s->checkpoint)) {
+    r.fail_at("checkpoint", "'" + s->checkpoint + "' is not a directory (an HF checkpoint: config.json + safetensors)");
+  }
+  s->tokenizer = r.get<std::string>("tokenizer", "");
+  if (s->tokenizer.empty() && s->checkpoint.empty())
+    r.fail_at("tokenizer", "required with a preset: the tokenizer.json the model reads");
+  if (!fs::is_regular_file(s->tokenizer_path()))
+    r.fail_at(s->tokenizer.empty() ? "checkpoint" : "tokenizer", "no tokenizer file '" + s->tokenizer_path() + "'");
+  s->dtype = r.get_choice("dtype", s->dtype, {"f32", "bf16", "f16"});
+  s->device = r.get<std::string>("device", s->device);
+  if (s->device != "cpu" && s->device.rfind("cuda", 0) != 0)
+    r.fail_at("device", "expected cpu, cuda or cuda:N, got '" + s->device + "'");
+  s->train_top_layers = r.get_in<int>("train_top_layers", s->train_top_layers, 0, 100000);
+  s->frozen_cache_mb = r.get_in<int64_t>("frozen_cache_mb", s->frozen_cache_mb, 0, int64_t(1) << 30);
+  {
+    ConfigReader l = r.child("lora");
+    s->lora = l.get<bool>("enabled", s->lora);
+    s->lora_r = l.get_in<int>("r", s->lora_r, 1, 65536);
+    s->lora_alpha = l.get_in<double>("alpha", s->lora_alpha, 1e-9, 1e9);
+    s->lora_dropout = l.get_in<double>("dropout", s->lora_dropout, 0.0, 0.999);
+    s->lora_targets = l.get<std::vector<std::string>>("target_modules", s->lora_targets);
+    const auto& valid = llm::lora_target_names();
+    for (const auto& t : s->lora_targets)
+      if (std::find(valid.begin(), valid.end(), t) == valid.end()) {
+        std::string known;
+        for (const auto& n : valid) known += (known.empty() ? "" : ", ") + n;
+        l.fail_at("target_modules", "unknown module '" + t + "' (known: " + known + ")");
+      }
+    s->lora_layers = l.get<std::vector<int>>("layers", s->lora_layers);
+    l.finish();
+  }
+  s->max_prompt_tokens = r.get_in<int>("max_prompt_tokens", s->max_prompt_tokens, 64, 1 << 20);
+  r.finish();
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core
+
+namespace {
+
+std::shared_ptr<TransformerCore> make_core(const TransformerSettings& s, const std::vector<std::string>& action_names,
+                                           int max_steps) {
+  auto c = std::make_shared<TransformerCore>();
+  c->settings = s;
+  c->action_names = action_names;
+  c->tokenizer = std::make_shared<BpeTokenizer>(BpeTokenizer::load(s.tokenizer_path()));
+  const int32_t base_vocab = c->tokenizer->vocab_size();
+  c->prompt = std::make_shared<ConductorPrompt>(c->tokenizer, action_names, max_steps, s.max_prompt_tokens);
+  const llm::DType dtype = llm::parse_dtype(s.dtype);
+  const torch::Device device = llm::parse_device(s.device);
+  llm::check_compute_dtype(device, dtype);
+  if (!s.checkpoint.empty()) {
+    c->lm = llm::load_hf_checkpoint(s.checkpoint, {dtype, device});
+    c->base_sha256 = checkpoint_sha256(s.checkpoint);
+    if (base_vocab > c->lm->config().vocab_size)
+      fail(s.tokenizer_path(), ": the tokenizer has ", base_vocab, " ids but the model in ", s.checkpoint, " only ",
+           c->lm->config().vocab_size, " embedding rows");
+  } else {
+    llm::Qwen2Config cfg = llm::Qwen2Config::preset(s.model);
+    cfg.vocab_size = c->tokenizer->vocab_size();
+    c->lm = llm::Qwen2ForCausalLM(cfg, dtype, device, llm::Init::kRandom);
+  }
+  const int64_t L = c->lm->config().num_hidden_layers, H = c->lm->config().hidden_size;
+  const int A = static_cast<int>(action_names.size());
+  torch::NoGradGuard ng;
+  // Action tokens' input rows start at the mean embedding of their name's tokens ("call:gpt-4" ->
+  // "gpt", "-", "4"), so different actions read differently from the first step (a plain mean
+  // embedding, transformers' resize convention, would make them all the same input); output rows
+  // start at zero (a uniform initial policy).
+  const torch::Tensor embed = c->lm->model->embed_tokens->weight;
+  const int64_t known_rows = std::min<int64_t>(embed.size(0), base_vocab);
+  const torch::Tensor mean_row = embed.narrow(0, 0, known_rows).to(torch::kFloat32).mean(0);
+  std::vector<torch::Tensor> rows;
+  for (const auto& name : action_names) {
+    const std::size_t colon = name.find(':');
+    std::vector<int64_t> toks;
+    for (int32_t t : c->tokenizer->encode(name.substr(colon + 1)))
+      if (t < known_rows) toks.push_back(t);
+    rows.push_back(toks.empty() ? mean_row
+                                : embed.index_select(0, torch::tensor(toks, torch::kInt64).to(device)).to(torch::kFloat32).mean(0));
+  }
+  c->action_embed = torch::stack(rows).to(embed.scalar_type()).contiguous();
+  c->action_head = torch::zeros({A, H}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  c->value_head = torch::nn::Linear(H, 1);
+  c->value_head->to(device);
+  c->value_head->weight.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(H)));
+  c->value_head->bias.zero_();
+  std::vector<int64_t> of(static_cast<std::size_t>(c->tokenizer->vocab_size()), -1);
+  const auto& ids = c->prompt->action_token_ids();
+  for (int a = 0; a < A; ++a) of[static_cast<std::size_t>(ids[a])] = a;
+  c->action_of_token = torch::tensor(of, torch::kInt64).to(device);
+  // What trains.
+  const int K = s.train_top_layers;
+  if (K > L) fail("policy.train_top_layers: ", K, " exceeds the model's ", L, " layers");
+  if (s.lora) {
+    llm::LoraConfig lc = lora_config_of(s);
+    if (K > 0) {
+      if (lc.layers.empty())
+        for (int64_t i = L - K; i < L; ++i) lc.layers.push_back(i);
+      for (int64_t i : lc.layers)
+        if (i < L - K)
+          fail("policy.lora.layers: layer ", i, " is below the top ", K, " layers (train_top_layers): the lower "
+               "layers are frozen and their outputs cached, so they cannot carry adapters");
+    }
+    lc.validate(L);
+    llm::apply_lora(c->lm, lc);
+  } else if (K > 0) {
+    llm::train_top_layers(c->lm, K);
+  }
+  c->frozen_layers = K > 0 && K < L ? L - K : 0;
+  // With frozen lower layers the action tokens' input rows stay as initialized: the cached lower
+  // activations of a prompt (which contains action tokens) must not depend on anything that trains.
+  c->action_embed.requires_grad_(c->frozen_layers == 0);
+  c->action_head.requires_grad_(true);
+  return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Caches
+
+const TransformerCaches::Decision* TransformerCaches::find_decision(const int32_t* tokens, int64_t n) {
+  const uint64_t h = hash_tokens(tokens, n);
+  for (auto* m : {&decisions_, &pinned_}) {
+    auto range = m->equal_range(h);
+    for (auto it = range.first; it != range.second; ++it)
+      if (same_tokens(it->second.tokens, tokens, n)) {
+        it->second.used = call_;
+        return &it->second;
+      }
+  }
+  return nullptr;
+}
+
+void TransformerCaches::put_decision(Decision d, bool pinned) {
+  const uint64_t h = hash_tokens(d.tokens.data(), static_cast<int64_t>(d.tokens.size()));
+  d.used = call_;
+  auto& m = pinned ? pinned_ : decisions_;
+  if (pinned && m.size() >= 64) m.clear();
+  m.emplace(h, std::move(d));
+}
+
+torch::Tensor TransformerCaches::find_lower(const int32_t* tokens, int64_t n) {
+  auto range = lowers_.equal_range(hash_tokens(tokens, n));
+  for (auto it = range.first; it != range.second; ++it)
+    if (same_tokens(it->second.tokens, tokens, n)) {
+      ++lower_hits;
+      return it->second.lower;
+    }
+  ++lower_misses;
+  return {};
+}
+
+void TransformerCaches::put_lower(const int32_t* tokens, int64_t n, const torch::Tensor& lower, int64_t budget_bytes) {
+  const int64_t bytes = static_cast<int64_t>(lower.nbytes()) + n * 4;
+  if (bytes > budget_bytes) return;
+  {
+    auto range = lowers_.equal_range(hash_tokens(tokens, n));
+    for (auto it = range.first; it != range.second; ++it)
+      if (same_tokens(it->second.tokens, tokens, n)) return;  // already there
+  }
+  // First in, first out: the oldest prompts go when the budget is full.
+  while (lower_bytes_ + bytes > budget_bytes && !lower_order_.empty()) {
+    const uint64_t h = lower_order_.front();
+    lower_order_.erase(lower_order_.begin());
+    auto it = lowers_.find(h);
+    if (it != lowers_.end()) {
+      lower_bytes_ -= static_cast<int64_t>(it->second.lower.nbytes() + it->second.tokens.size() * 4);
+      lowers_.erase(it);
+    }
+  }
+  const uint64_t h = hash_tokens(tokens, n);
+  lowers_.emplace(h, Lower{std::vector<int32_t>(tokens, tokens + n), lower});
+  lower_order_.push_back(h);
+  lower_bytes_ += bytes;
+}
+
+void TransformerCaches::next_call(uint64_t keep) {
+  ++call_;
+  for (auto it = decisions_.begin(); it != decisions_.end();)
+    it = it->second.used + keep < call_ ? decisions_.erase(it) : std::next(it);
+}
+
+void TransformerCaches::clear_decisions() {
+  decisions_.clear();
+  pinned_.clear();
+}
+
+void TransformerCaches::clear() {
+  decisions_.clear();
+  pinned_.clear();
+  lowers_.clear();
+  lower_order_.clear();
+  lower_bytes_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+TransformerModel::TransformerModel(const TransformerSettings& settings, const EnvSpec& env)
+    : TransformerModel(make_core(settings, env.action_names, env.max_episode_steps > 0 ? env.max_episode_steps : 1)) {}
+
+TransformerModel::TransformerModel(std::shared_ptr<TransformerCore> core) : core_(std::move(core)) {
+  const torch::Tensor of = core_->action_of_token.to(torch::kCPU).contiguous();
+  action_of_cpu_.assign(of.data_ptr<int64_t>(), of.data_ptr<int64_t>() + of.numel());
+}
+
+void TransformerModel::encode(const ObsBatch& obs, EncodedObs& out) const {
+  CONDUCTOR_CHECK(obs.states, "transformer encode: an observation batch without state views");
+  for (int i = 0; i < obs.n; ++i) {
+    const PromptTokens p = core_->prompt->render(obs.states[i]);
+    if (p.truncated) ++*truncated_;
+    out.tokens.insert(out.tokens.end(), p.ids.begin(), p.ids.end());
+    out.offsets.push_back(static_cast<int64_t>(out.tokens.size()));
+    // The system part's length and the previous decision point's length: where a KV cache can resume.
+    const int64_t system_end = p.system_end;
+    const int64_t previous = p.part_ends.size() >= 2 ? p.part_ends[p.part_ends.size() - 2] : 0;
+    out.keys.push_back((system_end << 32) | previous);
+  }
+  out.rows += obs.n;
+}
+
+torch::Tensor TransformerModel::embed(const torch::Tensor& ids) {
+  const TransformerCore& c = *core_;
+  const torch::Tensor a = c.action_of_token.index_select(0, ids.flatten()).view(ids.sizes());
+  const torch::Tensor is_action = a >= 0;
+  const torch::Tensor base_ids = torch::where(is_action, torch::zeros_like(ids), ids);
+  const torch::Tensor W = c.lm->model->embed_tokens->weight;
+  const torch::Tensor base = W.index_select(0, base_ids.flatten()).view({ids.size(0), ids.size(1), W.size(1)});
+  const torch::Tensor act = c.action_embed.index_select(0, a.clamp_min(0).flatten()).view(base.sizes());
+  return torch::where(is_action.unsqueeze(-1), act, base);
+}
+
+std::vector<int64_t> TransformerModel::chunk_ends(const int32_t* tokens, int64_t n, int64_t system_end) const {
+  // The system part, the query, then each call (a call's part starts with its action token; no
+  // action token can come from the query's text, see ConductorPrompt::plain_ids).
+  std::vector<int64_t> ends;
+  if (system_end > 0 && system_end < n) ends.push_back(system_end);
+  const int64_t V = core_->action_of_token.size(0);
+  const int64_t* of = action_of_cpu_.data();
+  for (int64_t i = std::max<int64_t>(system_end, 0) + 1; i < n; ++i)
+    if (tokens[i] >= 0 && tokens[i] < V && of[tokens[i]] >= 0) ends.push_back(i);
+  ends.push_back(n);
+  return ends;
+}
+
+torch::Tensor TransformerModel::lower_of(const int32_t* tokens, int64_t n, int64_t system_end) {
+  torch::Tensor low = caches_->find_lower(tokens, n);
+  if (low.defined()) return low;
+  // Not cached (evicted, or no rollout saw it): computed as the rollout computes it, chunk by chunk,
+  // so a row's value never depends on what the cache held.
+  torch::NoGradGuard ng;
+  TransformerCore& c = *core_;
+  llm::KVCache kv = c.lm->make_cache(1, n);
+  int64_t start = 0;
+  for (int64_t end : chunk_ends(tokens, n, system_end)) {
+    const torch::Tensor h = embed(ids_tensor(tokens + start, end - start, c.lm->device()));
+    const torch::Tensor part = c.lm->forward_layers(h, 0, c.frozen_layers, start, &kv)[0];
+    low = low.defined() ? torch::cat({low, part}, 0) : part;
+    start = end;
+  }
+  caches_->put_lower(tokens, n, low, c.settings.frozen_cache_mb << 20);
+  return low;
+}
+
+torch::Tensor TransformerModel::hidden_no_grad(const int32_t* tokens, int64_t n, int64_t system_end, int64_t previous) {
+  TransformerCore& c = *core_;
+  if (const auto* d = caches_->find_decision(tokens, n)) {
+    caches_->kv_reuse_tokens += n;
+    return d->last_hidden;
+  }
+  const int64_t L = c.num_layers(), F = c.frozen_layers;
+  // Each prompt is computed in the same chunks (system part, query, each call), from scratch or
+  // continuing the KV cache of a cached earlier boundary: the same floats either way, so results
+  // do not depend on the cache's state (exact resume).
+  const std::vector<int64_t> ends = chunk_ends(tokens, n, system_end);
+  const TransformerCaches::Decision* from = nullptr;
+  for (auto it = ends.rbegin() + 1; it != ends.rend() && !from; ++it) from = caches_->find_decision(tokens, *it);
+  (void)previous;
+  std::shared_ptr<llm::KVCache> kv;
+  torch::Tensor lower;
+  int64_t start = 0;
+  if (from) {
+    kv = std::make_shared<llm::KVCache>(from->kv->copy());
+    lower = from->lower;
+    start = static_cast<int64_t>(from->tokens.size());
+  } else {
+    kv = std::make_shared<llm::KVCache>(c.lm->make_cache(1, n + 64));
+  }
+  caches_->kv_reuse_tokens += start;
+  torch::Tensor last;
+  for (int64_t end : ends) {
+    if (end <= start) continue;
+    caches_->kv_new_tokens += end - start;
+    const torch::Tensor h = embed(ids_tensor(tokens + start, end - start, c.lm->device()));
+    torch::Tensor top;
+    if (F > 0) {
+      const torch::Tensor low = c.lm->forward_layers(h, 0, F, start, kv.get());
+      lower = lower.defined() ? torch::cat({lower, low[0]}, 0) : low[0].clone();
+      top = c.lm->forward_layers(low, F, L, start, kv.get());
+    } else {
+      top = c.lm->forward_layers(h, 0, L, start, kv.get());
+    }
+    start = end;
+    last = c.lm->final_norm(top.narrow(1, top.size(1) - 1, 1)).reshape({-1}).clone();
+    if (end == system_end) {  // the shared system part, kept for every query with the same pool and prices
+      TransformerCaches::Decision sys;
+      sys.last_hidden = last;
+      sys.tokens.assign(tokens, tokens + end);
+      sys.kv = std::make_shared<llm::KVCache>(kv->copy());
+      sys.lower = lower;
+      caches_->put_decision(std::move(sys), /*pinned=*/true);
+    }
+  }
+  TransformerCaches::Decision d;
+  d.last_hidden = last;
+  d.tokens.assign(tokens, tokens + n);
+  d.kv = kv;
+  d.lower = lower;
+  if (F > 0) caches_->put_lower(tokens, n, lower, c.settings.frozen_cache_mb << 20);
+  caches_->put_decision(std::move(d), /*pinned=*/false);
+  return last;
+}
+
+torch::Tensor TransformerModel::last_position_layer(int64_t index, const torch::Tensor& h, const torch::Tensor& lengths) {
+  TransformerCore& c = *core_;
+  const llm::Qwen2Config& cfg = c.lm->config();
+  auto layer = c.lm->model->layer(index);
+  auto& attn = *layer->self_attn;
+  const int64_t B = h.size(0), T = h.size(1), heads = cfg.num_attention_heads, kvh = cfg.num_key_value_heads;
+  const int64_t d = cfg.head_dim(), g = heads / kvh;
+  const torch::Tensor x = layer->input_layernorm(h);
+  const llm::Positions pos = llm::make_positions(cfg, 0, T, T, h.options());
+  // Keys and values at every position (the last token attends to all of its prompt).
+  const torch::Tensor k = llm::apply_rotary(attn.k_proj(x).view({B, T, kvh, d}).transpose(1, 2), pos);  // [B, kvh, T, d]
+  const torch::Tensor v = attn.v_proj(x).view({B, T, kvh, d}).transpose(1, 2);
+  // The query of each row's last token only, rotated at its own position.
+  const torch::Tensor last = (lengths - 1).to(h.device());
+  const torch::Tensor gather_idx = last.view({B, 1, 1}).expand({B, 1, h.size(2)});
+  const torch::Tensor x_last = x.gather(1, gather_idx);  // [B, 1, H]
+  const torch::Tensor h_last = h.gather(1, gather_idx);
+  llm::Positions qpos;
+  qpos.cos = pos.cos.index_select(0, last).view({B, 1, 1, d});
+  qpos.sin_signed = pos.sin_signed.index_select(0, last).view({B, 1, 1, d});
+  const torch::Tensor q = llm::apply_rotary(attn.q_proj(x_last).view({B, 1, heads, d}).transpose(1, 2), qpos);
+  // Query head h reads KV head h / g: [B, kvh, g, d] x [B, kvh, d, T] -> [B, kvh, g, T].
+  torch::Tensor scores = torch::matmul(q.reshape({B, kvh, g, d}), k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
+  const torch::Tensor hidden_keys =
+      torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(h.device())).view({1, T}) >= last.view({B, 1}) + 1;
+  scores = scores.masked_fill(hidden_keys.view({B, 1, 1, T}), -std::numeric_limits<double>::infinity());
+  const torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
+  const torch::Tensor out = torch::matmul(probs, v).reshape({B, 1, heads * d});  // head = kv * g + group
+  const torch::Tensor y = h_last + attn.o_proj(out);
+  return (y + layer->mlp(layer->post_attention_layernorm(y))).squeeze(1);
+}
+
+torch::Tensor TransformerModel::hidden_batch(const std::vector<std::vector<int32_t>>& rows,
+                                             const std::vector<int64_t>& system_ends) {
+  TransformerCore& c = *core_;
+  const int64_t L = c.num_layers(), F = c.frozen_layers, B = static_cast<int64_t>(rows.size());
+  int64_t T = 0;
+  std::vector<int64_t> lengths;
+  for (const auto& r : rows) {
+    lengths.push_back(static_cast<int64_t>(r.size()));
+    T = std::max<int64_t>(T, static_cast<int64_t>(r.size()));
+  }
+  torch::Tensor h;
+  if (F > 0) {
+    std::vector<torch::Tensor> padded;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      const torch::Tensor low = lower_of(r.data(), static_cast<int64_t>(r.size()), system_ends[i]);
+      padded.push_back(torch::constant_pad_nd(low, {0, 0, 0, T - low.size(0)}));
+    }
+    h = torch::stack(padded);
+  } else {
+    std::vector<int64_t> ids(static_cast<std::size_t>(B * T), 0);
+    for (int64_t b = 0; b < B; ++b) std::copy(rows[b].begin(), rows[b].end(), ids.begin() + b * T);
+    h = embed(torch::tensor(ids, torch::kInt64).view({B, T}).to(c.lm->device()));
+  }
+  if (F < L - 1) h = c.lm->forward_layers(h, F, L - 1, 0);
+  const torch::Tensor last = last_position_layer(L - 1, h, torch::tensor(lengths, torch::kInt64));
+  return c.lm->final_norm(last);
+}
+
+torch::Tensor TransformerModel::last_hidden(const EncodedObs& enc, const torch::Tensor& rows) {
+  TransformerCore& c = *core_;
+  const auto idx = rows.to(torch::kCPU).contiguous();
+  const int64_t* r = idx.data_ptr<int64_t>();
+  const int64_t R = idx.numel();
+  std::lock_guard<std::mutex> lock(*mutex_);
+  const bool adapters_off = c.adapters_off;
+  if (adapters_off) llm::set_adapters_enabled(c.lm, false);
+  struct Restore {
+    TransformerCore& c;
+    bool on;
+    ~Restore() {
+      if (on) llm::set_adapters_enabled(c.lm, true);
+    }
+  } restore{c, adapters_off};
+  if (!torch::GradMode::is_enabled()) {
+    if (weights_may_have_changed_) {  // a gradient pass came before: cached KV and states are stale
+      caches_->clear_decisions();
+      weights_may_have_changed_ = false;
+    }
+    c.lm->eval();
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < R; ++i) {
+      const int64_t row = r[i];
+      const int64_t key = enc.keys.at(static_cast<std::size_t>(row));
+      out.push_back(hidden_no_grad(enc.tokens.data() + enc.offsets[row], enc.offsets[row + 1] - enc.offsets[row],
+                                   key >> 32, key & 0xffffffffLL));
+    }
+    caches_->next_call();
+    return torch::stack(out);
+  }
+  c.lm->train();
+  weights_may_have_changed_ = true;
+  std::vector<std::vector<int32_t>> toks;
+  std::vector<int64_t> system_ends;
+  for (int64_t i = 0; i < R; ++i) {
+    toks.emplace_back(enc.tokens.begin() + enc.offsets[r[i]], enc.tokens.begin() + enc.offsets[r[i] + 1]);
+    system_ends.push_back(enc.keys.at(static_cast<std::size_t>(r[i])) >> 32);
+  }
+  return hidden_batch(toks, system_ends);
+}
+
+torch::Tensor TransformerModel::logits_of(const torch::Tensor& hidden) {
+  return hidden.to(torch::kFloat32).matmul(core_->action_head.t());
+}
+
+PolicyOutput TransformerModel::forward(const EncodedObs& enc, const torch::Tensor& rows) {
+  const torch::Tensor h = last_hidden(enc, rows).to(torch::kFloat32);
+  return {h.matmul(core_->action_head.t()), core_->value_head(h).squeeze(-1)};
+}
+
+std::vector<std::pair<std::string, double>> TransformerModel::take_stats() {
+  const int64_t t = truncated_->load(), r = caches_->kv_reuse_tokens.load(), n = caches_->kv_new_tokens.load();
+  const int64_t dr = r - taken_reused_, dn = n - taken_new_;
+  std::vector<std::pair<std::string, double>> out = {
+      {"policy/truncated_prompts", static_cast<double>(t - taken_truncated_)},
+      {"policy/kv_reused_share", dr + dn > 0 ? static_cast<double>(dr) / static_cast<double>(dr + dn) : 0.0}};
+  taken_truncated_ = t;
+  taken_reused_ = r;
+  taken_new_ = n;
+  return out;
+}
+
+std::vector<torch::Tensor> TransformerModel::parameters() {
+  std::vector<torch::Tensor> out = policy_parameters();
+  for (const auto& p : core_->value_head->parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<torch::Tensor> TransformerModel::policy_parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : core_->lm->named_parameters())
+    if (p.value().requires_grad() && p.key() != "lm_head.weight") out.push_back(p.value());
+  if (core_->action_embed.requires_grad()) out.push_back(core_->action_embed);
+  out.push_back(core_->action_head);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> TransformerModel::saved_tensors() {
+  TransformerCore& c = *core_;
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  const bool everything = c.settings.checkpoint.empty();  // a preset's weights exist nowhere else
+  for (const auto& p : c.lm->named_parameters())
+    if (everything || p.value().requires_grad()) out.emplace_back(p.key(), p.value());
+  out.emplace_back("policy.action_embed", c.action_embed);
+  out.emplace_back("policy.action_head", c.action_head);
+  out.emplace_back("policy.value_head.weight", c.value_head->weight);
+  out.emplace_back("policy.value_head.bias", c.value_head->bias);
+  return out;
+}
+
+void TransformerModel::save_weights(const std::string& path) { llm::write_tensors(path, saved_tensors(), std::nullopt); }
+
+void TransformerModel::load_weights(const std::string& path) {
+  const safetensors::MappedFile file(path);
+  const auto tensors = saved_tensors();
+  std::set<std::string> expected;
+  for (const auto& [name, t] : tensors) {
+    expected.insert(name);
+    if (!file.has(name)) fail(path, ": tensor '", name, "' is missing (this policy's settings save it)");
+    torch::NoGradGuard ng;
+    llm::copy_tensor(t, file, name);
+  }
+  for (const auto& name : file.names())
+    if (!expected.count(name)) fail(path, ": unexpected tensor '", name, "' (not saved by this policy's settings)");
+  caches_->clear();
+}
+
+void TransformerModel::save(const std::string& dir) {
+  const TransformerCore& c = *core_;
+  save_weights(dir + "/" + kTensors);
+  const json j = {{"kind", "transformer"},
+                  {"settings", c.settings.to_json()},
+                  {"action_names", c.action_names},
+                  {"max_steps", c.prompt->max_steps()},
+                  {"base_sha256", c.base_sha256},
+                  {"tensors", kTensors}};
+  write_file_atomic(dir + "/policy.json", j.dump(2) + "\n");
+}
+
+
+namespace {
+
+struct CheckpointInfo {
+  TransformerSettings settings;
+  std::vector<std::string> action_names;
+  int max_steps = 1;
+  std::string base_sha256;
+};
+
+CheckpointInfo read_info(const std::string& dir) {
+  const std::string path = dir + "/policy.json";
+  const json j = parse_json(read_file(path), path);
+  CheckpointInfo info;
+  try {
+    if (j.at("kind").get<std::string>() != "transformer") fail(path, ": policy kind '", j.at("kind"), "' is not 'transformer'");
+    info.settings = TransformerSettings::from_json(j.at("settings"), path);
+    info.action_names = j.at("action_names").get<std::vector<std::string>>();
+    info.max_steps = j.at("max_steps").get<int>();
+    info.base_sha256 = j.at("base_sha256").get<std::string>();
+  } catch (const json::exception& e) {
+    fail(path, ": invalid transformer checkpoint: ", e.what());
+  }
+  return info;
+}
+
+}  // namespace
+
+void TransformerModel::load(const std::string& dir) {
+  const CheckpointInfo info = read_info(dir);
+  const TransformerCore& c = *core_;
+  const std::string path = dir + "/policy.json";
+  if (info.action_names != c.action_names)
+    fail(path, ": the checkpoint's actions differ from this environment's (a transformer's actions are tokens: ",
+         "the worker list and the finish rules must be the same, in the same order)");
+  if (info.settings.to_json() != c.settings.to_json())
+    fail(path, ": the checkpoint was made with other policy settings (", info.settings.to_json().dump(),
+         ") than these (", c.settings.to_json().dump(), ")");
+  if (info.base_sha256 != c.base_sha256)
+    fail(path, ": the base checkpoint ", c.settings.checkpoint, " has changed since this run started (sha256 ",
+         c.base_sha256, ", the run recorded ", info.base_sha256, ")");
+  load_weights(dir + "/" + kTensors);
+}
+
+std::unique_ptr<PolicyModel> TransformerModel::frozen_copy() {
+  const TransformerCore& c = *core_;
+  auto r = std::make_shared<TransformerCore>(c);
+  torch::NoGradGuard ng;
+  r->action_embed = c.action_embed.detach().clone();
+  r->action_head = c.action_head.detach().clone();
+  r->value_head = torch::nn::Linear(c.value_head->options);
+  r->value_head->to(c.lm->device());
+  r->value_head->weight.copy_(c.value_head->weight);
+  r->value_head->bias.copy_(c.value_head->bias);
+  if (c.settings.lora) {
+    // The same network with its adapters off: no second copy of the base weights.
+    r->adapters_off = true;
+  } else {
+    // A full copy of the base network (every weight that can change).
+    llm::Qwen2ForCausalLM copy(c.lm->config(), c.lm->dtype(), c.lm->device(), llm::Init::kUninitialized);
+    auto src = c.lm->named_parameters();
+    for (auto& p : copy->named_parameters()) p.value().copy_(src[p.key()]);
+    r->lm = copy;
+  }
+  for (auto& p : r->lm->parameters())
+    if (!c.settings.lora) p.requires_grad_(false);
+  return std::make_unique<TransformerModel>(r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference
+
+namespace {
+
+// The torch-free face of a transformer conductor: renders each row's state, runs the network
+// without gradients (KV caches of the episode's earlier steps) and acts on the masked softmax.
+class TransformerPolicy final : public Policy {
+ public:
+  explicit TransformerPolicy(std::shared_ptr<TransformerCore> core) : model_(std::move(core)) {}
+  std::string kind() const override { return "transformer"; }
+  int n_actions() const override { return model_.n_actions(); }
+  ObsNeeds needs() const override { return ObsNeeds{0, true}; }
+  void act(const ObsBatch& obs, const ActOptions& options, int32_t* actions, float* probs) const override {
+    const int A = n_actions();
+    CONDUCTOR_CHECK(obs.states && obs.n_actions == A, "transformer policy fed a batch it cannot read (check_obs_fits first)");
+    torch::Tensor logits;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      EncodedObs enc;
+      model_.encode(obs, enc);
+      torch::NoGradGuard ng;
+      logits = model_.forward(enc, row_range(0, obs.n)).logits.to(torch::kCPU).contiguous();
+    }
+    Rng rng(options.seed);
+    std::vector<float> p(static_cast<std::size_t>(A));
+    const float* l = logits.data_ptr<float>();
+    for (int i = 0; i < obs.n; ++i) {
+      const double u = options.greedy ? 0.0 : rng.uniform();
+      try {
+        actions[i] = choose_action(l + static_cast<std::size_t>(i) * A, obs.mask + static_cast<std::size_t>(i) * A, A,
+                                   options.greedy, u, p.data());
+      } catch (const Error&) {
+        fail("policy.act: row ", i, " has no allowed action in its mask");
+      }
+      if (probs) std::copy(p.begin(), p.end(), probs + static_cast<std::size_t>(i) * A);
+    }
+  }
+
+ private:
+  mutable TransformerModel model_;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> TransformerModel::inference_policy() { return std::make_unique<TransformerPolicy>(core_); }
+
+std::shared_ptr<TransformerCore> load_transformer_checkpoint(const std::string& dir) {
+  const CheckpointInfo info = read_info(dir);
+  TransformerModel model(make_core(info.settings, info.action_names, info.max_steps));
+  model.load(dir);
+  return model.core();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export in HF layout
+
+namespace {
+
+constexpr const char* kValueHead = "value_head.safetensors";
+
+// An export directory is itself the policy's base: an HF checkpoint (config.json, model.safetensors,
+// tokenizer.json with the action tokens) whose action-token rows are the policy's, plus the value head.
+ExportedPolicy export_transformer(const std::string& checkpoint_dir) {
+  auto core = load_transformer_checkpoint(checkpoint_dir);
+  TransformerCore& c = *core;
+  torch::NoGradGuard ng;
+  if (c.settings.lora) llm::merge_adapters(c.lm);
+  llm::Qwen2Config cfg = c.lm->config();
+  const int64_t V = std::max<int64_t>(cfg.vocab_size, c.tokenizer->vocab_size());
+  const auto& ids = c.prompt->action_token_ids();
+  const torch::Tensor id_t = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).to(c.lm->device());
+  const torch::Tensor E0 = c.lm->model->embed_tokens->weight;
+  auto resized = [&](const torch::Tensor& w) {
+    return w.size(0) >= V ? w.clone() : torch::cat({w, torch::zeros({V - w.size(0), w.size(1)}, w.options())}, 0);
+  };
+  torch::Tensor E = resized(E0);
+  E.index_copy_(0, id_t, c.action_embed.to(E.scalar_type()));
+  torch::Tensor head = resized(cfg.tie_word_embeddings ? E0 : c.lm->lm_head->weight);
+  head.index_copy_(0, id_t, c.action_head.to(head.scalar_type()));
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (auto& [name, t] : llm::hf_named_weights(c.lm)) {
+    if (name == "model.embed_tokens.weight") tensors.emplace_back(name, E);
+    else if (name != "lm_head.weight") tensors.emplace_back(name, t);
+  }
+  tensors.emplace_back("lm_head.weight", head);
+  cfg.vocab_size = V;
+  cfg.tie_word_embeddings = false;  // the action tokens' input and output rows differ
+  cfg.torch_dtype = c.lm->dtype();
+  const fs::path tmp = fs::temp_directory_path() /
+                       ("conductor-export-" + std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<uintptr_t>(&c)));
+  fs::create_directories(tmp);
+  llm::write_tensors((tmp / "model.safetensors").string(), tensors, std::nullopt);
+  llm::write_tensors((tmp / kValueHead).string(),
+                     {{"value_head.weight", c.value_head->weight}, {"value_head.bias", c.value_head->bias}}, std::nullopt);
+  ExportedPolicy e;
+  TransformerSettings s = c.settings;
+  s.checkpoint = ".";  // the export directory itself
+  s.tokenizer = "";
+  s.lora = false;      // merged
+  s.train_top_layers = 0;
+  e.config = {{"settings", s.to_json()},
+              {"action_names", c.action_names},
+              {"action_tokens", c.prompt->action_tokens()},
+              {"max_steps", c.prompt->max_steps()},
+              {"value_head", kValueHead},
+              {"base_sha256", c.base_sha256}};
+  e.files.push_back({"model.safetensors", "", (tmp / "model.safetensors").string()});
+  e.files.push_back({"config.json", cfg.to_json().dump(2) + "\n", ""});
+  e.files.push_back({"tokenizer.json", c.tokenizer ? tokenizer_json_text(c.tokenizer->spec()) : "", ""});
+  e.files.push_back({kValueHead, "", (tmp / kValueHead).string()});
+  return e;
+}
+
+std::unique_ptr<Policy> load_transformer_export(const std::string& dir, const json& config) {
+  const std::string where = dir + "/manifest.json: policy.config";
+  TransformerSettings s;
+  std::vector<std::string> actions;
+  int max_steps = 1;
+  try {
+    s = TransformerSettings::from_json(config.at("settings"), where);
+    actions = config.at("action_names").get<std::vector<std::string>>();
+    max_steps = config.at("max_steps").get<int>();
+  } catch (const json::exception& e) {
+    fail(where, ": ", e.what());
+  }
+  s.checkpoint = dir;
+  s.tokenizer = (fs::path(dir) / "tokenizer.json").string();
+  auto core = std::make_shared<TransformerCore>();
+  core->settings = s;
+  core->action_names = actions;
+  core->tokenizer = std::make_shared<BpeTokenizer>(BpeTokenizer::load(s.tokenizer));
+  core->prompt = std::make_shared<ConductorPrompt>(core->tokenizer, actions, max_steps, s.max_prompt_tokens);
+  core->lm = llm::load_hf_checkpoint(dir, {llm::parse_dtype(s.dtype), llm::parse_device(s.device)});
+  torch::NoGradGuard ng;
+  const auto& ids = core->prompt->action_token_ids();
+  const torch::Tensor id_t =
+      torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).to(core->lm->device());
+  core->action_embed = core->lm->model->embed_tokens->weight.index_select(0, id_t);
+  core->action_head = core->lm->lm_head->weight.index_select(0, id_t).to(torch::kFloat32);
+  const int64_t H = core->lm->config().hidden_size;
+  core->value_head = torch::nn::Linear(H, 1);
+  core->value_head->to(core->lm->device());
+  const safetensors::MappedFile vh((fs::path(dir) / kValueHead).string());
+  llm::copy_tensor(core->value_head->weight, vh, "value_head.weight");
+  llm::copy_tensor(core->value_head->bias, vh, "value_head.bias");
+  std::vector<int64_t> of(static_cast<std::size_t>(core->tokenizer->vocab_size()), -1);
+  for (std::size_t a = 0; a < ids.size(); ++a) of[static_cast<std::size_t>(ids[a])] = static_cast<int64_t>(a);
+  core->action_of_token = torch::tensor(of, torch::kInt64).to(core->lm->device());
+  for (auto& p : core->lm->parameters()) p.requires_grad_(false);
+  return std::make_unique<TransformerPolicy>(core);
+}
+
+}  // namespace
+
+PolicyKind transformer_policy_kind() {
+  PolicyKind k;
+  k.kind = "transformer";
+  k.parse = [](ConfigReader& r) -> std::shared_ptr<const PolicySettings> { return TransformerSettings::parse(r); };
+  k.make_model = [](const PolicySettings& s, const EnvSpec& env) -> std::unique_ptr<PolicyModel> {
+    return std::make_unique<TransformerModel>(static_cast<const TransformerSettings&>(s), env);
+  };
+  k.load_checkpoint = [](const std::string& dir) -> std::unique_ptr<Policy> {
+    return std::make_unique<TransformerPolicy>(load_transformer_checkpoint(dir));
+  };
+  k.export_policy = export_transformer;
+  k.load_export = load_transformer_export;
+  return k;
+}
+
+}  // namespace conductor
