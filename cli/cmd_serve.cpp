@@ -3,9 +3,12 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <cmath>
 #include <iostream>
 #include <map>
 #include <set>
@@ -21,6 +24,7 @@
 #include "serve/load_gen.h"
 #include "serve/replay_server.h"
 #include "serve/service.h"
+#include "core/random.h"
 #include "traces/store.h"
 
 namespace conductor::cli {
@@ -69,7 +73,9 @@ void setup_serve(CLI::App& app) {
   auto threads = std::make_shared<int>(0);
   auto body_limit = std::make_shared<int64_t>(0);
   auto sets = std::make_shared<std::vector<std::string>>();
+  auto log_dir = std::make_shared<std::string>();
   cmd->add_option("--export", *dir, "Export directory (conductor export)")->required();
+  cmd->add_option("--log-dir", *log_dir, "Append every decision (and feedback) as JSONL rows to files in this directory");
   cmd->add_option("--config", *config, "serve.yaml: server options and gateway providers");
   cmd->add_option("--set", *sets, "Override a serve.yaml key: a.b=value (repeatable)");
   cmd->add_option("--host", *host, "Address to bind (default 127.0.0.1)");
@@ -84,15 +90,18 @@ void setup_serve(CLI::App& app) {
     if (*port >= 0) cfg.server.port = *port;
     if (*threads > 0) cfg.server.threads = *threads;
     if (*body_limit > 0) cfg.server.body_limit_bytes = static_cast<std::size_t>(*body_limit);
+    if (!log_dir->empty()) cfg.log.dir = *log_dir;
     auto router = router_for_export(*dir);
     std::shared_ptr<serve::Gateway> gateway;
     if (cfg.gateway) gateway = std::make_shared<serve::Gateway>(router, *cfg.gateway);
     StopSignals signals(/*ignore_sigpipe=*/true);
-    ConductorService service(router, gateway, cfg.server);
+    ConductorService service(router, gateway, cfg.server, cfg.exploration, cfg.log);
     service.start();
     log_info("conductor serve: ", router->model_version(), " on http://", cfg.server.host, ":", service.port(), " (",
              cfg.server.threads, " threads, ", router->world().workers().size(), " workers, gateway ",
-             gateway ? std::to_string(cfg.gateway->providers.size()) + " providers" : std::string("off"), ")");
+             gateway ? std::to_string(cfg.gateway->providers.size()) + " providers" : std::string("off"),
+             ", exploration ", cfg.exploration.id(), ", decision log ",
+             cfg.log.dir.empty() ? std::string("off") : cfg.log.dir, ")");
     const int sig = StopSignals::wait();
     log_info("conductor serve: ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining in-flight requests");
     service.drain(30.0);
@@ -111,7 +120,22 @@ void setup_replay_server(CLI::App& app) {
   auto fails = std::make_shared<std::vector<std::string>>();
   auto adds = std::make_shared<std::vector<std::string>>();
   auto threads = std::make_shared<int>(2);
+  auto api = std::make_shared<std::string>("openai");
+  auto delay = std::make_shared<double>(-1.0);
+  auto fail_rate = std::make_shared<double>(0.0);
+  auto fail_seed = std::make_shared<uint64_t>(1);
+  auto tls_cert = std::make_shared<std::string>();
+  auto tls_key = std::make_shared<std::string>();
+  auto require_key_env = std::make_shared<std::string>();
   cmd->add_option("--traces", *traces, "Trace file (HDF5)")->required();
+  cmd->add_option("--api", *api, "Wire format: openai | anthropic | gemini")->capture_default_str();
+  cmd->add_option("--delay", *delay, "Every answer takes exactly this many seconds (instead of the logged latency)");
+  cmd->add_option("--fail-rate", *fail_rate, "Share of requests answered 500 'injected failure' (seeded)");
+  cmd->add_option("--fail-seed", *fail_seed, "Seed of the injected failures")->capture_default_str();
+  cmd->add_option("--tls-cert", *tls_cert, "PEM certificate: serve HTTPS (with --tls-key)");
+  cmd->add_option("--tls-key", *tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--require-key-env", *require_key_env,
+                  "Answer 401 unless the API's auth header carries the key in this environment variable");
   cmd->add_option("--host", *host, "Address to bind");
   cmd->add_option("--port", *port, "Port (0 = any free port)");
   cmd->add_option("--speedup", *speedup, "Divide logged latencies by this factor");
@@ -121,6 +145,15 @@ void setup_replay_server(CLI::App& app) {
   cmd->callback([=] {
     serve::ReplayOptions o;
     o.speedup = *speedup;
+    o.api = serve::parse_api(*api);
+    o.delay_s = *delay;
+    o.fail_rate = *fail_rate;
+    o.fail_seed = *fail_seed;
+    if (!require_key_env->empty()) {
+      const char* k = std::getenv(require_key_env->c_str());
+      if (!k || !*k) fail("--require-key-env: the environment variable '", *require_key_env, "' is not set");
+      o.require_key = k;
+    }
     o.fail.insert(fails->begin(), fails->end());
     for (const auto& a : *adds) {
       const auto eq = a.find('=');
@@ -141,6 +174,8 @@ void setup_replay_server(CLI::App& app) {
     so.port = *port;
     so.threads = *threads;
     so.server_name = "conductor-replay";
+    so.tls_cert_file = *tls_cert;
+    so.tls_key_file = *tls_key;
     StopSignals signals(/*ignore_sigpipe=*/true);
     serve::HttpServer server(so, [&providers](serve::HttpRequest& req, serve::Responder respond) {
       providers.handle(req, std::move(respond));
@@ -148,7 +183,10 @@ void setup_replay_server(CLI::App& app) {
     providers.attach(&server);
     server.start();
     log_info("conductor replay-server: ", providers.traces().n_models(), " workers, ", providers.traces().n_queries(),
-             " queries on http://", *host, ":", server.port(), "/v1 (speedup ", *speedup, ")");
+             " queries on ", tls_cert->empty() ? "http" : "https", "://", *host, ":", server.port(),
+             *api == "gemini" ? "/v1beta" : "/v1", " (api ", *api, ", speedup ", *speedup,
+             *delay >= 0 ? ", delay " + std::to_string(*delay) + " s" : std::string(),
+             *fail_rate > 0 ? ", fail rate " + std::to_string(*fail_rate) : std::string(), ")");
     StopSignals::wait();
     server.drain(10.0);
     server.wait();
@@ -213,11 +251,236 @@ void setup_bench_serve(CLI::App& app) {
   });
 }
 
+// The chat body the load generators send for query q of the trace (its text, its id as query_id).
+std::string chat_body_for(const TraceSet& T, std::size_t q) {
+  return json{{"model", "conductor"},
+              {"messages", json::array({{{"role", "user"}, {"content", T.query_text[q]}}})},
+              {"conductor", {{"query_id", T.query_id[q]}}}}
+      .dump();
+}
+
+std::vector<std::size_t> queries_of_split(const TraceSet& T, const std::string& split) {
+  if (!T.has_text()) fail("the trace file has no query text (/queries/text): the replay providers find queries by text");
+  const uint8_t s = static_cast<uint8_t>(parse_split(split));
+  std::vector<std::size_t> out;
+  for (std::size_t q = 0; q < T.n_queries(); ++q)
+    if (T.split[q] == s && !T.query_text[q].empty()) out.push_back(q);
+  if (out.empty()) fail("the trace file has no query with text in split '", split, "'");
+  return out;
+}
+
+void setup_bench_gateway(CLI::App& app) {
+  auto* bench = group(app, "bench", "Benchmarks");
+  auto* cmd = bench->add_subcommand(
+      "gateway", "N concurrent /v1/chat/completions requests through the gateway against replay providers that delay every answer");
+  auto dir = std::make_shared<std::string>();
+  auto traces = std::make_shared<std::string>();
+  auto n = std::make_shared<int>(300);
+  auto delay = std::make_shared<double>(1.0);
+  auto gw_threads = std::make_shared<int>(2);
+  auto max_conc = std::make_shared<int>(256);
+  auto split = std::make_shared<std::string>("test");
+  auto json_out = std::make_shared<std::string>();
+  cmd->add_option("--export", *dir, "Export directory to serve in-process")->required();
+  cmd->add_option("--traces", *traces, "Trace file the replay providers answer from (with query text)")->required();
+  cmd->add_option("--requests", *n, "Requests sent at once")->capture_default_str();
+  cmd->add_option("--delay", *delay, "Seconds every provider answer takes")->capture_default_str();
+  cmd->add_option("--gateway-threads", *gw_threads, "gateway.threads")->capture_default_str();
+  cmd->add_option("--max-concurrency", *max_conc, "gateway.max_concurrency (calls in flight per provider)")
+      ->capture_default_str();
+  cmd->add_option("--split", *split, "Split the queries are taken from")->capture_default_str();
+  cmd->add_option("--json", *json_out, "Also write the result as JSON to this file");
+  cmd->callback([=] {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto router = router_for_export(*dir);
+    TraceSet T = read_traces(*traces);
+    const auto qs = queries_of_split(T, *split);
+    std::vector<std::string> bodies;
+    for (int i = 0; i < *n; ++i) bodies.push_back(chat_body_for(T, qs[static_cast<std::size_t>(i) % qs.size()]));
+    serve::ReplayOptions ro;
+    ro.delay_s = *delay;
+    serve::ReplayProviders providers(std::move(T), ro);
+    HttpServerOptions rso;
+    rso.port = 0;
+    rso.threads = 1;
+    serve::HttpServer replay(rso, [&providers](serve::HttpRequest& req, serve::Responder respond) {
+      providers.handle(req, std::move(respond));
+    });
+    providers.attach(&replay);
+    replay.start();
+    std::string yaml = "threads: " + std::to_string(*gw_threads) + "\nmax_concurrency: " + std::to_string(*max_conc) +
+                       "\ncall_timeout_s: 60\nproviders:\n";
+    for (const auto& w : router->world().workers()) {
+      if (providers.traces().model_index(w) < 0) continue;
+      yaml += "  - {worker: \"" + w + "\", base_url: \"http://127.0.0.1:" + std::to_string(replay.port()) + "/v1\"}\n";
+    }
+    ConfigDoc doc = ConfigDoc::load_string(yaml, "bench gateway");
+    auto gateway = std::make_shared<serve::Gateway>(router, serve::GatewayConfig::parse(doc.root()));
+    HttpServerOptions so;
+    so.port = 0;
+    so.threads = 1;
+    ConductorService service(router, gateway, so);
+    service.start();
+    serve::Url url;
+    url.host = "127.0.0.1";
+    url.port = service.port();
+    const serve::BurstResult r = serve::run_burst(url, "/v1/chat/completions", bodies, 120.0);
+    const serve::ReplayStats rs = providers.stats();
+    std::printf("bench gateway: %d concurrent POST /v1/chat/completions, model %s, gateway.threads %d, server threads 1,\n"
+                "  replay providers answering after exactly %.3f s (peak %d calls in flight, %llu calls)\n",
+                *n, router->model_version().c_str(), *gw_threads, *delay, rs.peak_in_flight,
+                static_cast<unsigned long long>(rs.requests));
+    std::printf("%10s %10s %10s %10s %10s  %s\n", "requests", "wall s", "p50 ms", "p99 ms", "max ms", "statuses");
+    std::string statuses;
+    for (const auto& [code, count] : r.statuses) statuses += std::to_string(code) + ":" + std::to_string(count) + " ";
+    std::printf("%10d %10.3f %10.1f %10.1f %10.1f  %s\n", r.requests, r.wall_s, r.p50_ms, r.p99_ms, r.max_ms,
+                statuses.c_str());
+    for (const auto& e : r.errors) std::printf("  error: %s\n", e.c_str());
+    if (!json_out->empty()) {
+      json st = json::object();
+      for (const auto& [code, count] : r.statuses) st[std::to_string(code)] = count;
+      write_json_atomic(*json_out, {{"benchmark", "gateway burst"}, {"requests", r.requests}, {"delay_s", *delay},
+                                    {"gateway_threads", *gw_threads}, {"wall_s", r.wall_s}, {"p50_ms", r.p50_ms},
+                                    {"p99_ms", r.p99_ms}, {"max_ms", r.max_ms}, {"statuses", st},
+                                    {"provider_calls", rs.requests}, {"peak_in_flight", rs.peak_in_flight}});
+    }
+    service.drain(5.0);
+    replay.drain(5.0);
+  });
+}
+
+long rss_kib_of(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return -1;
+}
+
+void setup_bench_traffic(CLI::App& app) {
+  auto* bench = group(app, "bench", "Benchmarks");
+  auto* cmd = bench->add_subcommand(
+      "traffic", "Open-loop chat traffic at a fixed rate against a running `conductor serve` (trace queries, optional feedback)");
+  auto url_s = std::make_shared<std::string>();
+  auto traces = std::make_shared<std::string>();
+  auto split = std::make_shared<std::string>("test");
+  auto rate = std::make_shared<double>(20.0);
+  auto duration = std::make_shared<double>(10.0);
+  auto max_requests = std::make_shared<uint64_t>(0);
+  auto feedback = std::make_shared<bool>(false);
+  auto every = std::make_shared<double>(10.0);
+  auto seed = std::make_shared<uint64_t>(1);
+  auto server_pid = std::make_shared<int>(0);
+  auto json_out = std::make_shared<std::string>();
+  cmd->add_option("--url", *url_s, "The server, e.g. http://127.0.0.1:8080")->required();
+  cmd->add_option("--traces", *traces, "Trace file the queries (and feedback qualities) come from")->required();
+  cmd->add_option("--split", *split, "Split of the queries")->capture_default_str();
+  cmd->add_option("--rate", *rate, "Requests started per second")->capture_default_str();
+  cmd->add_option("--duration", *duration, "Seconds of sending")->capture_default_str();
+  cmd->add_option("--requests", *max_requests, "Stop after this many requests (0 = duration only)");
+  cmd->add_flag("--feedback", *feedback,
+                "POST /v1/feedback for every answer: the trace's quality of the worker that answered (0 for a 502)");
+  cmd->add_option("--report-every", *every, "Seconds per reported interval")->capture_default_str();
+  cmd->add_option("--seed", *seed, "Seed of the query draw")->capture_default_str();
+  cmd->add_option("--server-pid", *server_pid, "Report this process's resident memory per interval");
+  cmd->add_option("--json", *json_out, "Also write the intervals and totals as JSON to this file");
+  cmd->callback([=] {
+    std::signal(SIGPIPE, SIG_IGN);
+    const serve::Url url = serve::parse_url(*url_s);
+    const TraceSet T = read_traces(*traces);
+    const auto qs = queries_of_split(T, *split);
+    Rng rng(*seed);
+    serve::TrafficOptions o;
+    o.rate_per_s = *rate;
+    o.duration_s = *duration;
+    o.max_requests = *max_requests;
+    o.report_every_s = *every;
+    serve::TrafficRunner runner(url, o);
+    std::vector<std::size_t> query_of;  // request i -> trace query
+    std::map<int, uint64_t> totals;
+    uint64_t feedback_sent = 0, no_quality = 0;
+    json intervals = json::array();
+    std::printf("%8s %8s %8s %8s %10s %10s %10s %10s  %s\n", "t s", "sent", "answered", "open", "p50 ms", "p99 ms",
+                "max ms", "rss KiB", "statuses");
+    runner.run(
+        [&](uint64_t i) {
+          const std::size_t q = qs[rng.below(qs.size())];
+          query_of.push_back(q);
+          return std::make_pair(std::string("/v1/chat/completions"), chat_body_for(T, q));
+        },
+        [&](uint64_t i, const serve::ClientResult& r, double) {
+          ++totals[r.ok ? r.response.status : 0];
+          if (!*feedback || !r.ok) return;
+          // Every call failed: the user got no answer, a label of quality 0.
+          if (r.response.status == 502 && !r.response.header("x-conductor-request-id").empty()) {
+            ++feedback_sent;
+            runner.send_extra("/v1/feedback", json{{"request_id", r.response.header("x-conductor-request-id")},
+                                                   {"quality", 0.0}, {"source", "no_answer"}}.dump());
+            return;
+          }
+          if (r.response.status != 200) return;
+          json j;
+          try {
+            j = json::parse(r.response.body);
+          } catch (const json::exception&) {
+            return;
+          }
+          const int m = T.model_index(j.value("model", ""));
+          const std::string id = r.response.header("x-conductor-request-id");
+          if (m < 0 || id.empty() || !T.has_outcomes()) return;
+          const float quality = T.quality[T.at(query_of[i], static_cast<std::size_t>(m))];
+          if (!std::isfinite(quality)) {
+            ++no_quality;
+            return;
+          }
+          ++feedback_sent;
+          runner.send_extra("/v1/feedback", json{{"request_id", id}, {"quality", quality}, {"source", "trace"}}.dump());
+        },
+        [&](const serve::TrafficInterval& iv) {
+          std::string st;
+          for (const auto& [code, count] : iv.statuses) st += std::to_string(code) + ":" + std::to_string(count) + " ";
+          const long rss = *server_pid > 0 ? rss_kib_of(*server_pid) : -1;
+          std::printf("%8.1f %8llu %8llu %8d %10.1f %10.1f %10.1f %10ld  %s\n", iv.t_end_s,
+                      static_cast<unsigned long long>(iv.sent), static_cast<unsigned long long>(iv.answered),
+                      iv.outstanding, iv.p50_ms, iv.p99_ms, iv.max_ms, rss, st.c_str());
+          std::fflush(stdout);
+          json js = json::object();
+          for (const auto& [code, count] : iv.statuses) js[std::to_string(code)] = count;
+          intervals.push_back({{"t_end_s", iv.t_end_s}, {"sent", iv.sent}, {"answered", iv.answered},
+                               {"p50_ms", iv.p50_ms}, {"p99_ms", iv.p99_ms}, {"max_ms", iv.max_ms},
+                               {"rss_kib", rss}, {"statuses", js}, {"outstanding", iv.outstanding}});
+        });
+    std::string st;
+    json jt = json::object();
+    for (const auto& [code, count] : totals) {
+      st += std::to_string(code) + ":" + std::to_string(count) + " ";
+      jt[std::to_string(code)] = count;
+    }
+    std::string fst;
+    json jf = json::object();
+    for (const auto& [code, count] : runner.extra_statuses()) {
+      fst += std::to_string(code) + ":" + std::to_string(count) + " ";
+      jf[std::to_string(code)] = count;
+    }
+    std::printf("total: %zu requests, statuses %s", query_of.size(), st.c_str());
+    if (*feedback)
+      std::printf("; feedback sent %llu (statuses %s), %llu answers without a logged quality",
+                  static_cast<unsigned long long>(feedback_sent), fst.c_str(), static_cast<unsigned long long>(no_quality));
+    std::printf("\n");
+    if (!json_out->empty())
+      write_json_atomic(*json_out, {{"benchmark", "traffic"}, {"rate_per_s", *rate}, {"requests", query_of.size()},
+                                    {"statuses", jt}, {"feedback_sent", feedback_sent}, {"feedback_statuses", jf},
+                                    {"intervals", intervals}});
+  });
+}
+
 void setup_serving(CLI::App& app) {
   setup_export(app);
   setup_serve(app);
   setup_replay_server(app);
   setup_bench_serve(app);
+  setup_bench_gateway(app);
+  setup_bench_traffic(app);
 }
 
 }  // namespace

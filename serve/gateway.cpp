@@ -1,7 +1,6 @@
 #include "serve/gateway.h"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -10,15 +9,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
 #include <thread>
 
+#include "core/log.h"
 #include "traces/tokens.h"
 #include "traces/trace_set.h"
 
 namespace conductor::serve {
 
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
 namespace {
+
+constexpr std::size_t kMaxResponseBytes = 16 << 20;
 
 std::string fmt_g(double v) {
   char buf[64];
@@ -53,6 +62,128 @@ std::string normalize_answer(const std::string& s) {
   return out;
 }
 
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The replay providers report the latency they simulate on errors too (serve/replay_server.h).
+double simulated_latency_of(const std::string& body) {
+  try {
+    const json j = json::parse(body);
+    if (j.is_object() && j.contains("conductor_latency_s") && j["conductor_latency_s"].is_number()) {
+      const double v = j["conductor_latency_s"].get<double>();
+      if (std::isfinite(v) && v >= 0) return v;
+    }
+  } catch (const json::exception&) {
+  }
+  return -1.0;
+}
+
+uint8_t error_code_of(UpstreamError e) {
+  switch (e) {
+    case UpstreamError::kTimeout: return kTimeout;
+    case UpstreamError::kRateLimited: return kRateLimited;
+    default: return kServerError;
+  }
+}
+
+// One provider: adapter, connection pool, concurrency limit with its wait queue, circuit breaker.
+struct Upstream {
+  explicit Upstream(const CircuitBreakerConfig& breaker_config) : breaker(breaker_config) {}
+  int worker = -1;
+  std::string worker_name;
+  ProviderConfig cfg;
+  Url url;
+  std::string api_key;
+  std::unique_ptr<ProviderAdapter> adapter;
+  double timeout_s = 30.0;
+  int max_concurrency = 256;
+  std::unique_ptr<ConnectionPool> pool;
+  CircuitBreaker breaker;
+
+  struct Pending {
+    ClientRequest request;
+    Clock::time_point deadline;
+    double timeout_s = 0;
+    ConnectionPool::Callback done;
+    std::optional<net::steady_timer> timer;
+    bool taken = false;
+  };
+  std::mutex mu;
+  int in_flight = 0;
+  std::deque<std::shared_ptr<Pending>> queue;
+  std::atomic<uint64_t> queued_total{0};
+
+  // Sends now if a slot is free, else waits in the queue (within the call's timeout).
+  void call(net::io_context& ioc, ClientRequest request, double timeout, ConnectionPool::Callback done) {
+    std::unique_lock<std::mutex> lk(mu);
+    if (in_flight < max_concurrency) {
+      ++in_flight;
+      lk.unlock();
+      send(std::move(request), timeout, std::move(done));
+      return;
+    }
+    auto p = std::make_shared<Pending>();
+    p->request = std::move(request);
+    p->timeout_s = timeout;
+    p->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+    p->done = std::move(done);
+    p->timer.emplace(ioc, p->deadline);
+    queue.push_back(p);
+    queued_total.fetch_add(1, std::memory_order_relaxed);
+    lk.unlock();
+    p->timer->async_wait([this, p](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: a slot was found
+      {
+        std::lock_guard<std::mutex> g(mu);
+        if (p->taken) return;
+        p->taken = true;
+        queue.erase(std::remove(queue.begin(), queue.end(), p), queue.end());
+      }
+      ClientResult r;
+      r.error_kind = CallErrorKind::kTimeout;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "no free connection slot (max_concurrency %d) within %g s", max_concurrency,
+                    p->timeout_s);
+      r.error = "call to " + url.origin() + " queued: " + buf;
+      auto cb = std::move(p->done);
+      cb(std::move(r));
+    });
+  }
+
+  void send(ClientRequest request, double timeout, ConnectionPool::Callback done) {
+    pool->async_request(std::move(request), timeout, kMaxResponseBytes,
+                        [this, done = std::move(done)](ClientResult r) mutable {
+                          release();
+                          done(std::move(r));
+                        });
+  }
+
+  void release() {
+    std::shared_ptr<Pending> next;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      --in_flight;
+      while (!queue.empty()) {
+        auto p = queue.front();
+        queue.pop_front();
+        if (p->taken) continue;
+        p->taken = true;
+        ++in_flight;
+        next = p;
+        break;
+      }
+    }
+    if (!next) return;
+    next->timer->cancel();
+    const double left = std::chrono::duration<double>(next->deadline - Clock::now()).count();
+    send(std::move(next->request), std::max(0.001, left), std::move(next->done));
+  }
+
+  std::pair<int, int> load() {
+    std::lock_guard<std::mutex> lk(mu);
+    return {in_flight, static_cast<int>(queue.size())};
+  }
+};
+
 }  // namespace
 
 ProviderConfig ProviderConfig::parse(ConfigReader r) {
@@ -64,64 +195,510 @@ ProviderConfig ProviderConfig::parse(ConfigReader r) {
   } catch (const Error& e) {
     r.fail_at("base_url", e.what());
   }
+  const std::string api = r.get_choice("api", "openai", {"openai", "anthropic", "gemini"});
+  p.api = parse_api(api);
   p.model = r.get<std::string>("model", p.worker);
   p.api_key_env = r.get<std::string>("api_key_env", "");
+  p.ca_file = r.get<std::string>("ca_file", "");
   p.timeout_s = r.get_in<double>("timeout_s", 0.0, 0.0, 3600.0);
+  p.max_concurrency = r.get_in<int>("max_concurrency", 0, 0, 1 << 20);
+  p.max_tokens = r.get_in<int>("max_tokens", p.max_tokens, 1, 1 << 24);
+  p.anthropic_version = r.get<std::string>("anthropic_version", p.anthropic_version);
   r.finish();
   return p;
 }
 
 GatewayConfig GatewayConfig::parse(ConfigReader r) {
   GatewayConfig c;
-  c.threads = r.get_in<int>("threads", 16, 1, 1024);
-  c.call_timeout_s = r.get_in<double>("call_timeout_s", 30.0, 0.001, 3600.0);
-  c.retries = r.get_in<int>("retries", 1, 0, 10);
-  c.backoff_initial_s = r.get_in<double>("backoff_initial_s", 0.1, 0.0, 60.0);
-  c.backoff_multiplier = r.get_in<double>("backoff_multiplier", 2.0, 1.0, 10.0);
+  c.threads = r.get_in<int>("threads", c.threads, 1, 256);
+  c.call_timeout_s = r.get_in<double>("call_timeout_s", c.call_timeout_s, 0.001, 3600.0);
+  c.retries = r.get_in<int>("retries", c.retries, 0, 10);
+  c.backoff_initial_s = r.get_in<double>("backoff_initial_s", c.backoff_initial_s, 0.0, 60.0);
+  c.backoff_multiplier = r.get_in<double>("backoff_multiplier", c.backoff_multiplier, 1.0, 10.0);
+  c.max_retry_after_s = r.get_in<double>("max_retry_after_s", c.max_retry_after_s, 0.0, 3600.0);
+  c.max_concurrency = r.get_in<int>("max_concurrency", c.max_concurrency, 1, 1 << 20);
+  c.max_idle_connections = r.get_in<int>("max_idle_connections", c.max_idle_connections, 0, 1 << 16);
+  c.keepalive_idle_s = r.get_in<double>("keepalive_idle_s", c.keepalive_idle_s, 0.0, 3600.0);
+  c.fallback = r.get<bool>("fallback", c.fallback);
+  if (r.has("circuit_breaker")) c.circuit_breaker = CircuitBreakerConfig::parse(r.child("circuit_breaker"));
   for (auto& p : r.child_list("providers")) c.providers.push_back(ProviderConfig::parse(p));
   if (c.providers.empty()) r.fail_at("providers", "the gateway needs at least one provider");
   r.finish();
   return c;
 }
 
-struct Gateway::Impl {
-  explicit Impl(int threads) : pool(static_cast<std::size_t>(threads)) {}
-  boost::asio::thread_pool pool;
-  std::atomic<uint64_t> next_id{1};
+struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
+  std::shared_ptr<const Router> router;
+  GatewayConfig config;
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Upstream>> upstreams;
+  std::vector<int> upstream_of_worker;  // worker index -> upstream index or -1
+  std::shared_ptr<ServerMetrics> metrics;
+  std::shared_ptr<DecisionRecorder> recorder;
+  std::atomic<int> in_flight{0};
+  std::atomic<uint64_t> completion_id{1};
+
+  explicit Impl(int n_threads) : ioc(n_threads) {}
 };
 
+namespace {
+
+// One chat request: the conductor's episode as a chain of callbacks (no thread waits on it).
+class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
+ public:
+  ChatRequest(std::shared_ptr<Gateway::Impl> gw, json request, Responder respond)
+      : gw_(std::move(gw)), request_(std::move(request)), respond_(std::move(respond)), rng_(0) {}
+
+  ~ChatRequest() { gw_->in_flight.fetch_sub(1); }
+
+  void start() {
+    try {
+      begin();
+    } catch (const HttpError& e) {
+      respond_(json_error(e.status(), e.what(), e.type()));
+    } catch (const std::exception& e) {
+      respond_(json_error(500, std::string("gateway error: ") + e.what(), "server_error"));
+    }
+  }
+
+ private:
+  const LiveWorld& world() const { return gw_->router->world(); }
+
+  void begin() {
+    const Router& router = *gw_->router;
+    const int n_workers = static_cast<int>(world().workers().size());
+    std::string text;
+    for (const auto& m : request_["messages"])
+      if (m["role"] == "user") text = m["content"].get<std::string>();
+    std::string given_query_id;
+    if (request_.contains("conductor")) {
+      json probe = request_["conductor"];
+      probe["query"] = text;
+      q_ = router.parse_route_request(probe.dump());
+      if (probe.contains(Router::kQueryIdField)) given_query_id = probe[Router::kQueryIdField].get<std::string>();
+    } else {
+      q_.text = text;
+      q_.available.assign(n_workers, 1);
+    }
+    if (q_.input_tokens < 0) q_.input_tokens = estimate_tokens(text);
+    const auto now = Clock::now();
+    int callable = 0;
+    for (int w = 0; w < n_workers; ++w) {
+      const int u = gw_->upstream_of_worker[w];
+      // No endpoint configured, or its circuit is open: the policy sees the worker as unavailable.
+      if (u < 0 || !gw_->upstreams[u]->breaker.available(now)) q_.available[w] = 0;
+      callable += q_.available[w];
+    }
+    if (callable == 0)
+      throw HttpError(503, "no configured provider is available for this request (unconfigured, excluded or circuit open)",
+                      "service_unavailable");
+    uint64_t seq = 0;
+    if (gw_->recorder) {
+      request_id_ = gw_->recorder->new_request_id(&seq);
+      rng_ = gw_->recorder->request_rng(seq);
+      logged_.query_id = gw_->recorder->query_id(given_query_id, text);
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "req_%llu", static_cast<unsigned long long>(gw_->completion_id.load()));
+      request_id_ = buf;
+    }
+    logged_.request_id = request_id_;
+    logged_.endpoint = "chat";
+    logged_.timestamp_ms = unix_time_ms();
+    logged_.query = q_;
+    episode_ = world().start(q_);
+    tried_.assign(n_workers, 0);
+    finish_rule_ = world().default_finish_rule();
+    next_step();
+  }
+
+  void next_step() {
+    if (episode_->steps() >= world().max_steps()) return after_policy();
+    Decision d;
+    try {
+      d = gw_->recorder ? gw_->router->decide(*episode_, gw_->recorder->exploration(), rng_)
+                        : gw_->router->decide(*episode_);
+    } catch (const HttpError&) {
+      return after_policy();  // nothing left to do (every callable worker tried)
+    }
+    last_probs_ = d.probs;
+    LoggedStep step;
+    step.action = d.action;
+    step.propensity = d.propensity;
+    logged_.steps.push_back(step);
+    const ActionInfo& a = world().actions()[d.action];
+    if (a.kind == ActionInfo::Kind::kFinish) {
+      finish_rule_ = a.finish_rule;
+      finished_by_policy_ = true;
+      return after_policy();
+    }
+    start_call(a.worker, /*fallback=*/false);
+  }
+
+  void start_call(int w, bool fallback) {
+    current_worker_ = w;
+    current_fallback_ = fallback;
+    attempt_ = 0;
+    backoff_ = gw_->config.backoff_initial_s;
+    call_t0_ = Clock::now();
+    earlier_attempts_s_ = 0.0;
+    attempt();
+  }
+
+  Upstream& upstream() { return *gw_->upstreams[gw_->upstream_of_worker[current_worker_]]; }
+
+  void attempt() {
+    Upstream& up = upstream();
+    attempt_t0_ = Clock::now();
+    if (!up.breaker.try_acquire(attempt_t0_, &probe_))
+      return call_failed(UpstreamError::kCircuitOpen, "circuit_open", -1.0, /*retryable=*/false);
+    if (gw_->metrics) gw_->metrics->count_worker_call(current_worker_);
+    ClientRequest req;
+    try {
+      req = up.adapter->build(request_, up.cfg.model, up.api_key);
+    } catch (const Error& e) {
+      if (probe_) up.breaker.release_probe();
+      return call_failed(UpstreamError::kBadRequest, "bad_request", -1.0, false);
+    }
+    auto self = shared_from_this();
+    up.call(gw_->ioc, std::move(req), up.timeout_s, [self](ClientResult r) { self->on_response(std::move(r)); });
+  }
+
+  void on_response(ClientResult r) {
+    Upstream& up = upstream();
+    if (!r.ok) {
+      UpstreamError kind = r.error_kind == CallErrorKind::kTimeout   ? UpstreamError::kTimeout
+                           : r.error_kind == CallErrorKind::kConnect ? UpstreamError::kConnect
+                           : r.error_kind == CallErrorKind::kTls     ? UpstreamError::kTls
+                                                                     : UpstreamError::kBadResponse;
+      if (kind == UpstreamError::kTls) log_warn("gateway: ", r.error);
+      return call_failed(kind, upstream_error_name(kind), -1.0, upstream_error_retryable(kind));
+    }
+    if (r.response.status != 200) {
+      const ClassifiedError e = up.adapter->classify(r.response);
+      attempt_simulated_s_ = simulated_latency_of(r.response.body);
+      return call_failed(e.kind, "http_" + std::to_string(r.response.status), e.retry_after_s, e.retryable);
+    }
+    ProviderAnswer a;
+    try {
+      a = up.adapter->parse(r.response.body);
+    } catch (const RequestRefused&) {
+      return call_failed(UpstreamError::kBadRequest, "refused", -1.0, false);
+    } catch (const Error&) {
+      return call_failed(UpstreamError::kBadResponse, "bad_response", -1.0, true);
+    }
+    up.breaker.on_success(probe_);
+    const LiveWorld& w = world();
+    CallResult c;
+    c.worker = current_worker_;
+    c.error = kOk;
+    c.answer_text = std::move(a.text);
+    const int prompt_tokens = a.prompt_tokens >= 0 ? a.prompt_tokens : q_.input_tokens;
+    const int completion_tokens = a.completion_tokens >= 0 ? a.completion_tokens : estimate_tokens(c.answer_text);
+    c.output_tokens = completion_tokens;
+    c.cost_usd = (std::max(0, prompt_tokens) * w.price_in_per_mtok(current_worker_) +
+                  completion_tokens * w.price_out_per_mtok(current_worker_)) / 1e6;
+    // No list price (null in the manifest): the worker's mean training cost per call.
+    if (!std::isfinite(c.cost_usd)) c.cost_usd = w.expected_call_cost_usd(current_worker_);
+    if (!std::isfinite(c.cost_usd)) c.cost_usd = 0.0;
+    if (a.has_answer_id) {
+      c.answer_id = a.answer_id;
+    } else {
+      // Answer classes for agreement: same normalized text, same class (ids local to this request).
+      const auto key = normalize_answer(c.answer_text);
+      auto it = text_ids_.find(key);
+      c.answer_id = it != text_ids_.end() ? it->second
+                                          : (text_ids_[key] = 1000000 + static_cast<int32_t>(text_ids_.size()));
+    }
+    c.latency_s = earlier_attempts_s_ + (a.simulated_latency_s >= 0 ? a.simulated_latency_s : seconds_since(attempt_t0_));
+    prompt_tokens_total_ += prompt_tokens;
+    completion_tokens_total_ += completion_tokens;
+    call_done(std::move(c), "");
+  }
+
+  void call_failed(UpstreamError kind, const std::string& label, double retry_after_s, bool retryable) {
+    Upstream& up = upstream();
+    if (kind != UpstreamError::kCircuitOpen && kind != UpstreamError::kBadRequest)
+      up.breaker.on_failure(Clock::now(), probe_);
+    else if (probe_ && kind == UpstreamError::kBadRequest)
+      up.breaker.on_success(true);  // the provider answered: it is up
+    if (gw_->metrics) gw_->metrics->count_worker_error(current_worker_, kind);
+    const double this_attempt = attempt_simulated_s_ >= 0 ? attempt_simulated_s_ : seconds_since(attempt_t0_);
+    attempt_simulated_s_ = -1.0;
+    earlier_attempts_s_ += this_attempt;
+    const GatewayConfig& cfg = gw_->config;
+    const bool wait_too_long = retry_after_s > cfg.max_retry_after_s;
+    if (retryable && !wait_too_long && attempt_ < cfg.retries) {
+      double wait = backoff_;
+      if (retry_after_s >= 0) wait = std::max(wait, retry_after_s);
+      backoff_ *= cfg.backoff_multiplier;
+      ++attempt_;
+      if (retry_after_s >= 0) retry_after_waited_s_ += wait;
+      earlier_attempts_s_ += wait;
+      if (gw_->metrics) gw_->metrics->count_worker_retry(current_worker_);
+      auto timer = std::make_shared<net::steady_timer>(
+          gw_->ioc, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait)));
+      timer->async_wait([self = shared_from_this(), timer](boost::system::error_code) { self->attempt(); });
+      return;
+    }
+    CallResult c;
+    c.worker = current_worker_;
+    c.error = error_code_of(kind);
+    c.latency_s = earlier_attempts_s_;
+    call_done(std::move(c), label);
+  }
+
+  void call_done(CallResult c, const std::string& failure) {
+    const int w = current_worker_;
+    tried_[w] = 1;
+    route_.push_back(world().workers()[w] + (failure.empty() ? "" : "!" + failure));
+    route_json_.push_back({{"worker", world().workers()[w]},
+                           {"status", failure.empty() ? "ok" : failure},
+                           {"latency_s", c.latency_s},
+                           {"cost_usd", c.cost_usd}});
+    if (retry_after_waited_s_ > 0) route_json_.back()["retry_after_waited_s"] = retry_after_waited_s_;
+    retry_after_waited_s_ = 0.0;
+    if (current_fallback_) {
+      LoggedStep step;
+      for (std::size_t a = 0; a < world().actions().size(); ++a)
+        if (world().actions()[a].kind == ActionInfo::Kind::kCall && world().actions()[a].worker == w)
+          step.action = static_cast<int>(a);
+      step.fallback = true;
+      logged_.steps.push_back(step);
+    }
+    LoggedStep& step = logged_.steps.back();
+    step.has_result = true;
+    step.result = c;
+    step.result.answer_text.clear();
+    step.failure = failure;
+    results_.push_back(std::move(c));
+    if (current_fallback_) return next_fallback(results_.back().error == kOk);
+    episode_->record_call(results_.back());
+    next_step();
+  }
+
+  bool answered() const {
+    for (const auto& r : results_)
+      if (r.error == kOk) return true;
+    return false;
+  }
+
+  void after_policy() {
+    if (!finished_by_policy_ && !answered() && gw_->config.fallback) {
+      // Re-route past the policy's horizon: remaining workers by the policy's last probabilities.
+      const auto& actions = world().actions();
+      for (int w = 0; w < static_cast<int>(tried_.size()); ++w)
+        if (q_.available[w] && !tried_[w]) fallback_order_.push_back(w);
+      auto prob_of = [&](int w) {
+        for (std::size_t a = 0; a < actions.size() && !last_probs_.empty(); ++a)
+          if (actions[a].kind == ActionInfo::Kind::kCall && actions[a].worker == w) return last_probs_[a];
+        return 0.f;
+      };
+      std::stable_sort(fallback_order_.begin(), fallback_order_.end(),
+                       [&](int x, int y) { return prob_of(x) > prob_of(y); });
+      return next_fallback(false);
+    }
+    finish();
+  }
+
+  void next_fallback(bool got_answer) {
+    if (got_answer || fallback_pos_ >= fallback_order_.size()) return finish();
+    start_call(fallback_order_[fallback_pos_++], /*fallback=*/true);
+  }
+
+  void finish() {
+    const LiveWorld& w = world();
+    std::string route_header;
+    double cost = 0.0, latency = 0.0;
+    for (std::size_t i = 0; i < results_.size(); ++i) {
+      route_header += (i ? "," : "") + route_[i];
+      cost += results_[i].cost_usd;
+      latency += results_[i].latency_s;
+    }
+    const std::string version = gw_->router->model_version();
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"x-conductor-route", route_header},
+        {"x-conductor-cost-usd", fmt_g(cost)},
+        {"x-conductor-model-version", version},
+        {"x-conductor-steps", std::to_string(results_.size())},
+        {"x-conductor-request-id", request_id_}};
+    const int pick = w.final_call(finish_rule_, results_);
+    HttpResponse resp;
+    if (pick < 0) {
+      resp = json_error(results_.empty() ? 503 : 502,
+                        results_.empty() ? "no worker could be called for this request"
+                                         : "every worker failed: " + route_header,
+                        "upstream_error");
+    } else {
+      const CallResult& chosen = results_[pick];
+      json out = {{"id", "chatcmpl-conductor-" + std::to_string(gw_->completion_id.fetch_add(1))},
+                  {"object", "chat.completion"},
+                  {"created", static_cast<int64_t>(std::time(nullptr))},
+                  {"model", w.workers()[chosen.worker]},
+                  {"choices", json::array({{{"index", 0},
+                                            {"message", {{"role", "assistant"}, {"content", chosen.answer_text}}},
+                                            {"finish_reason", "stop"}}})},
+                  {"usage",
+                   {{"prompt_tokens", prompt_tokens_total_},
+                    {"completion_tokens", completion_tokens_total_},
+                    {"total_tokens", prompt_tokens_total_ + completion_tokens_total_}}},
+                  {"conductor",
+                   {{"request_id", request_id_},
+                    {"route", route_json_},
+                    {"finish_rule", finish_rule_},
+                    {"cost_usd", cost},
+                    {"latency_s", latency},
+                    {"model_version", version}}}};
+      resp.body = out.dump();
+      logged_.answered_by = chosen.worker;
+    }
+    resp.headers = headers;
+    logged_.status = resp.status;
+    if (gw_->recorder && !logged_.steps.empty()) gw_->recorder->record(logged_);
+    respond_(std::move(resp));
+  }
+
+  std::shared_ptr<Gateway::Impl> gw_;
+  json request_;
+  Responder respond_;
+  LiveQuery q_;
+  std::unique_ptr<LiveEpisode> episode_;
+  Rng rng_;
+  std::string request_id_;
+  LoggedDecision logged_;
+  std::vector<CallResult> results_;
+  std::vector<std::string> route_;
+  json route_json_ = json::array();
+  std::vector<uint8_t> tried_;
+  std::vector<float> last_probs_;
+  std::string finish_rule_;
+  bool finished_by_policy_ = false;
+  std::map<std::string, int32_t> text_ids_;
+  std::vector<int> fallback_order_;
+  std::size_t fallback_pos_ = 0;
+  long prompt_tokens_total_ = 0, completion_tokens_total_ = 0;
+  // The call in progress.
+  int current_worker_ = -1;
+  bool current_fallback_ = false;
+  int attempt_ = 0;
+  double backoff_ = 0.0;
+  bool probe_ = false;
+  Clock::time_point call_t0_, attempt_t0_;
+  double earlier_attempts_s_ = 0.0;
+  double attempt_simulated_s_ = -1.0;
+  double retry_after_waited_s_ = 0.0;
+};
+
+}  // namespace
+
 Gateway::Gateway(std::shared_ptr<const Router> router, GatewayConfig config)
-    : router_(std::move(router)), config_(std::move(config)) {
-  const auto& workers = router_->world().workers();
-  provider_of_worker_.assign(workers.size(), -1);
-  for (std::size_t i = 0; i < config_.providers.size(); ++i) {
-    const ProviderConfig& pc = config_.providers[i];
+    : impl_(std::make_shared<Impl>(config.threads)) {
+  Impl& g = *impl_;
+  g.router = std::move(router);
+  g.config = std::move(config);
+  const auto& workers = g.router->world().workers();
+  g.upstream_of_worker.assign(workers.size(), -1);
+  for (std::size_t i = 0; i < g.config.providers.size(); ++i) {
+    const ProviderConfig& pc = g.config.providers[i];
     const std::string where = "gateway.providers[" + std::to_string(i) + "]";
-    const int w = router_->worker_index(pc.worker);
+    const int w = g.router->worker_index(pc.worker);
     if (w < 0) {
       std::string known;
       for (const auto& n : workers) known += (known.empty() ? "" : ", ") + n;
       fail(where, ": worker '", pc.worker, "' is not a worker of the exported policy (known: ", known, ")");
     }
-    if (provider_of_worker_[w] >= 0) fail(where, ": worker '", pc.worker, "' is listed twice");
-    Provider p;
-    p.worker = w;
-    p.url = parse_url(pc.base_url);
-    p.model = pc.model;
-    p.timeout_s = pc.timeout_s > 0 ? pc.timeout_s : config_.call_timeout_s;
+    if (g.upstream_of_worker[w] >= 0) fail(where, ": worker '", pc.worker, "' is listed twice");
+    auto up = std::make_unique<Upstream>(g.config.circuit_breaker);
+    up->worker = w;
+    up->worker_name = pc.worker;
+    up->cfg = pc;
+    up->url = parse_url(pc.base_url);
+    up->timeout_s = pc.timeout_s > 0 ? pc.timeout_s : g.config.call_timeout_s;
+    up->max_concurrency = pc.max_concurrency > 0 ? pc.max_concurrency : g.config.max_concurrency;
+    AdapterOptions ao;
+    ao.anthropic_version = pc.anthropic_version;
+    ao.default_max_tokens = pc.max_tokens;
+    up->adapter = make_adapter(pc.api, ao);
     if (!pc.api_key_env.empty()) {
       const char* v = std::getenv(pc.api_key_env.c_str());
       if (!v || !*v)
         fail(where, ": api_key_env names the environment variable '", pc.api_key_env, "', which is not set");
-      p.api_key = v;
+      up->api_key = v;
     }
-    provider_of_worker_[w] = static_cast<int>(providers_.size());
-    providers_.push_back(std::move(p));
+    if (!pc.ca_file.empty() && !up->url.tls)
+      fail(where, ": ca_file is set but base_url '", pc.base_url, "' is not https");
+    try {
+      up->pool = std::make_unique<ConnectionPool>(g.ioc, up->url, TlsClientConfig{pc.ca_file}, g.config.max_idle_connections,
+                                                  g.config.keepalive_idle_s);
+    } catch (const Error& e) {
+      fail(where, ": ", e.what());
+    }
+    g.upstream_of_worker[w] = static_cast<int>(g.upstreams.size());
+    g.upstreams.push_back(std::move(up));
   }
-  impl_ = std::make_unique<Impl>(config_.threads);
+  g.work.emplace(net::make_work_guard(g.ioc));
+  for (int t = 0; t < g.config.threads; ++t)
+    g.threads.emplace_back([impl = impl_.get()] {
+      for (;;) {
+        try {
+          impl->ioc.run();
+          return;
+        } catch (const std::exception& e) {  // a bug in a completion handler: log, keep serving
+          log_error("gateway: event loop error: ", e.what());
+        }
+      }
+    });
 }
 
-Gateway::~Gateway() { impl_->pool.join(); }
+Gateway::~Gateway() {
+  Impl& g = *impl_;
+  for (int waited_ms = 0; g.in_flight.load() > 0 && waited_ms < 30000; waited_ms += 5)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  g.work.reset();
+  g.ioc.stop();
+  for (auto& t : g.threads)
+    if (t.joinable()) t.join();
+  // A request still pending here (after 30 s) keeps the Impl alive through its handler: it is
+  // released with the process rather than run on a stopped loop.
+}
+
+void Gateway::set_metrics(std::shared_ptr<ServerMetrics> metrics) { impl_->metrics = std::move(metrics); }
+void Gateway::set_recorder(std::shared_ptr<DecisionRecorder> recorder) { impl_->recorder = std::move(recorder); }
+int Gateway::in_flight() const { return impl_->in_flight.load(); }
+
+CircuitBreaker::State Gateway::circuit_state(const std::string& worker) const {
+  const int w = impl_->router->worker_index(worker);
+  if (w < 0 || impl_->upstream_of_worker[w] < 0) return CircuitBreaker::State::kClosed;
+  return impl_->upstreams[impl_->upstream_of_worker[w]]->breaker.state(Clock::now());
+}
+
+std::string Gateway::provider_metrics_text() const {
+  std::ostringstream o;
+  const auto now = Clock::now();
+  auto block = [&](const char* name, const char* type, const char* help, auto value) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const auto& up : impl_->upstreams)
+      o << name << "{worker=\"" << up->worker_name << "\"} " << value(*up) << "\n";
+  };
+  block("conductor_provider_in_flight_calls", "gauge", "Calls in flight to the provider.",
+        [](Upstream& u) { return u.load().first; });
+  block("conductor_provider_queued_calls", "gauge", "Calls waiting for a concurrency slot.",
+        [](Upstream& u) { return u.load().second; });
+  block("conductor_provider_max_concurrency", "gauge", "The provider's concurrency limit.",
+        [](Upstream& u) { return u.max_concurrency; });
+  block("conductor_provider_circuit_state", "gauge",
+        "Circuit breaker: 0 closed, 1 open (worker masked), 2 half-open (one probe allowed).",
+        [&](Upstream& u) { return static_cast<int>(u.breaker.state(now)); });
+  block("conductor_provider_circuit_opens_total", "counter", "Times the provider's circuit opened.",
+        [](Upstream& u) { return u.breaker.opens(); });
+  block("conductor_provider_connections_opened_total", "counter", "Connections opened (TCP, TLS handshakes).",
+        [](Upstream& u) { return u.pool->stats().connections_opened; });
+  block("conductor_provider_connections_reused_total", "counter", "Requests sent on a kept-alive connection.",
+        [](Upstream& u) { return u.pool->stats().reused; });
+  return o.str();
+}
 
 void Gateway::handle(HttpRequest& req, Responder respond) {
   json j;
@@ -150,247 +727,21 @@ void Gateway::handle(HttpRequest& req, Responder respond) {
   if (j.contains("conductor")) {
     const json& c = j["conductor"];
     if (!c.is_object())
-      bad("'conductor' must be an object {available, budget_usd, cost_weight}, got " + type_name(c));
+      bad("'conductor' must be an object {available, budget_usd, cost_weight, task, input_tokens, query_id}, got " +
+          type_name(c));
     for (const auto& [k, v] : c.items())
-      if (k != "available" && k != "budget_usd" && k != "cost_weight")
-        bad("'conductor." + k + "' is not a known option (expected available, budget_usd, cost_weight)");
+      if (k != "available" && k != "budget_usd" && k != "cost_weight" && k != "task" && k != "input_tokens" &&
+          k != Router::kQueryIdField)
+        bad("'conductor." + k +
+            "' is not a known option (expected available, budget_usd, cost_weight, task, input_tokens, query_id)");
     // Same validation as /v1/route.
     json probe = c;
     probe["query"] = "";
-    router_->parse_route_request(probe.dump());
+    impl_->router->parse_route_request(probe.dump());
   }
-  boost::asio::post(impl_->pool, [this, j = std::move(j), respond = std::move(respond)]() {
-    try {
-      respond(complete(j));
-    } catch (const HttpError& e) {
-      respond(json_error(e.status(), e.what(), e.type()));
-    } catch (const std::exception& e) {
-      respond(json_error(500, std::string("gateway error: ") + e.what(), "server_error"));
-    }
-  });
-}
-
-CallResult Gateway::call_worker(const Provider& p, const json& request, int input_tokens, std::string* failure) const {
-  const LiveWorld& world = router_->world();
-  CallResult r;
-  r.worker = p.worker;
-  json body = request;
-  body.erase("conductor");
-  body["model"] = p.model;
-  body["stream"] = false;
-  const std::string payload = body.dump();
-  std::vector<std::pair<std::string, std::string>> headers;
-  if (!p.api_key.empty()) headers.emplace_back("Authorization", "Bearer " + p.api_key);
-
-  const auto t0 = std::chrono::steady_clock::now();
-  double backoff = config_.backoff_initial_s;
-  for (int attempt = 0; attempt <= config_.retries; ++attempt) {
-    if (metrics_) metrics_->count_worker_call(p.worker);
-    bool retryable = true;
-    CallFailure kind = CallFailure::kHttpError;
-    try {
-      ClientResponse resp = http_post_json(p.url, "/chat/completions", payload, headers, p.timeout_s);
-      if (resp.status == 200) {
-        try {
-          const json out = json::parse(resp.body);
-          const json& msg = out.at("choices").at(0).at("message");
-          r.answer_text = msg.at("content").get<std::string>();
-          int prompt_tokens = input_tokens, completion_tokens = 0;
-          if (out.contains("usage") && out["usage"].is_object()) {
-            const json& u = out["usage"];
-            if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
-              prompt_tokens = u["prompt_tokens"].get<int>();
-            if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
-              completion_tokens = u["completion_tokens"].get<int>();
-          }
-          if (completion_tokens == 0) completion_tokens = estimate_tokens(r.answer_text);
-          if (out.contains("conductor_answer_id") && out["conductor_answer_id"].is_number_integer())
-            r.answer_id = out["conductor_answer_id"].get<int32_t>();
-          r.output_tokens = completion_tokens;
-          r.cost_usd = (std::max(0, prompt_tokens) * world.price_in_per_mtok(p.worker) +
-                        completion_tokens * world.price_out_per_mtok(p.worker)) / 1e6;
-          // No list price (null in the manifest): the worker's mean training cost per call.
-          if (!std::isfinite(r.cost_usd)) r.cost_usd = world.expected_call_cost_usd(p.worker);
-          if (!std::isfinite(r.cost_usd)) r.cost_usd = 0.0;
-          r.error = kOk;
-          r.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          failure->clear();
-          return r;
-        } catch (const json::exception& e) {
-          *failure = "bad_response";
-          kind = CallFailure::kBadResponse;
-          r.error = kServerError;
-        }
-      } else {
-        *failure = "http_" + std::to_string(resp.status);
-        r.error = resp.status == 429 ? kRateLimited : resp.status == 504 || resp.status == 408 ? kTimeout : kServerError;
-        // Other 4xx (bad key, bad request) will not get better by retrying.
-        retryable = resp.status == 429 || resp.status == 408 || resp.status >= 500;
-      }
-    } catch (const CallError& e) {
-      if (e.kind() == CallErrorKind::kTimeout) {
-        *failure = "timeout";
-        kind = CallFailure::kTimeout;
-        r.error = kTimeout;
-      } else {
-        *failure = e.kind() == CallErrorKind::kConnect ? "connect" : "bad_response";
-        kind = e.kind() == CallErrorKind::kConnect ? CallFailure::kConnect : CallFailure::kBadResponse;
-        r.error = kServerError;
-      }
-    }
-    if (metrics_) metrics_->count_worker_error(p.worker, kind);
-    if (!retryable || attempt == config_.retries) break;
-    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
-    backoff *= config_.backoff_multiplier;
-  }
-  r.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
-}
-
-HttpResponse Gateway::complete(const json& request) const {
-  const LiveWorld& world = router_->world();
-  const auto& actions = world.actions();
-  const int n_workers = static_cast<int>(world.workers().size());
-
-  // The query is the last user message.
-  std::string text;
-  for (const auto& m : request["messages"])
-    if (m["role"] == "user") text = m["content"].get<std::string>();
-  LiveQuery q;
-  if (request.contains("conductor")) {
-    json probe = request["conductor"];
-    probe["query"] = text;
-    q = router_->parse_route_request(probe.dump());
-  } else {
-    q.text = text;
-    q.available.assign(n_workers, 1);
-  }
-  q.input_tokens = estimate_tokens(text);
-  int callable = 0;
-  for (int w = 0; w < n_workers; ++w) {
-    if (provider_of_worker_[w] < 0) q.available[w] = 0;  // no endpoint configured
-    callable += q.available[w];
-  }
-  if (callable == 0) throw HttpError(503, "no configured provider is available for this request", "service_unavailable");
-
-  auto episode = world.start(q);
-  std::vector<CallResult> results;
-  std::vector<std::string> route;
-  std::vector<uint8_t> tried(n_workers, 0);
-  std::vector<float> last_probs;
-  std::string finish_rule = world.default_finish_rule();
-  std::map<std::string, int32_t> text_ids;
-
-  auto run_call = [&](int w) {
-    const Provider& p = providers_[provider_of_worker_[w]];
-    std::string failure;
-    CallResult r = call_worker(p, request, q.input_tokens, &failure);
-    tried[w] = 1;
-    if (r.error == kOk && r.answer_id < 0) {
-      // Answer classes for agreement: same normalized text, same class (ids local to this request).
-      const auto key = normalize_answer(r.answer_text);
-      auto it = text_ids.find(key);
-      r.answer_id = it != text_ids.end() ? it->second : (text_ids[key] = 1000000 + static_cast<int32_t>(text_ids.size()));
-    }
-    route.push_back(world.workers()[w] + (failure.empty() ? "" : "!" + failure));
-    results.push_back(r);
-    return r;
-  };
-
-  bool finished = false;
-  while (episode->steps() < world.max_steps()) {
-    Decision d;
-    try {
-      d = router_->decide(*episode);
-    } catch (const HttpError&) {
-      break;  // nothing left to do (every callable worker tried)
-    }
-    last_probs = d.probs;
-    const ActionInfo& a = actions[d.action];
-    if (a.kind == ActionInfo::Kind::kFinish) {
-      finish_rule = a.finish_rule;
-      finished = true;
-      break;
-    }
-    episode->record_call(run_call(a.worker));
-  }
-  auto answered = [&] {
-    for (const auto& r : results)
-      if (r.error == kOk) return true;
-    return false;
-  };
-  if (!finished && !answered()) {
-    // Re-route past the policy's horizon: remaining workers by the policy's last probabilities.
-    std::vector<int> order;
-    for (int w = 0; w < n_workers; ++w)
-      if (q.available[w] && !tried[w]) order.push_back(w);
-    auto prob_of = [&](int w) {
-      for (std::size_t a = 0; a < actions.size() && !last_probs.empty(); ++a)
-        if (actions[a].kind == ActionInfo::Kind::kCall && actions[a].worker == w) return last_probs[a];
-      return 0.f;
-    };
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return prob_of(x) > prob_of(y); });
-    for (int w : order) {
-      if (run_call(w).error == kOk) break;
-    }
-  }
-
-  std::string route_header;
-  double cost = 0.0, latency = 0.0;
-  long prompt_tokens = 0, completion_tokens = 0;
-  json route_json = json::array();
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    route_header += (i ? "," : "") + route[i];
-    cost += results[i].cost_usd;
-    latency += results[i].latency_s;
-    if (results[i].error == kOk) {
-      prompt_tokens += q.input_tokens;
-      completion_tokens += results[i].output_tokens;
-    }
-    route_json.push_back({{"worker", world.workers()[results[i].worker]},
-                          {"status", route[i].find('!') == std::string::npos ? "ok" : route[i].substr(route[i].find('!') + 1)},
-                          {"latency_s", results[i].latency_s},
-                          {"cost_usd", results[i].cost_usd}});
-  }
-  std::vector<std::pair<std::string, std::string>> headers = {
-      {"x-conductor-route", route_header},
-      {"x-conductor-cost-usd", fmt_g(cost)},
-      {"x-conductor-model-version", router_->model_version()},
-      {"x-conductor-steps", std::to_string(results.size())}};
-
-  // The answer, by the finish rule (the environment's semantics).
-  const int pick = world.final_call(finish_rule, results);
-
-  if (pick < 0) {
-    HttpResponse r = json_error(results.empty() ? 503 : 502,
-                                results.empty() ? "no worker could be called for this request"
-                                                : "every worker failed: " + route_header,
-                                "upstream_error");
-    r.headers = headers;
-    return r;
-  }
-  const CallResult& chosen = results[pick];
-  json out = {{"id", "chatcmpl-conductor-" + std::to_string(impl_->next_id.fetch_add(1))},
-              {"object", "chat.completion"},
-              {"created", static_cast<int64_t>(std::time(nullptr))},
-              {"model", world.workers()[chosen.worker]},
-              {"choices", json::array({{{"index", 0},
-                                        {"message", {{"role", "assistant"}, {"content", chosen.answer_text}}},
-                                        {"finish_reason", "stop"}}})},
-              {"usage",
-               {{"prompt_tokens", prompt_tokens},
-                {"completion_tokens", completion_tokens},
-                {"total_tokens", prompt_tokens + completion_tokens}}},
-              {"conductor",
-               {{"route", route_json},
-                {"finish_rule", finish_rule},
-                {"cost_usd", cost},
-                {"latency_s", latency},
-                {"model_version", router_->model_version()}}}};
-  HttpResponse r;
-  r.body = out.dump();
-  r.headers = headers;
-  return r;
+  impl_->in_flight.fetch_add(1);
+  auto r = std::make_shared<ChatRequest>(impl_, std::move(j), std::move(respond));
+  net::post(impl_->ioc, [r] { r->start(); });
 }
 
 }  // namespace conductor::serve

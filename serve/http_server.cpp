@@ -3,8 +3,10 @@
 #include "core/log.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -20,6 +22,7 @@ namespace conductor::serve {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -42,7 +45,12 @@ std::chrono::steady_clock::duration seconds_to_duration(double s) {
 }
 }  // namespace
 
-class Session;
+// What drain() needs of a connection, whatever its stream (plain TCP or TLS).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void close_if_idle() = 0;
+};
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options;
@@ -65,7 +73,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   // Live connections, so drain() can close the idle ones. Touched once per connection, not per request.
   std::mutex sessions_mu;
-  std::list<std::weak_ptr<Session>> sessions;
+  std::list<std::weak_ptr<SessionBase>> sessions;
+  // TLS: the server context (null for plain HTTP).
+  std::unique_ptr<ssl::context> tls;
   // Pending run_after() timers, so drain() can fire them early instead of waiting them out.
   std::mutex timers_mu;
   std::list<std::weak_ptr<net::steady_timer>> timers;
@@ -88,17 +98,22 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 };
 
 // One connection: read a request, hand it to the handler, write the response, repeat (keep-alive).
-class Session : public std::enable_shared_from_this<Session> {
+// Stream is beast::tcp_stream (HTTP) or beast::ssl_stream<beast::tcp_stream> (HTTPS).
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+  template <class... StreamArgs>
+  Session(std::shared_ptr<HttpServer::Impl> server, StreamArgs&&... args)
+      : stream_(std::forward<StreamArgs>(args)...), server_(std::move(server)) {}
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
   }
 
   // Posted by drain(): closes the connection unless a request is being handled on it.
-  void close_if_idle() {
+  void close_if_idle() override {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) self->close();
     });
@@ -129,11 +144,26 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   };
 
+  // TLS: the handshake first (within the read timeout); plain HTTP: straight to the request.
+  void handshake() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      read_header();
+    } else {
+      lowest().expires_after(seconds_to_duration(server_->options.read_timeout_s));
+      stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        if (ec) return self->close();  // not TLS, bad certificate, timeout: nothing to answer
+        self->read_header();
+      });
+    }
+  }
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
   void read_header() {
     parser_.emplace();
     parser_->body_limit(server_->options.body_limit_bytes);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(seconds_to_duration(server_->options.read_timeout_s));
+    lowest().expires_after(seconds_to_duration(server_->options.read_timeout_s));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
@@ -181,7 +211,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_request() {
-    stream_.expires_never();
+    lowest().expires_never();
     t0_ = Clock::now();
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
@@ -227,7 +257,7 @@ class Session : public std::enable_shared_from_this<Session> {
       } catch (...) {  // metrics never take a response down
       }
     }
-    stream_.expires_after(seconds_to_duration(server_->options.write_timeout_s));
+    lowest().expires_after(seconds_to_duration(server_->options.write_timeout_s));
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       self->on_write(ec, res->need_eof());
     });
@@ -242,7 +272,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return close();
     if (close_now || server_->draining.load()) {
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
       return close();
     }
     read_header();
@@ -250,10 +280,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     beast::error_code ignored;
-    stream_.socket().close(ignored);
+    lowest().socket().close(ignored);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<HttpServer::Impl> server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -272,15 +302,22 @@ void HttpServer::Impl::do_accept() {
     if (!ec && !self->draining.load()) {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<Session>(std::move(socket), self);
-      {
+      auto track = [&](const std::shared_ptr<SessionBase>& session) {
         std::lock_guard<std::mutex> lk(self->sessions_mu);
         // Forget connections that have ended (amortized: the list never grows past the live ones by much).
         for (auto it = self->sessions.begin(); it != self->sessions.end();)
           it = it->expired() ? self->sessions.erase(it) : std::next(it);
         self->sessions.push_back(session);
+      };
+      if (self->tls) {
+        auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), *self->tls);
+        track(session);
+        session->start();
+      } else {
+        auto session = std::make_shared<Session<beast::tcp_stream>>(self, std::move(socket));
+        track(session);
+        session->start();
       }
-      session->start();
     } else if (ec) {
       // e.g. too many open files: keep the server up and try again shortly.
       auto timer = std::make_shared<net::steady_timer>(self->ioc, std::chrono::milliseconds(50));
@@ -335,6 +372,23 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler, ResponseObser
   if (impl_->options.threads < 1) fail("serve: --threads must be >= 1, got ", impl_->options.threads);
   if (impl_->options.port < 0 || impl_->options.port > 65535)
     fail("serve: port must be in [0, 65535], got ", impl_->options.port);
+  const auto& o = impl_->options;
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty())
+    fail("serve: TLS needs both a certificate and a private key (got only the ",
+         o.tls_cert_file.empty() ? "key" : "certificate", ")");
+  if (!o.tls_cert_file.empty()) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    beast::error_code ec;
+    ctx->use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec) fail("serve: cannot load the TLS certificate '", o.tls_cert_file, "': ", ec.message());
+    ctx->use_private_key_file(o.tls_key_file, ssl::context::pem, ec);
+    if (ec) fail("serve: cannot load the TLS private key '", o.tls_key_file, "': ", ec.message());
+    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+      fail("serve: the TLS private key '", o.tls_key_file, "' does not match the certificate '", o.tls_cert_file, "'");
+    impl_->tls = std::move(ctx);
+  }
 }
 
 HttpServer::~HttpServer() {

@@ -18,6 +18,10 @@
 //  - drain() stops accepting, lets every request already being handled finish (up to a deadline),
 //    closes the connections and stops the threads. It is what SIGTERM does in `conductor serve`.
 //  - Error bodies are JSON in the OpenAI style: {"error": {"message": ..., "type": ..., "code": status}}.
+//  - TLS: with tls_cert_file and tls_key_file (PEM) every connection is HTTPS (TLS 1.2 or later);
+//    the handshake must complete within read_timeout_s. Used by `replay-server` to stand in for
+//    HTTPS providers on loopback; `conductor serve` itself binds loopback and is usually fronted by
+//    the deployment's own TLS terminator.
 #pragma once
 
 #include <atomic>
@@ -77,6 +81,8 @@ struct HttpServerOptions {
   double read_timeout_s = 10.0;    // to receive one whole request (headers and body)
   double write_timeout_s = 10.0;   // to send one response
   std::string server_name = "conductor";
+  std::string tls_cert_file;       // PEM certificate (chain); with tls_key_file: serve HTTPS
+  std::string tls_key_file;        // PEM private key
 };
 
 class HttpServer {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "serve/http_client.h"
 
 namespace conductor::serve {
 
@@ -108,6 +109,151 @@ LoadResult run_load(const std::string& host, int port, const std::string& path, 
   }
   r.max_ms = all.empty() ? 0.0 : all.back();
   return r;
+}
+
+}  // namespace conductor::serve
+
+namespace conductor::serve {
+
+BurstResult run_burst(const Url& url, const std::string& path, const std::vector<std::string>& bodies,
+                      double timeout_s) {
+  net::io_context ioc(1);
+  BurstResult out;
+  out.requests = static_cast<int>(bodies.size());
+  std::vector<double> lat_ms;
+  lat_ms.reserve(bodies.size());
+  {
+    ConnectionPool pool(ioc, url, {}, /*max_idle=*/0);
+    const auto t0 = Clock::now();
+    Clock::time_point last = t0;
+    for (const auto& b : bodies) {
+      ClientRequest req;
+      req.target = path;
+      req.body = b;
+      const auto sent = Clock::now();
+      pool.async_request(std::move(req), timeout_s, 16 << 20, [&, sent](ClientResult r) {
+        const auto now = Clock::now();
+        last = std::max(last, now);
+        lat_ms.push_back(std::chrono::duration<double, std::milli>(now - sent).count());
+        ++out.statuses[r.ok ? r.response.status : 0];
+        if (!r.ok && out.errors.size() < 5) out.errors.push_back(r.error);
+      });
+    }
+    ioc.run();
+    out.wall_s = std::chrono::duration<double>(last - t0).count();
+  }
+  std::sort(lat_ms.begin(), lat_ms.end());
+  if (!lat_ms.empty()) {
+    out.p50_ms = percentile(lat_ms, 50);
+    out.p99_ms = percentile(lat_ms, 99);
+    out.max_ms = lat_ms.back();
+  }
+  return out;
+}
+
+struct TrafficRunner::Impl {
+  Impl(const Url& u, TrafficOptions o) : url(u), options(o), pool(ioc, url, {}, /*max_idle=*/4096), tick(ioc), report(ioc) {}
+  net::io_context ioc{1};
+  Url url;
+  TrafficOptions options;
+  ConnectionPool pool;
+  net::steady_timer tick, report;
+  Clock::time_point t0;
+  uint64_t next = 0;
+  int outstanding = 0;
+  bool sending = true;
+  TrafficInterval cur;
+  std::vector<double> lat_ms;
+};
+
+TrafficRunner::TrafficRunner(const Url& url, TrafficOptions options) : impl_(std::make_unique<Impl>(url, options)) {
+  if (!(options.rate_per_s > 0)) fail("load generator: the rate must be > 0 requests per second, got ", options.rate_per_s);
+}
+TrafficRunner::~TrafficRunner() = default;
+
+void TrafficRunner::send_extra(const std::string& path, const std::string& body) {
+  ClientRequest req;
+  req.target = path;
+  req.body = body;
+  Impl* s = impl_.get();
+  ++s->outstanding;
+  s->pool.async_request(std::move(req), s->options.timeout_s, 1 << 20, [this, s](ClientResult r) {
+    --s->outstanding;
+    ++extra_statuses_[r.ok ? r.response.status : 0];
+  });
+}
+
+void TrafficRunner::run(MakeRequest make, OnAnswer on_answer, OnInterval on_interval) {
+  Impl& s = *impl_;
+  s.t0 = Clock::now();
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / s.options.rate_per_s));
+  const auto stop_at = s.t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.options.duration_s));
+  auto flush_interval = [&] {
+    TrafficInterval iv = s.cur;
+    iv.t_end_s = std::chrono::duration<double>(Clock::now() - s.t0).count();
+    std::sort(s.lat_ms.begin(), s.lat_ms.end());
+    if (!s.lat_ms.empty()) {
+      iv.p50_ms = percentile(s.lat_ms, 50);
+      iv.p99_ms = percentile(s.lat_ms, 99);
+      iv.max_ms = s.lat_ms.back();
+    }
+    iv.outstanding = s.outstanding;
+    s.cur = TrafficInterval{};
+    s.lat_ms.clear();
+    if (on_interval) on_interval(iv);
+  };
+  std::function<void(Clock::time_point)> schedule_send = [&](Clock::time_point when) {
+    s.tick.expires_at(when);
+    s.tick.async_wait([&, when](boost::system::error_code ec) {
+      if (ec) return;
+      const auto now = Clock::now();
+      if (now >= stop_at || (s.options.max_requests > 0 && s.next >= s.options.max_requests)) {
+        s.sending = false;
+        return;
+      }
+      const uint64_t i = s.next++;
+      auto [path, body] = make(i);
+      ClientRequest req;
+      req.target = path;
+      req.body = std::move(body);
+      ++s.outstanding;
+      ++s.cur.sent;
+      const auto sent = Clock::now();
+      s.pool.async_request(std::move(req), s.options.timeout_s, 16 << 20, [&, i, sent](ClientResult r) {
+        --s.outstanding;
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+        ++s.cur.answered;
+        ++s.cur.statuses[r.ok ? r.response.status : 0];
+        s.lat_ms.push_back(ms);
+        if (on_answer) on_answer(i, r, ms / 1000.0);
+      });
+      schedule_send(when + period);  // fixed schedule: no drift, no coordinated omission
+    });
+  };
+  std::function<void()> schedule_report = [&] {
+    s.report.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.options.report_every_s)));
+    s.report.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      flush_interval();
+      if (s.sending || s.outstanding > 0) schedule_report();
+    });
+  };
+  schedule_send(s.t0);
+  schedule_report();
+  // Stop the report timer once sending is over and every answer is in.
+  std::function<void()> watch = [&] {
+    auto t = std::make_shared<net::steady_timer>(s.ioc, std::chrono::milliseconds(20));
+    t->async_wait([&, t](boost::system::error_code) {
+      if (!s.sending && s.outstanding == 0) {
+        s.report.cancel();
+        return;
+      }
+      watch();
+    });
+  };
+  watch();
+  s.ioc.run();
+  if (s.cur.sent > 0 || s.cur.answered > 0) flush_interval();
 }
 
 }  // namespace conductor::serve

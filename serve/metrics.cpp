@@ -30,14 +30,15 @@ std::string fmt_double(double v) {
 }
 }  // namespace
 
-const char* call_failure_name(CallFailure f) {
-  switch (f) {
-    case CallFailure::kTimeout: return "timeout";
-    case CallFailure::kHttpError: return "http_error";
-    case CallFailure::kConnect: return "connect";
-    case CallFailure::kBadResponse: return "bad_response";
+const char* feedback_result_name(FeedbackResult r) {
+  switch (r) {
+    case FeedbackResult::kRecorded: return "recorded";
+    case FeedbackResult::kInvalid: return "invalid";
+    case FeedbackResult::kUnknownRequest: return "unknown_request";
+    case FeedbackResult::kDropped: return "dropped";
+    case FeedbackResult::kLoggingOff: return "logging_off";
   }
-  return "unknown";
+  return "invalid";
 }
 
 const std::vector<double>& ServerMetrics::latency_buckets() {
@@ -58,7 +59,9 @@ ServerMetrics::ServerMetrics(std::vector<std::string> paths, std::vector<std::st
   }
   decisions_ = zeros(actions_.size() + 1);
   worker_calls_ = zeros(workers_.size() + 1);
-  worker_errors_ = zeros((workers_.size() + 1) * kCallFailureKinds);
+  worker_errors_ = zeros((workers_.size() + 1) * kUpstreamErrorKinds);
+  worker_retries_ = zeros(workers_.size() + 1);
+  feedback_ = zeros(kFeedbackResults);
 }
 
 int ServerMetrics::path_index(const std::string& path) const {
@@ -86,10 +89,22 @@ void ServerMetrics::count_worker_call(int worker) {
   if (worker >= 0 && worker < static_cast<int>(workers_.size()))
     worker_calls_[worker].fetch_add(1, std::memory_order_relaxed);
 }
-void ServerMetrics::count_worker_error(int worker, CallFailure kind) {
+void ServerMetrics::count_worker_error(int worker, UpstreamError kind) {
   if (worker >= 0 && worker < static_cast<int>(workers_.size()))
-    worker_errors_[worker * kCallFailureKinds + static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
+    worker_errors_[worker * kUpstreamErrorKinds + static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
 }
+void ServerMetrics::count_worker_retry(int worker) {
+  if (worker >= 0 && worker < static_cast<int>(workers_.size()))
+    worker_retries_[worker].fetch_add(1, std::memory_order_relaxed);
+}
+void ServerMetrics::count_feedback(FeedbackResult r) {
+  feedback_[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed);
+}
+uint64_t ServerMetrics::worker_errors(int worker, UpstreamError kind) const {
+  if (worker < 0 || worker >= static_cast<int>(workers_.size())) return 0;
+  return worker_errors_[worker * kUpstreamErrorKinds + static_cast<int>(kind)].load();
+}
+uint64_t ServerMetrics::feedback(FeedbackResult r) const { return feedback_[static_cast<int>(r)].load(); }
 
 uint64_t ServerMetrics::requests(const std::string& path, int status) const {
   if (status < 0 || status >= kStatusSlots) return 0;
@@ -132,15 +147,25 @@ std::string ServerMetrics::prometheus_text() const {
   o << "# HELP conductor_worker_errors_total Failed worker calls by kind.\n"
     << "# TYPE conductor_worker_errors_total counter\n";
   for (std::size_t w = 0; w < workers_.size(); ++w)
-    for (int k = 0; k < kCallFailureKinds; ++k)
+    for (int k = 0; k < kUpstreamErrorKinds; ++k)
       o << "conductor_worker_errors_total{worker=\"" << esc(workers_[w]) << "\",kind=\""
-        << call_failure_name(static_cast<CallFailure>(k)) << "\"} "
-        << worker_errors_[w * kCallFailureKinds + k].load() << "\n";
+        << upstream_error_name(static_cast<UpstreamError>(k)) << "\"} "
+        << worker_errors_[w * kUpstreamErrorKinds + k].load() << "\n";
+  o << "# HELP conductor_worker_retries_total Repeated attempts at a worker after a retryable failure.\n"
+    << "# TYPE conductor_worker_retries_total counter\n";
+  for (std::size_t w = 0; w < workers_.size(); ++w)
+    o << "conductor_worker_retries_total{worker=\"" << esc(workers_[w]) << "\"} " << worker_retries_[w].load() << "\n";
+  o << "# HELP conductor_feedback_total POST /v1/feedback requests by outcome.\n"
+    << "# TYPE conductor_feedback_total counter\n";
+  for (int r = 0; r < kFeedbackResults; ++r)
+    o << "conductor_feedback_total{result=\"" << feedback_result_name(static_cast<FeedbackResult>(r)) << "\"} "
+      << feedback_[r].load() << "\n";
   if (in_flight_) {
     o << "# HELP conductor_in_flight_requests Requests being handled.\n"
       << "# TYPE conductor_in_flight_requests gauge\n"
       << "conductor_in_flight_requests " << in_flight_() << "\n";
   }
+  for (const auto& fn : extra_) o << fn();
   return o.str();
 }
 

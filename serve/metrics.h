@@ -5,8 +5,12 @@
 //   conductor_http_request_duration_seconds_bucket{path=...,le=...}    histogram (+ _sum, _count)
 //   conductor_route_decisions_total{action="call:gpt-4"}               counter
 //   conductor_worker_calls_total{worker="gpt-4"}                        counter
-//   conductor_worker_errors_total{worker="gpt-4",kind="timeout"}       counter
+//   conductor_worker_errors_total{worker="gpt-4",kind="timeout"}       counter (kinds: serve/providers.h)
+//   conductor_worker_retries_total{worker="gpt-4"}                      counter
+//   conductor_feedback_total{result="recorded"}                         counter
 //   conductor_in_flight_requests                                        gauge (from a callback)
+//   ... and whatever the extra sources render (the gateway's per-provider gauges and circuit
+//   breakers, the decision log's counters).
 #pragma once
 
 #include <array>
@@ -17,12 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "serve/providers.h"
+
 namespace conductor::serve {
 
-// Kinds of worker call failure counted per worker.
-enum class CallFailure { kTimeout = 0, kHttpError = 1, kConnect = 2, kBadResponse = 3 };
-constexpr int kCallFailureKinds = 4;
-const char* call_failure_name(CallFailure f);
+// Outcomes of POST /v1/feedback.
+enum class FeedbackResult { kRecorded = 0, kInvalid, kUnknownRequest, kDropped, kLoggingOff };
+constexpr int kFeedbackResults = 5;
+const char* feedback_result_name(FeedbackResult r);
 
 class ServerMetrics {
  public:
@@ -36,8 +42,16 @@ class ServerMetrics {
   void observe_response(const std::string& path, int status, double seconds);
   void count_decision(int action);
   void count_worker_call(int worker);
-  void count_worker_error(int worker, CallFailure kind);
+  void count_worker_error(int worker, UpstreamError kind);
+  void count_worker_retry(int worker);
+  void count_feedback(FeedbackResult r);
   void set_in_flight_source(std::function<int()> fn) { in_flight_ = std::move(fn); }
+  // Appended to the exposition text (complete "# HELP/# TYPE" blocks). Call before serving.
+  void add_extra_source(std::function<std::string()> fn) { extra_.push_back(std::move(fn)); }
+
+  // For tests.
+  uint64_t worker_errors(int worker, UpstreamError kind) const;
+  uint64_t feedback(FeedbackResult r) const;
 
   std::string prometheus_text() const;
 
@@ -60,8 +74,11 @@ class ServerMetrics {
   std::unique_ptr<std::atomic<uint64_t>[]> decisions_;
   std::vector<std::string> workers_;
   std::unique_ptr<std::atomic<uint64_t>[]> worker_calls_;
-  std::unique_ptr<std::atomic<uint64_t>[]> worker_errors_;  // [workers x kCallFailureKinds]
+  std::unique_ptr<std::atomic<uint64_t>[]> worker_errors_;  // [workers x kUpstreamErrorKinds]
+  std::unique_ptr<std::atomic<uint64_t>[]> worker_retries_;
+  std::unique_ptr<std::atomic<uint64_t>[]> feedback_;       // [kFeedbackResults]
   std::function<int()> in_flight_;
+  std::vector<std::function<std::string()>> extra_;
 };
 
 }  // namespace conductor::serve

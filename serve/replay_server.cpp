@@ -8,9 +8,13 @@
 namespace conductor::serve {
 
 ReplayProviders::ReplayProviders(TraceSet traces, ReplayOptions options)
-    : traces_(std::move(traces)), options_(std::move(options)) {
+    : traces_(std::move(traces)), options_(std::move(options)), rng_(options_.fail_seed) {
   if (!(options_.speedup > 0) || !std::isfinite(options_.speedup))
     fail("replay-server: --speedup must be a positive number, got ", options_.speedup);
+  if (!(options_.fail_rate >= 0 && options_.fail_rate <= 1))
+    fail("replay-server: --fail-rate must lie in [0, 1], got ", options_.fail_rate);
+  if (std::isnan(options_.delay_s) || options_.delay_s > 3600)
+    fail("replay-server: --delay must be seconds in [0, 3600], got ", options_.delay_s);
   if (!traces_.has_outcomes()) fail("replay-server: the trace file has no /outcomes: nothing to replay");
   const std::size_t M = traces_.n_models();
   fail_.assign(M, 0);
@@ -26,10 +30,14 @@ ReplayProviders::ReplayProviders(TraceSet traces, ReplayOptions options)
     fail_[m] = 1;
   }
   for (const auto& [w, s] : options_.add_latency) {
+    if (!(s >= 0) || !std::isfinite(s)) fail("replay-server: --add-latency ", w, "=", s, ": expected seconds >= 0");
+    if (w == "*") {
+      for (auto& a : add_latency_) a += s;
+      continue;
+    }
     const int m = traces_.model_index(w);
     if (m < 0) fail("replay-server: --add-latency names unknown worker '", w, "' (workers of the trace: ", known(), ")");
-    if (!(s >= 0) || !std::isfinite(s)) fail("replay-server: --add-latency ", w, "=", s, ": expected seconds >= 0");
-    add_latency_[m] = s;
+    add_latency_[m] += s;
   }
   for (std::size_t q = 0; q < traces_.n_queries(); ++q) {
     by_id_.emplace(traces_.query_id[q], static_cast<int>(q));
@@ -43,13 +51,123 @@ int ReplayProviders::find_query(const std::string& content) const {
   return -1;
 }
 
+ReplayStats ReplayProviders::stats() const {
+  ReplayStats s;
+  s.requests = requests_.load();
+  s.injected_failures = injected_.load();
+  s.in_flight = in_flight_.load();
+  s.peak_in_flight = peak_.load();
+  return s;
+}
+
+void ReplayProviders::reset_peak() { peak_.store(in_flight_.load()); }
+
+// The API's error body (and status), with the simulated latency when there is one.
+HttpResponse ReplayProviders::api_error(int status, const std::string& message, double latency_s) const {
+  HttpResponse r;
+  r.status = status;
+  json body;
+  switch (options_.api) {
+    case ApiKind::kOpenAI: {
+      const char* type = status == 429   ? "rate_limit_exceeded"
+                         : status == 401 ? "invalid_api_key"
+                         : status == 404 ? "not_found"
+                         : status == 400 ? "invalid_request_error"
+                         : status == 504 ? "timeout"
+                                         : "server_error";
+      body = {{"error", {{"message", message}, {"type", type}, {"code", status}}}};
+      break;
+    }
+    case ApiKind::kAnthropic: {
+      const char* type = status == 429   ? "rate_limit_error"
+                         : status == 529 ? "overloaded_error"
+                         : status == 401 ? "authentication_error"
+                         : status == 404 ? "not_found_error"
+                         : status == 400 ? "invalid_request_error"
+                         : status == 504 ? "timeout_error"
+                                         : "api_error";
+      body = {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}};
+      break;
+    }
+    case ApiKind::kGemini: {
+      const char* st = status == 429   ? "RESOURCE_EXHAUSTED"
+                       : status == 503 ? "UNAVAILABLE"
+                       : status == 401 ? "UNAUTHENTICATED"
+                       : status == 404 ? "NOT_FOUND"
+                       : status == 400 ? "INVALID_ARGUMENT"
+                       : status == 504 ? "DEADLINE_EXCEEDED"
+                                       : "INTERNAL";
+      body = {{"error", {{"code", status}, {"message", message}, {"status", st}}}};
+      break;
+    }
+  }
+  if (latency_s >= 0 && options_.report_latency) body["conductor_latency_s"] = latency_s;
+  r.body = body.dump();
+  return r;
+}
+
+void ReplayProviders::respond_later(double delay_s, HttpResponse r, Responder respond) {
+  struct Done {
+    std::atomic<int>* in_flight;
+    ~Done() { in_flight->fetch_sub(1); }
+  };
+  auto done = std::make_shared<Done>(Done{&in_flight_});
+  if (delay_s <= 0 || !server_) {
+    respond(std::move(r));
+    return;
+  }
+  server_->run_after(delay_s, [respond = std::move(respond), r = std::move(r), done]() mutable { respond(std::move(r)); });
+}
+
+namespace {
+
+// The last user message's text in each API's request shape ("" when none).
+std::string last_user_text(ApiKind api, const json& j) {
+  std::string content;
+  if (api == ApiKind::kGemini) {
+    if (!j.contains("contents") || !j["contents"].is_array()) return content;
+    for (const auto& c : j["contents"]) {
+      if (!c.is_object() || c.value("role", "user") != "user" || !c.contains("parts") || !c["parts"].is_array()) continue;
+      content.clear();
+      for (const auto& p : c["parts"])
+        if (p.is_object() && p.contains("text") && p["text"].is_string()) content += p["text"].get<std::string>();
+    }
+    return content;
+  }
+  if (!j.contains("messages") || !j["messages"].is_array()) return content;
+  for (const auto& msg : j["messages"]) {
+    if (!msg.is_object() || msg.value("role", "") != "user" || !msg.contains("content")) continue;
+    const json& c = msg["content"];
+    if (c.is_string()) {
+      content = c.get<std::string>();
+    } else if (c.is_array()) {  // Anthropic content blocks
+      content.clear();
+      for (const auto& b : c)
+        if (b.is_object() && b.value("type", "") == "text" && b.contains("text") && b["text"].is_string())
+          content += b["text"].get<std::string>();
+    }
+  }
+  return content;
+}
+
+}  // namespace
+
 void ReplayProviders::handle(HttpRequest& req, Responder respond) {
   if (req.path == "/healthz" && req.method == "GET") {
     HttpResponse r;
-    r.body = json{{"status", "ok"}, {"workers", traces_.model_name}, {"queries", traces_.n_queries()}}.dump();
+    const ReplayStats s = stats();
+    r.body = json{{"status", "ok"},
+                  {"api", api_name(options_.api)},
+                  {"workers", traces_.model_name},
+                  {"queries", traces_.n_queries()},
+                  {"requests", s.requests},
+                  {"injected_failures", s.injected_failures},
+                  {"in_flight", s.in_flight},
+                  {"peak_in_flight", s.peak_in_flight}}
+                 .dump();
     return respond(std::move(r));
   }
-  if (req.path == "/v1/models" && req.method == "GET") {
+  if ((req.path == "/v1/models" || req.path == "/v1beta/models") && req.method == "GET") {
     json data = json::array();
     for (std::size_t m = 0; m < traces_.n_models(); ++m)
       data.push_back({{"id", traces_.model_name[m]}, {"object", "model"}, {"owned_by", traces_.model_provider[m]}});
@@ -57,64 +175,137 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
     r.body = json{{"object", "list"}, {"data", data}}.dump();
     return respond(std::move(r));
   }
-  if (req.path != "/v1/chat/completions") throw HttpError(404, "no such endpoint: " + req.path, "not_found");
-  if (req.method != "POST") throw HttpError(405, "use POST on /v1/chat/completions");
+  // The endpoint of the configured API, and the model it names.
+  std::string model;
+  bool model_in_path = false;
+  switch (options_.api) {
+    case ApiKind::kOpenAI:
+      if (req.path != "/v1/chat/completions") return respond(api_error(404, "no such endpoint: " + req.path, -1));
+      break;
+    case ApiKind::kAnthropic:
+      if (req.path != "/v1/messages") return respond(api_error(404, "no such endpoint: " + req.path, -1));
+      break;
+    case ApiKind::kGemini: {
+      const std::string suffix = ":generateContent";
+      std::string p = req.path;
+      for (const char* prefix : {"/v1beta/models/", "/v1/models/"})
+        if (p.rfind(prefix, 0) == 0 && p.size() > suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          model = p.substr(std::string(prefix).size(), p.size() - std::string(prefix).size() - suffix.size());
+          model_in_path = true;
+        }
+      if (!model_in_path) return respond(api_error(404, "no such endpoint: " + req.path, -1));
+      break;
+    }
+  }
+  if (req.method != "POST") return respond(api_error(405, "use POST on " + req.path, -1));
+  if (!options_.require_key.empty()) {
+    std::string key;
+    if (options_.api == ApiKind::kOpenAI) {
+      key = req.header("authorization");
+      if (key.rfind("Bearer ", 0) == 0) key = key.substr(7);
+    } else if (options_.api == ApiKind::kAnthropic) {
+      key = req.header("x-api-key");
+    } else {
+      key = req.header("x-goog-api-key");
+    }
+    if (key != options_.require_key) return respond(api_error(401, "invalid or missing API key", -1));
+  }
   json j;
   try {
     j = json::parse(req.body);
   } catch (const json::parse_error& e) {
-    throw HttpError(400, "request body is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    return respond(api_error(400, "request body is not valid JSON (byte " + std::to_string(e.byte) + ")", -1));
   }
-  if (!j.is_object() || !j.contains("model") || !j["model"].is_string())
-    throw HttpError(400, "expected a JSON object with a string 'model'");
-  if (!j.contains("messages") || !j["messages"].is_array())
-    throw HttpError(400, "expected 'messages': an array of {role, content}");
-  const std::string model = j["model"].get<std::string>();
+  if (!j.is_object()) return respond(api_error(400, "expected a JSON object", -1));
+  if (options_.api == ApiKind::kAnthropic) {
+    if (req.header("anthropic-version").empty()) return respond(api_error(400, "anthropic-version header is required", -1));
+    if (!j.contains("max_tokens") || !j["max_tokens"].is_number_integer())
+      return respond(api_error(400, "max_tokens: field required", -1));
+  }
+  if (!model_in_path) {
+    if (!j.contains("model") || !j["model"].is_string()) return respond(api_error(400, "expected a string 'model'", -1));
+    model = j["model"].get<std::string>();
+  }
+  if (options_.api == ApiKind::kGemini ? !j.contains("contents") : !j.contains("messages"))
+    return respond(api_error(400, options_.api == ApiKind::kGemini ? "expected 'contents'" : "expected 'messages'", -1));
   const int m = traces_.model_index(model);
-  if (m < 0) throw HttpError(404, "The model '" + model + "' does not exist in this trace", "model_not_found");
-  std::string content;
-  for (const auto& msg : j["messages"])
-    if (msg.is_object() && msg.value("role", "") == "user" && msg.contains("content") && msg["content"].is_string())
-      content = msg["content"].get<std::string>();
-  const int q = find_query(content);
-  if (q < 0) throw HttpError(404, "the last user message matches no query text or id of the trace", "query_not_found");
+  if (m < 0) return respond(api_error(404, "The model '" + model + "' does not exist in this trace", -1));
+  const int q = find_query(last_user_text(options_.api, j));
+  if (q < 0) return respond(api_error(404, "the last user message matches no query text or id of the trace", -1));
 
-  if (fail_[m]) return respond(json_error(503, "worker '" + model + "' is down (--fail)", "service_unavailable"));
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  const int now_in = in_flight_.fetch_add(1) + 1;
+  for (int p = peak_.load(); now_in > p && !peak_.compare_exchange_weak(p, now_in);) {
+  }
+  if (fail_[m]) return respond_later(0, api_error(503, "worker '" + model + "' is down (--fail)", -1), std::move(respond));
 
   const std::size_t at = traces_.at(static_cast<std::size_t>(q), static_cast<std::size_t>(m));
   const float logged_latency = traces_.latency_s[at];
-  const double delay =
-      (std::isfinite(logged_latency) ? static_cast<double>(logged_latency) / options_.speedup : 0.0) + add_latency_[m];
+  const double simulated = std::isfinite(logged_latency) ? static_cast<double>(logged_latency) : -1.0;
+  const double delay = options_.delay_s >= 0
+                           ? options_.delay_s
+                           : (simulated >= 0 ? simulated / options_.speedup : 0.0) + add_latency_[m];
+  bool inject = false;
+  if (options_.fail_rate > 0) {
+    std::lock_guard<std::mutex> lk(rng_mu_);
+    inject = rng_.uniform() < options_.fail_rate;
+  }
   const uint8_t err = traces_.error[at];
   HttpResponse r;
-  if (err == kErrorMissing || (err == kOk && std::isnan(traces_.quality[at]))) {
-    r = json_error(404, "no outcome logged for query '" + traces_.query_id[q] + "' on worker '" + model + "'",
-                   "not_logged");
+  if (inject) {
+    injected_.fetch_add(1, std::memory_order_relaxed);
+    r = api_error(500, "injected failure (--fail-rate)", simulated);
+  } else if (err == kErrorMissing || (err == kOk && std::isnan(traces_.quality[at]))) {
+    r = api_error(404, "no outcome logged for query '" + traces_.query_id[q] + "' on worker '" + model + "'", -1);
   } else if (err == kTimeout) {
-    r = json_error(504, "upstream timeout (logged)", "timeout");
+    r = api_error(504, "upstream timeout (logged)", simulated);
   } else if (err == kRateLimited) {
-    r = json_error(429, "rate limited (logged)", "rate_limit_exceeded");
+    r = api_error(429, "rate limited (logged)", simulated);
   } else if (err == kServerError) {
-    r = json_error(500, "server error (logged)", "server_error");
+    r = api_error(options_.api == ApiKind::kAnthropic ? 500 : 500, "server error (logged)", simulated);
   } else {
     const int32_t answer = traces_.answer[at];
     const std::string text = answer >= 0 ? "answer " + std::to_string(answer)
                                          : traces_.query_id[q] + " answered by " + model;
     const int in_tok = std::max(0, traces_.input_tokens[q]);
     const int out_tok = std::max(0, traces_.output_tokens[at]);
-    json out = {{"id", "chatcmpl-replay-" + traces_.query_id[q] + "-" + std::to_string(m)},
-                {"object", "chat.completion"},
-                {"created", static_cast<int64_t>(std::time(nullptr))},
-                {"model", model},
-                {"choices", json::array({{{"index", 0},
-                                          {"message", {{"role", "assistant"}, {"content", text}}},
-                                          {"finish_reason", "stop"}}})},
-                {"usage", {{"prompt_tokens", in_tok}, {"completion_tokens", out_tok}, {"total_tokens", in_tok + out_tok}}}};
-    if (answer >= 0) out["conductor_answer_id"] = answer;
+    const std::string id = traces_.query_id[q] + "-" + std::to_string(m);
+    json out;
+    switch (options_.api) {
+      case ApiKind::kOpenAI:
+        out = {{"id", "chatcmpl-replay-" + id},
+               {"object", "chat.completion"},
+               {"created", static_cast<int64_t>(std::time(nullptr))},
+               {"model", model},
+               {"choices", json::array({{{"index", 0},
+                                         {"message", {{"role", "assistant"}, {"content", text}}},
+                                         {"finish_reason", "stop"}}})},
+               {"usage", {{"prompt_tokens", in_tok}, {"completion_tokens", out_tok}, {"total_tokens", in_tok + out_tok}}}};
+        break;
+      case ApiKind::kAnthropic:
+        out = {{"id", "msg_replay_" + id},
+               {"type", "message"},
+               {"role", "assistant"},
+               {"model", model},
+               {"content", json::array({{{"type", "text"}, {"text", text}}})},
+               {"stop_reason", "end_turn"},
+               {"stop_sequence", nullptr},
+               {"usage", {{"input_tokens", in_tok}, {"output_tokens", out_tok}}}};
+        break;
+      case ApiKind::kGemini:
+        out = {{"candidates", json::array({{{"content", {{"parts", json::array({{{"text", text}}})}, {"role", "model"}}},
+                                            {"finishReason", "STOP"},
+                                            {"index", 0}}})},
+               {"usageMetadata",
+                {{"promptTokenCount", in_tok}, {"candidatesTokenCount", out_tok}, {"totalTokenCount", in_tok + out_tok}}},
+               {"modelVersion", model}};
+        break;
+    }
+    out["conductor_answer_id"] = answer >= 0 ? answer : -1;
+    if (simulated >= 0 && options_.report_latency) out["conductor_latency_s"] = simulated;
     r.body = out.dump();
   }
-  if (delay <= 0 || !server_) return respond(std::move(r));
-  server_->run_after(delay, [respond = std::move(respond), r = std::move(r)]() mutable { respond(std::move(r)); });
+  respond_later(delay, std::move(r), std::move(respond));
 }
 
 }  // namespace conductor::serve

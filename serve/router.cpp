@@ -1,6 +1,7 @@
 #include "serve/router.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
 #include "serve/http_server.h"
@@ -24,6 +25,35 @@ std::string type_name(const json& v) {
   }
 }
 }  // namespace
+
+std::string ExplorationConfig::id() const {
+  switch (mode) {
+    case Mode::kGreedy: return "greedy";
+    case Mode::kSample: return "sample";
+    case Mode::kEpsilon: {
+      char buf[48];
+      std::snprintf(buf, sizeof buf, "epsilon:%g", epsilon);
+      return buf;
+    }
+  }
+  return "greedy";
+}
+
+ExplorationConfig ExplorationConfig::parse(ConfigReader r) {
+  ExplorationConfig c;
+  const bool has_eps = r.has("epsilon");
+  const bool sample = r.get<bool>("sample", false);
+  if (has_eps && sample) r.fail_at("sample", "give either epsilon or sample: true, not both");
+  if (has_eps) {
+    c.epsilon = r.required_in<double>("epsilon", 0.0, 1.0);
+    c.mode = c.epsilon > 0 ? Mode::kEpsilon : Mode::kGreedy;
+  } else if (sample) {
+    c.mode = Mode::kSample;
+  }
+  c.seed = r.get<uint64_t>("seed", 0);
+  r.finish();
+  return c;
+}
 
 Router::Router(std::shared_ptr<const Policy> policy, std::shared_ptr<const LiveWorld> world, std::string model_version)
     : policy_(std::move(policy)), world_(std::move(world)), model_version_(std::move(model_version)) {
@@ -96,16 +126,40 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
     } else if (key == "task") {
       if (!v.is_string()) bad("'task' must be a string, got " + type_name(v));
       q.task = v.get<std::string>();
+    } else if (key == kQueryIdField) {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > 256)
+        bad("'query_id' must be a non-empty string of at most 256 bytes, got " + v.dump().substr(0, 60));
     } else if (key == "input_tokens") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 30))
         bad("'input_tokens' must be an integer in [0, 2^30], got " + v.dump());
       q.input_tokens = v.get<int>();
     } else {
-      bad("unknown field '" + key + "' (expected query, available, budget_usd, cost_weight, task, input_tokens)");
+      bad("unknown field '" + key + "' (expected query, query_id, available, budget_usd, cost_weight, task, input_tokens)");
     }
   }
   if (!has_query) bad("missing field 'query' (a string)");
   return q;
+}
+
+Decision Router::decide(const LiveEpisode& episode, const ExplorationConfig& x, Rng& rng) const {
+  Decision d = decide(episode);
+  d.greedy_action = d.action;
+  if (x.mode == ExplorationConfig::Mode::kGreedy) return d;
+  const int na = world_->n_actions();
+  std::vector<int> allowed;
+  for (int a = 0; a < na; ++a)
+    if (d.mask[a]) allowed.push_back(a);
+  if (x.mode == ExplorationConfig::Mode::kEpsilon) {
+    const double n = static_cast<double>(allowed.size());
+    if (rng.uniform() < x.epsilon) d.action = allowed[rng.below(allowed.size())];
+    d.propensity = (1.0 - x.epsilon) * (d.action == d.greedy_action ? 1.0 : 0.0) + x.epsilon / n;
+  } else {
+    d.action = sample_masked(d.probs.data(), d.mask.data(), na, rng.uniform());
+    d.propensity = static_cast<double>(d.probs[d.action]);
+  }
+  CONDUCTOR_CHECK(d.propensity > 0 && d.mask[d.action], "exploration drew action ", d.action, " with propensity ",
+                  d.propensity);
+  return d;
 }
 
 Decision Router::decide(const LiveEpisode& episode) const {
@@ -121,13 +175,19 @@ Decision Router::decide(const LiveEpisode& episode) const {
   policy_->act(obs, ActOptions{/*greedy=*/true, 0}, &a, d.probs.data());
   CONDUCTOR_CHECK(a >= 0 && a < na && obs.mask[a], "policy returned a masked action ", a);
   d.action = a;
+  d.greedy_action = a;
   d.mask.assign(obs.mask, obs.mask + na);
   return d;
 }
 
 json Router::route(const LiveQuery& query, Decision* decision_out) const {
+  Rng unused(0);
+  return route(query, ExplorationConfig{}, unused, decision_out);
+}
+
+json Router::route(const LiveQuery& query, const ExplorationConfig& exploration, Rng& rng, Decision* decision_out) const {
   auto episode = world_->start(query);
-  Decision d = decide(*episode);
+  Decision d = decide(*episode, exploration, rng);
   const auto& actions = world_->actions();
   bool can_call = false;
   for (int a = 0; a < world_->n_actions(); ++a)
@@ -156,7 +216,8 @@ json Router::route(const LiveQuery& query, Decision* decision_out) const {
               {"plan", plan},
               {"plan_complete", complete},
               {"max_steps", world_->max_steps()},
-              {"probabilities", probs}};
+              {"probabilities", probs},
+              {"propensity", d.propensity}};
   if (decision_out) *decision_out = std::move(d);
   return out;
 }

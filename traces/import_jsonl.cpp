@@ -136,6 +136,8 @@ struct DecisionRow {
   int64_t timestamp_ms;
   std::vector<std::string> available;
   std::string policy;
+  std::string request_id;  // serving logs: joins feedback rows
+  std::string where;
 };
 
 struct ModelDecl {
@@ -153,7 +155,40 @@ class Builder {
     if (*type == "model") model_line(L);
     else if (*type == "query") query_line(L);
     else if (*type == "decision") decision_line(L);
-    else L.bad("type", "\"model\", \"query\" or \"decision\"", j["type"]);
+    else if (*type == "feedback") feedback_line(L);
+    else if (*type == "log_gap") gap_line(L);
+    else L.bad("type", "\"model\", \"query\", \"decision\", \"feedback\" or \"log_gap\"", j["type"]);
+  }
+
+  // Serving logs: joins feedback to decisions by request id (the last label of a request wins) and
+  // says what could not be joined or was lost.
+  void join_feedback(ImportReport& report) {
+    std::size_t joined = 0;
+    std::unordered_map<std::string, std::size_t> by_request;
+    for (std::size_t i = 0; i < decisions_.size(); ++i)
+      if (!decisions_[i].request_id.empty()) by_request[decisions_[i].request_id] = i;
+    std::size_t unmatched = 0;
+    std::string first_unmatched;
+    for (const auto& [id, fb] : feedback_) {
+      const auto it = by_request.find(id);
+      if (it == by_request.end()) {
+        if (unmatched++ == 0) first_unmatched = fb.where;
+        continue;
+      }
+      decisions_[it->second].quality = fb.quality;
+      ++joined;
+    }
+    if (!feedback_.empty())
+      report.notes.push_back("feedback: " + std::to_string(feedback_rows_) + " row(s) for " +
+                             std::to_string(feedback_.size()) + " request(s); " + std::to_string(joined) +
+                             " joined to their decision" +
+                             (unmatched ? ", " + std::to_string(unmatched) +
+                                              " name a request id with no decision in the input (first: " +
+                                              first_unmatched + "); ignored"
+                                        : std::string()));
+    if (gap_rows_ > 0)
+      report.notes.push_back("the log records " + std::to_string(dropped_rows_) + " row(s) dropped by the server (" +
+                             std::to_string(gap_rows_) + " log_gap row(s): queue full or write error)");
   }
 
   TraceSet finish(const std::string& source) {
@@ -262,9 +297,29 @@ class Builder {
 
   void decision_line(const Line& L) {
     L.only_keys(L.j, "", {"type", "query_id", "task", "text", "split", "input_tokens", "chosen", "propensity",
-                          "quality", "cost_usd", "latency_s", "timestamp_ms", "available", "policy", "meta"});
+                          "quality", "cost_usd", "latency_s", "timestamp_ms", "available", "policy", "meta",
+                          // written by `conductor serve --log-dir` (docs/production.md)
+                          "request_id", "endpoint", "exploration", "max_steps", "steps", "answered_by", "status",
+                          "budget_usd", "cost_weight"});
     const QueryMeta meta = parse_query_meta(L, "query_id");
     DecisionRow r;
+    r.where = L.where;
+    if (const auto id = L.str(L.j, "", "request_id", false)) {
+      const auto it = request_where_.find(*id);
+      if (it != request_where_.end())
+        fail(L.where, ": field 'request_id': duplicate request '", *id, "' (also on ", earlier_place(L.where, it->second),
+             ")");
+      r.request_id = *id;
+    }
+    L.str(L.j, "", "endpoint", false);
+    L.str(L.j, "", "exploration", false);
+    if (const json* ab = Line::find(L.j, "answered_by"); ab && !ab->is_null()) L.str(L.j, "", "answered_by", false);
+    L.count(L.j, "", "max_steps", kMaxI32, "an integer >= 0");
+    L.count(L.j, "", "status", 999, "an HTTP status");
+    L.number(L.j, "", "budget_usd", 0, kInf, false, false, "a budget >= 0 (USD) or null");
+    L.number(L.j, "", "cost_weight", -kInf, kInf, false, false, "a number or null");
+    if (const json* st = Line::find(L.j, "steps"); st && !st->is_array())
+      L.bad("steps", "an array of steps {action, propensity, ...}", *st);
     r.chosen = *L.str(L.j, "", "chosen", true);
     r.propensity = L.number(L.j, "", "propensity", 0, 1, true, true, "a probability in (0, 1]");
     r.quality = static_cast<float>(L.number(L.j, "", "quality", 0, 1, false, false, "a number in [0, 1] or null"));
@@ -291,7 +346,29 @@ class Builder {
     if (!has_chosen) L.bad("available", av_expected + std::string(" ('") + r.chosen + "')", *av);
     r.query = merge_query(L, meta);
     for (const auto& a : r.available) add_model(a);
+    if (!r.request_id.empty()) request_where_[r.request_id] = L.where;
     decisions_.push_back(std::move(r));
+  }
+
+  // {"type": "feedback", "request_id", "quality", "timestamp_ms"?, "source"?}: a quality label of a
+  // served decision (POST /v1/feedback), joined to it by request id.
+  void feedback_line(const Line& L) {
+    L.only_keys(L.j, "", {"type", "request_id", "quality", "timestamp_ms", "source", "meta"});
+    const std::string id = *L.str(L.j, "", "request_id", true);
+    const double q = L.number(L.j, "", "quality", 0, 1, false, true, "a number in [0, 1]");
+    L.count(L.j, "", "timestamp_ms", std::numeric_limits<int64_t>::max(), "milliseconds since the Unix epoch");
+    L.str(L.j, "", "source", false, false);
+    feedback_[id] = Feedback{static_cast<float>(q), L.where};
+    ++feedback_rows_;
+  }
+
+  // {"type": "log_gap", "dropped": N, "timestamp_ms"}: rows the server could not log.
+  void gap_line(const Line& L) {
+    L.only_keys(L.j, "", {"type", "dropped", "timestamp_ms", "meta"});
+    const int64_t n = L.count(L.j, "", "dropped", std::numeric_limits<int64_t>::max(), "an integer >= 0");
+    if (n < 0) L.missing("dropped", "an integer >= 0");
+    dropped_rows_ += static_cast<std::size_t>(n);
+    ++gap_rows_;
   }
 
   // Finds or creates the query; metadata given on this line must agree with earlier lines.
@@ -350,6 +427,13 @@ class Builder {
   std::unordered_map<std::string, ModelDecl> decl_;
   std::unordered_map<std::size_t, std::vector<Cell>> rows_;
   std::vector<DecisionRow> decisions_;
+  struct Feedback {
+    float quality;
+    std::string where;
+  };
+  std::unordered_map<std::string, Feedback> feedback_;
+  std::unordered_map<std::string, std::string> request_where_;
+  std::size_t feedback_rows_ = 0, gap_rows_ = 0, dropped_rows_ = 0;
 };
 
 }  // namespace
@@ -358,7 +442,8 @@ TraceSet import_jsonl(const std::vector<std::string>& inputs, const ImportOption
   const auto files = expand_inputs(inputs, {".jsonl", ".ndjson"}, "JSONL log files");
   Builder b;
   std::string source = "jsonl:";
-  std::size_t good = 0;
+  std::size_t good = 0, truncated = 0;
+  std::string first_truncated;
   for (const auto& path : files) {
     source += " " + base_name(path);
     const std::string text = read_file(path);
@@ -381,6 +466,13 @@ TraceSet import_jsonl(const std::vector<std::string>& inputs, const ImportOption
           std::string msg = e.what();
           const auto colon = msg.find(": ", msg.find("parse error"));
           if (colon != std::string::npos) msg = msg.substr(colon + 2);
+          // The last line of a file without its line break is a row cut short (e.g. a server killed
+          // while writing its decision log): skipped and reported, never an error.
+          if (end == text.size()) {
+            --report.records;
+            if (truncated++ == 0) first_truncated = where;
+            continue;
+          }
           fail(where, ": invalid JSON (column ", e.byte, "): ", msg);
         }
         b.line(where, j);
@@ -390,7 +482,11 @@ TraceSet import_jsonl(const std::vector<std::string>& inputs, const ImportOption
       }
     }
   }
+  if (truncated > 0)
+    report.notes.push_back(std::to_string(truncated) + " incomplete last line(s) skipped (no line break, not valid JSON: " +
+                           "a write cut short), first: " + first_truncated);
   if (good == 0) fail("no valid lines in the JSONL input (", report.records, " lines read, ", report.skipped, " skipped)");
+  b.join_feedback(report);
   return b.finish(source);
 }
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "serve/replay_server.h"
 #include "serve/service.h"
 #include "tests/serve/serve_fixtures.h"
@@ -140,7 +142,7 @@ TEST(Gateway, TopWorkerDownReroutesAndTheHeaderShowsIt) {
   // One retry (retries: 1) before re-routing: two calls and two errors for the failing worker.
   const std::string metrics = get(r->port(), "/metrics").body;
   EXPECT_NE(metrics.find("conductor_worker_calls_total{worker=\"" + top + "\"} 2\n"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("conductor_worker_errors_total{worker=\"" + top + "\",kind=\"http_error\"} 2\n"),
+  EXPECT_NE(metrics.find("conductor_worker_errors_total{worker=\"" + top + "\",kind=\"overloaded\"} 2\n"),
             std::string::npos);
   EXPECT_NE(metrics.find("conductor_http_requests_total{path=\"/v1/chat/completions\",code=\"200\"} 1\n"),
             std::string::npos);
@@ -223,11 +225,27 @@ TEST(Gateway, ConfigErrorsNameTheProvider) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("providers[0]: worker 'nobody'"), std::string::npos) << e.what();
   }
+  // https is accepted (TLS with verification); a ca_file on a plain-http provider is a mistake.
+  EXPECT_NO_THROW(parse("providers:\n  - {worker: a, base_url: \"https://api.openai.com/v1\"}\n"));
   try {
-    parse("providers:\n  - {worker: a, base_url: \"https://api.openai.com/v1\"}\n");
+    Gateway g(router, parse("providers:\n  - {worker: " + t.live->workers()[0] +
+                            ", base_url: \"http://127.0.0.1:1/v1\", ca_file: /nonexistent.pem}\n"));
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("TLS-terminating proxy"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ca_file is set but base_url"), std::string::npos) << e.what();
+  }
+  try {
+    Gateway g(router, parse("providers:\n  - {worker: " + t.live->workers()[0] +
+                            ", base_url: \"https://127.0.0.1:1/v1\", ca_file: /nonexistent.pem}\n"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("providers[0]: TLS: cannot load ca_file '/nonexistent.pem'"), std::string::npos)
+        << e.what();
+  }
+  try {
+    parse("providers:\n  - {worker: a, base_url: \"http://h/v1\", api: grpc}\n");
+    FAIL();
+  } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("s.yaml:2"), std::string::npos) << e.what();
   }
   try {
@@ -244,7 +262,13 @@ TEST(Gateway, ConfigErrorsNameTheProvider) {
 TEST(ReplayProviders, AnswersErrorsAndUnknownsFromTheTrace) {
   auto t = testing::make_test_world(300, 2);
   const TraceSet& T = *t.world->traces;
-  ReplayProviders rp(T, ReplayOptions{1000.0, {}, {}});  // logged latencies / 1000
+  auto opts = [](double speedup, std::set<std::string> fail) {
+    ReplayOptions o;
+    o.speedup = speedup;
+    o.fail = std::move(fail);
+    return o;
+  };
+  ReplayProviders rp(T, opts(1000.0, {}));  // logged latencies / 1000
   HttpServerOptions o;
   o.port = 0;
   HttpServer srv(o, [&rp](HttpRequest& q, Responder s) { rp.handle(q, std::move(s)); });
@@ -278,8 +302,8 @@ TEST(ReplayProviders, AnswersErrorsAndUnknownsFromTheTrace) {
   auto models = get(srv.port(), "/v1/models");
   ASSERT_EQ(models.status, 200);
   EXPECT_EQ(json::parse(models.body)["data"].size(), T.n_models());
-  EXPECT_THROW(ReplayProviders(T, ReplayOptions{1.0, {"nobody"}, {}}), Error);
-  EXPECT_THROW(ReplayProviders(T, ReplayOptions{0.0, {}, {}}), Error);
+  EXPECT_THROW(ReplayProviders(T, opts(1.0, {"nobody"})), Error);
+  EXPECT_THROW(ReplayProviders(T, opts(0.0, {})), Error);
 }
 
 }  // namespace

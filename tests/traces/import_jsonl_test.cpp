@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
@@ -193,7 +194,7 @@ TEST(JsonlImport, BadLinesNameFileLineFieldExpectedAndGot) {
             "log.jsonl:2: field 'split': expected \"train\", \"validation\" or \"test\", got string \"dev\"");
   EXPECT_EQ(second_line(q), "log.jsonl:2: field 'id': duplicate query 'q1' (its outcomes are already on line 1)");
   EXPECT_EQ(second_line(R"({"type": "row"})"),
-            "log.jsonl:2: field 'type': expected \"model\", \"query\" or \"decision\", got string \"row\"");
+            "log.jsonl:2: field 'type': expected \"model\", \"query\", \"decision\", \"feedback\" or \"log_gap\", got string \"row\"");
   EXPECT_EQ(second_line(R"({"id": "q2"})"),
             "log.jsonl:2: field 'type': missing (expected a non-empty string)");
   EXPECT_EQ(second_line("[1, 2]"), "log.jsonl:2: expected a JSON object, got array [1,2]");
@@ -257,6 +258,82 @@ TEST(JsonlImport, SkipBadSkipsCountsAndLeavesNoTrace) {
   // Without --skip-bad the first bad line stops the import.
   ImportReport strict;
   EXPECT_THROW(import_jsonl({p}, ImportOptions{}, strict), Error);
+}
+
+}  // namespace
+}  // namespace conductor
+
+namespace conductor {
+namespace {
+
+// Serving logs (`conductor serve --log-dir`, docs/production.md): decision rows with the server's
+// extra fields, feedback rows joined by request id (the last label wins), log gaps reported, and a
+// last line cut short by a kill skipped and reported instead of failing the import.
+TEST(ImportJsonl, ServingLogsJoinFeedbackAndSkipACutLastLine) {
+  const std::string dir = testing::temp_dir() + "/serving-logs";
+  std::filesystem::create_directories(dir);
+  const std::string a =
+      R"({"type":"decision","request_id":"req_1","endpoint":"chat","timestamp_ms":1700000000000,"query_id":"q1","text":"2+2?","input_tokens":3,"available":["m1","m2"],"policy":"v1","exploration":"epsilon:0.1","max_steps":2,"chosen":"m2","propensity":0.05,"steps":[{"action":"call:m2","propensity":0.05,"error":"ok","output_tokens":1,"answer":4,"cost_usd":0.001,"latency_s":0.5},{"action":"finish:last","propensity":0.9}],"cost_usd":0.001,"latency_s":0.5,"answered_by":"m2","status":200})"
+      "\n"
+      R"({"type":"feedback","request_id":"req_1","quality":0.5,"timestamp_ms":1700000000100,"source":"user"})"
+      "\n"
+      R"({"type":"decision","request_id":"req_2","endpoint":"route","timestamp_ms":1700000000200,"query_id":"q2","input_tokens":5,"available":["m1"],"policy":"v1","exploration":"epsilon:0.1","max_steps":2,"chosen":"m1","propensity":1,"steps":[{"action":"call:m1","propensity":1}],"status":200})"
+      "\n"
+      R"({"type":"log_gap","dropped":3,"timestamp_ms":1700000000300})"
+      "\n"
+      R"({"type":"feedback","request_id":"req_1","quality":1,"timestamp_ms":1700000000400})"
+      "\n"
+      R"({"type":"feedback","request_id":"req_9","quality":1,"timestamp_ms":1700000000500})"
+      "\n";
+  write(dir, "decisions-1.jsonl", a);
+  write(dir, "decisions-2.jsonl",
+        std::string(R"({"type":"decision","request_id":"req_3","query_id":"q1","available":["m1","m2"],"chosen":"m1","propensity":0.95})") +
+            "\n" + R"({"type":"decision","request_id":"req_4","query_id":"q)");
+  ImportReport rep;
+  const TraceSet t = import_jsonl({dir}, {}, rep);
+  ASSERT_EQ(t.decisions.size(), 3u);
+  EXPECT_EQ(t.decisions.quality[0], 1.0f);  // the later label of req_1
+  EXPECT_TRUE(std::isnan(t.decisions.quality[1]));
+  EXPECT_TRUE(std::isnan(t.decisions.quality[2]));
+  EXPECT_EQ(t.decisions.propensity[0], 0.05);
+  EXPECT_EQ(t.model_name[t.decisions.action[0]], "m2");
+  EXPECT_EQ(t.decisions.cost_usd[0], 0.001);
+  EXPECT_EQ(t.n_queries(), 2u);
+  EXPECT_EQ(rep.records, 7u);  // the cut line is not a record
+  std::string notes;
+  for (const auto& n : rep.notes) notes += n + "\n";
+  EXPECT_NE(notes.find("1 incomplete last line(s) skipped"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("decisions-2.jsonl:2"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("feedback: 3 row(s) for 2 request(s); 1 joined to their decision, 1 name a request id with no "
+                       "decision in the input"),
+            std::string::npos)
+      << notes;
+  EXPECT_NE(notes.find("3 row(s) dropped by the server"), std::string::npos) << notes;
+
+  // A bad line in the middle of a file is still an error; so are a duplicate request id and a
+  // malformed feedback row.
+  const std::string bad = testing::temp_dir() + "/serving-bad";
+  std::filesystem::create_directories(bad);
+  const std::string d1 = R"({"type":"decision","request_id":"r","query_id":"q","available":["m"],"chosen":"m","propensity":1})";
+  auto err = [&](const std::string& text) {
+    write(bad, "x.jsonl", text);
+    ImportReport r;
+    try {
+      import_jsonl({bad + "/x.jsonl"}, {}, r);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(err(d1 + "\n{\"type\": \"dec\n" + d1 + "\n").find("x.jsonl:2: invalid JSON"), std::string::npos);
+  EXPECT_NE(err(d1 + "\n" + d1 + "\n").find("x.jsonl:2: field 'request_id': duplicate request 'r' (also on line 1)"),
+            std::string::npos)
+      << err(d1 + "\n" + d1 + "\n");
+  EXPECT_NE(err(d1 + "\n" + R"({"type":"feedback","request_id":"r","quality":2})" + "\n")
+                .find("x.jsonl:2: field 'quality': expected a number in [0, 1], got number 2"),
+            std::string::npos);
+  EXPECT_NE(err(d1 + "\n" + R"({"type":"feedback","request_id":"r"})" + "\n").find("field 'quality': missing"),
+            std::string::npos);
 }
 
 }  // namespace
