@@ -2,12 +2,14 @@
 // `conductor bench ppo`.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/command.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "trainer/distributed.h"
 #include "trainer/train.h"
 
 namespace conductor::cli {
@@ -21,6 +23,8 @@ void setup_train(CLI::App& app) {
   auto sets = std::make_shared<std::vector<std::string>>();
   auto quiet = std::make_shared<bool>(false);
   auto threads = std::make_shared<int>(0);
+  auto dist = std::make_shared<DistributedFlags>();
+  auto per_env_sampling = std::make_shared<bool>(false);
   train->add_option("config", *config, "Run config (YAML); optional with --resume (the run's own config.yaml)");
   train->add_option("--out", *out, "Run folder to create (default: runs/<config name>)");
   train->add_option("--resume", *resume, "Continue the run in this folder from its newest checkpoint");
@@ -29,9 +33,25 @@ void setup_train(CLI::App& app) {
   train->add_option("--threads", *threads,
                     "Compute threads (LibTorch and OpenBLAS together); the same as --set threads=N")
       ->check(CLI::Range(1, 1024));
+  train->add_option("--world-size", dist->world_size,
+                    "Data-parallel processes (default: WORLD_SIZE or SLURM_NTASKS, else 1); docs/distributed.md")
+      ->check(CLI::Range(1, 65536));
+  train->add_option("--rank", dist->rank, "This process's rank, 0..world-size-1 (default: RANK or SLURM_PROCID)")
+      ->check(CLI::Range(0, 65535));
+  train->add_option("--master", dist->master, "Rank 0's HOST:PORT (default: MASTER_ADDR:MASTER_PORT)");
+  train->add_option("--dist-timeout", dist->timeout_s,
+                    "Seconds a collective or the rendezvous may wait for the other ranks before the run fails "
+                    "naming the missing rank (default: CONDUCTOR_DIST_TIMEOUT, else 120)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--dist-backend", dist->backend, "gloo (CPU; default) or nccl (CUDA builds only)");
+  train->add_flag("--per-env-sampling", *per_env_sampling,
+                  "One action-sampling stream per sub-environment (what data-parallel ranks always use), so a "
+                  "single process reproduces a data-parallel run's episodes");
   train->callback([=] {
     TrainOptions opt;
     opt.console = !*quiet;
+    opt.per_env_sampling = *per_env_sampling;
+    const DistributedOptions dopt = resolve_distributed_options(*dist, [](const char* n) { return std::getenv(n); });
     if (*threads > 0) sets->push_back("threads=" + std::to_string(*threads));
     ConfigDoc doc = ConfigDoc::empty();
     if (!resume->empty()) {
@@ -50,7 +70,9 @@ void setup_train(CLI::App& app) {
       doc.apply_overrides(*sets);
       opt.run_dir = out->empty() ? "runs/" + std::filesystem::path(*config).stem().string() : *out;
     }
+    if (dopt.world_size > 1) opt.group = make_process_group(dopt);
     const TrainResult r = run_training(doc, opt);
+    if (dopt.rank != 0) return;  // rank 0 reports for the group
     std::printf("%s after %ld updates, %ld steps, %.1f s (%.0f steps/s)\n",
                 r.interrupted ? "interrupted" : "finished", long(r.updates), long(r.global_step), r.wall_seconds,
                 r.wall_seconds > 0 ? r.global_step / r.wall_seconds : 0.0);

@@ -84,9 +84,13 @@ class BanditEnv final : public VectorEnv {
   const EnvSpec& spec() const override { return spec_; }
   int num_envs() const override { return n_; }
 
+  bool set_first_index(int first) override {
+    first_ = first;
+    return true;
+  }
   void reset(uint64_t seed) override {
     for (int i = 0; i < n_; ++i) {
-      rngs_[i].reseed(derive_seed(seed, static_cast<uint64_t>(i)));
+      rngs_[i].reseed(derive_seed(seed, static_cast<uint64_t>(first_ + i)));
       new_context(i);
     }
     std::fill(reward_.begin(), reward_.end(), 0.f);
@@ -173,6 +177,7 @@ class BanditEnv final : public VectorEnv {
   BanditConfig cfg_;
   BanditProblem problem_;
   int n_;
+  int first_ = 0;  // global index of sub-environment 0 (set_first_index)
   EnvSpec spec_;
   std::vector<Rng> rngs_;
   std::vector<int> context_;

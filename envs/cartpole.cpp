@@ -62,9 +62,13 @@ class CartPoleEnv final : public VectorEnv {
   const EnvSpec& spec() const override { return spec_; }
   int num_envs() const override { return n_; }
 
+  bool set_first_index(int first) override {
+    first_ = first;
+    return true;
+  }
   void reset(uint64_t seed) override {
     for (int i = 0; i < n_; ++i) {
-      envs_[i].rng.reseed(derive_seed(seed, static_cast<uint64_t>(i)));
+      envs_[i].rng.reseed(derive_seed(seed, static_cast<uint64_t>(first_ + i)));
       start_episode(i);
     }
     std::fill(reward_.begin(), reward_.end(), 0.f);
@@ -175,6 +179,7 @@ class CartPoleEnv final : public VectorEnv {
 
   CartPoleConfig cfg_;
   int n_;
+  int first_ = 0;  // global index of sub-environment 0 (set_first_index)
   EnvSpec spec_;
   std::vector<SubEnv> envs_;
   std::vector<float> obs_, final_obs_, reward_;

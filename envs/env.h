@@ -77,6 +77,13 @@ class VectorEnv {
 
   // ---- Optional capabilities (the defaults say "unsupported"; the trainer adapts) ----
 
+  // Data-parallel shards (docs/distributed.md): after set_first_index(k), reset(seed) seeds
+  // sub-environment i with derive_seed(seed, k + i), so the shards of ranks 0..W-1 (k = rank *
+  // num_envs) together replay exactly the sub-environments of one process with W * num_envs. Returns
+  // false when the environment cannot (k != 0); the trainer then seeds each rank's shard from the
+  // rank instead (independent episodes, not those of the single-process run).
+  virtual bool set_first_index(int first) { return first == 0; }
+
   // Exact snapshot of every sub-environment (RNG streams, episode states, step counters, current
   // observations), so that training resumed from a checkpoint continues bit-for-bit. load_state()
   // takes a blob produced by save_state() of an environment built from the same config and

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
   cmake make g++ pkg-config ca-certificates git
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU) with a fast BLAS (see DEVELOPERS.md)
+  libgloo-dev                               # headers LibTorch's c10d Gloo process group needs (docs/distributed.md)
   libboost-dev libssl-dev zlib1g-dev        # Asio / Beast
   libyaml-cpp-dev libeigen3-dev libhdf5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev

@@ -30,6 +30,19 @@ void EpisodeLog::record(const EpisodeRecord& r) {
   while (recent_returns.size() > kReturnWindow) recent_returns.pop_front();
 }
 
+void EpisodeLog::reduce(ProcessGroup& group) {
+  if (group.world_size() == 1) return;
+  std::vector<double> v{static_cast<double>(count_), sum_return_, sum_length_};
+  v.insert(v.end(), extra_sums_.begin(), extra_sums_.end());
+  group.sum(v);
+  const auto global_count = static_cast<int64_t>(std::llround(v[0]));
+  total += global_count - count_;
+  count_ = global_count;
+  sum_return_ = v[1];
+  sum_length_ = v[2];
+  for (size_t k = 0; k < extra_sums_.size(); ++k) extra_sums_[k] = v[3 + k];
+}
+
 void EpisodeLog::write_episodes(Metrics& m, const std::string& prefix) const {
   m.set(prefix + "episodes", static_cast<double>(count_));
   if (count_ > 0) {
@@ -92,6 +105,23 @@ double TrainerState::agreed_mean(double local) const {
   std::vector<double> v{local};
   group->sum(v);
   return group->world_size() == 1 ? v[0] : v[0] / group->world_size();
+}
+
+double TrainerState::action_uniform(int64_t global_env) {
+  if (!per_env_sampling) return rng.uniform();
+  auto it = sampling_streams.find(global_env);
+  if (it == sampling_streams.end())
+    it = sampling_streams.emplace(global_env, Rng(derive_seed(cfg.seed, 0x5A3, static_cast<uint64_t>(global_env)))).first;
+  return it->second.uniform();
+}
+
+void TrainerState::shard(VectorEnv& env) {
+  if (!env.set_first_index(static_cast<int>(first_env))) envs_indexed = false;
+}
+
+uint64_t TrainerState::shard_seed(uint64_t seed) const {
+  if (envs_indexed || group->world_size() == 1) return seed;
+  return derive_seed(seed, 0xD15, static_cast<uint64_t>(group->rank()));
 }
 
 std::vector<int64_t> permutation(int64_t n, Rng& rng) {

@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ class EpisodeLog {
   // <prefix>episodes, episodic_return, episodic_length and the extras of this update only.
   void write_episodes(Metrics& m, const std::string& prefix) const;
   int64_t count() const { return count_; }
+  // Data-parallel runs: this update's statistics (episodes, sums of returns, lengths and extras)
+  // and the episode total become sums over every rank. The window of recent returns stays this
+  // rank's own (charts/return_ma100 is rank 0's window).
+  void reduce(ProcessGroup& group);
 
   int64_t total = 0;                 // episodes since the start of the run
   std::deque<double> recent_returns;
@@ -60,6 +65,25 @@ struct TrainerState {
   int64_t update = 0, global_step = 0;
   EpisodeLog episodes;
   std::shared_ptr<ProcessGroup> group = std::make_shared<LocalProcessGroup>();
+
+  // Action sampling. By default one stream (rng) draws for every row in row order. Data-parallel
+  // runs (and TrainOptions::per_env_sampling) draw each sub-environment's actions from its own
+  // stream, keyed by the sub-environment's global index (rank * num_envs + i), so W ranks with N
+  // sub-environments each draw what one process with W * N draws (docs/distributed.md).
+  bool per_env_sampling = false;
+  std::map<int64_t, Rng> sampling_streams;
+  // Global index of this process's sub-environment 0, and whether the environments seed their
+  // sub-environments from it (VectorEnv::set_first_index); otherwise shard_seed() separates ranks.
+  int64_t first_env = 0;
+  bool envs_indexed = true;
+
+  // A uniform draw for the action of the sub-environment with global index `global_env`.
+  double action_uniform(int64_t global_env);
+  // Makes `env` this process's shard (set_first_index(first_env)); records when it cannot.
+  void shard(VectorEnv& env);
+  // The seed for resetting this process's environments: `seed` itself, or, when the environments
+  // cannot be indexed in a data-parallel run, a seed derived from `seed` and the rank.
+  uint64_t shard_seed(uint64_t seed) const;
 
   // Throws TrainingDiverged naming the metric when v is NaN or infinite.
   void check_finite(const char* name, double v) const;

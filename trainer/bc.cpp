@@ -94,10 +94,11 @@ class Bc final : public Algorithm {
   double learning_rate(const TrainerState&) const override { return bc_.learning_rate; }
   bool finished(const TrainerState& s) const override { return s.global_step >= total_steps_; }
   int64_t planned_updates(const RunConfig& cfg) const override {
-    return std::max<int64_t>(1, cfg.total_steps / std::max(1, bc_.samples));
+    return std::max<int64_t>(1, cfg.total_steps / (int64_t(std::max(1, bc_.samples)) * cfg.world_size));
   }
   void collect_rollouts(TrainerState& s, RolloutBuffer& buf) override {
-    s.global_step += collect_expert(s, *env_, bc_.samples, buf);
+    // Every rank collects the same number of steps from its own shard.
+    s.global_step += collect_expert(s, *env_, bc_.samples, buf) * s.group->world_size();
   }
   void train(TrainerState& s, RolloutBuffer& buf, Metrics& m) override {
     imitate(s, bc_, buf, *s.optimizer, s.model->policy_parameters(), m);
@@ -114,7 +115,8 @@ class Bc final : public Algorithm {
 Metrics bc_warm_start(TrainerState& s) {
   const BcConfig& bc = s.cfg.bc;
   auto env = s.cfg.make_env_instance(s.cfg.num_envs);
-  env->reset(derive_seed(s.cfg.seed, 0xBC));
+  s.shard(*env);
+  env->reset(s.shard_seed(derive_seed(s.cfg.seed, 0xBC)));
   RolloutBuffer buf;
   collect_expert(s, *env, bc.samples, buf);
   const auto params = s.model->policy_parameters();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -29,9 +30,22 @@ void rng_from_json(Rng& rng, const json& j) {
   rng.set_state(st);
 }
 
-// env_state.bin for the first persistent environment, env_state.<k>.bin for further ones.
-std::string env_state_file(std::size_t k) {
-  return k == 0 ? std::string("env_state.bin") : "env_state." + std::to_string(k) + ".bin";
+// env_state.bin for the first persistent environment, env_state.<k>.bin for further ones; rank r > 0
+// of a data-parallel run keeps its own under rank_<r>/.
+std::string env_state_file(std::size_t k, int rank = 0) {
+  const std::string name = k == 0 ? std::string("env_state.bin") : "env_state." + std::to_string(k) + ".bin";
+  return rank == 0 ? name : "rank_" + std::to_string(rank) + "/" + name;
+}
+
+json streams_to_json(const std::map<int64_t, Rng>& streams) {
+  json a = json::array();
+  for (const auto& [index, rng] : streams) a.push_back(json{{"env", index}, {"rng", rng_to_json(rng)}});
+  return a;
+}
+
+void streams_from_json(std::map<int64_t, Rng>& streams, const json& a) {
+  streams.clear();
+  for (const auto& e : a) rng_from_json(streams[e.at("env").get<int64_t>()], e.at("rng"));
 }
 
 }  // namespace
@@ -42,6 +56,25 @@ std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string&
   std::snprintf(name, sizeof name, "update_%08ld", static_cast<long>(s.update));
   const fs::path root = fs::path(s.run_dir) / "checkpoints";
   const fs::path final_dir = root / name;
+  // This process's shard: its random streams and its environments' states. In a data-parallel
+  // run every rank sends them to rank 0, which alone writes the checkpoint.
+  const int W = s.group->world_size();
+  const auto envs = algo.persistent_envs();
+  json shard = {{"trainer_rng", rng_to_json(s.rng)}};
+  if (s.per_env_sampling) shard["sampling_streams"] = streams_to_json(s.sampling_streams);
+  std::vector<std::vector<std::string>> env_blobs(envs.size());  // [env][rank]
+  std::vector<json> shards{shard};
+  if (W > 1) {
+    std::vector<std::string> dumped = s.group->gather_to_root(shard.dump());
+    shards.clear();
+    for (const auto& d : dumped) shards.push_back(json::parse(d));
+    for (std::size_t k = 0; k < envs.size(); ++k)
+      env_blobs[k] = s.group->gather_to_root(envs[k]->supports_state() ? envs[k]->save_state() : std::string());
+    if (s.group->rank() != 0) return final_dir.string();
+  } else {
+    for (std::size_t k = 0; k < envs.size(); ++k)
+      if (envs[k]->supports_state()) env_blobs[k].push_back(envs[k]->save_state());
+  }
   // An existing folder for this update holds this very state (training is deterministic and a
   // resumed run continues after it): never rewrite it, so `latest` never points at a half folder.
   if (!fs::exists(final_dir / "state.json")) {
@@ -56,14 +89,31 @@ std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string&
     }
     if (s.reference) s.reference->save_weights((tmp / "ref.pt").string());
     json env_states = json::array();
-    const auto envs = algo.persistent_envs();
     for (std::size_t k = 0; k < envs.size(); ++k) {
       if (!envs[k]->supports_state()) {
         env_states.push_back(nullptr);
         continue;
       }
-      write_file_atomic((tmp / env_state_file(k)).string(), envs[k]->save_state());
+      write_file_atomic((tmp / env_state_file(k)).string(), env_blobs[k].at(0));
       env_states.push_back(env_state_file(k));
+    }
+    json ranks = json::array();
+    for (int r = 0; r < W && W > 1; ++r) {
+      json rs = shards.at(r);
+      json files = json::array();
+      for (std::size_t k = 0; k < envs.size(); ++k) {
+        if (!envs[k]->supports_state()) {
+          files.push_back(nullptr);
+          continue;
+        }
+        if (r > 0) {
+          fs::create_directories(tmp / ("rank_" + std::to_string(r)));
+          write_file_atomic((tmp / env_state_file(k, r)).string(), env_blobs[k].at(r));
+        }
+        files.push_back(env_state_file(k, r));
+      }
+      rs["env_states"] = files;
+      ranks.push_back(rs);
     }
     json recent = json::array();
     for (double r : s.episodes.recent_returns) recent.push_back(r);
@@ -81,6 +131,11 @@ std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string&
                {"env_state", env_states.empty() ? json(nullptr) : env_states[0]},
                {"has_ref", static_cast<bool>(s.reference)}};
     if (env_states.size() > 1) st["env_states"] = env_states;
+    if (s.per_env_sampling) st["sampling_streams"] = shards.at(0).at("sampling_streams");
+    if (W > 1) {  // every rank's shard, rank 0's included (its files are the top-level ones)
+      st["world_size"] = W;
+      st["ranks"] = ranks;
+    }
     // Adapted environment parameters (the budget multiplier): the same in every instance.
     const auto all = algo.all_envs();
     if (!all.empty() && !all[0]->adaptive_state().empty()) st["env_adaptive_state"] = all[0]->adaptive_state();
@@ -137,10 +192,21 @@ ResumedState load_checkpoint(TrainerState& s, Algorithm& algo, const std::string
     if (st.at("config_fingerprint").get<std::string>() != fingerprint)
       fail(state_path, ": checkpoint was written by a different config (fingerprint ",
            st.at("config_fingerprint").get<std::string>(), ", this config ", fingerprint, ")");
+    const int W = s.group->world_size(), R = s.group->rank();
+    const int saved_w = st.value("world_size", 1);
+    if (saved_w != W)
+      fail(state_path, ": this checkpoint was written by a run of ", saved_w, saved_w == 1 ? " process" : " processes",
+           "; this run has ", W, ". Resume with the same number of ranks (e.g. scripts/launch-local ", saved_w,
+           " --resume RUN_DIR); re-sharding the environments' states is not supported");
+    const json shard = W > 1 ? st.at("ranks").at(R) : st;
     s.update = st.at("update").get<int64_t>();
     s.global_step = st.at("global_step").get<int64_t>();
     s.episodes.total = st.at("episodes").get<int64_t>();
-    rng_from_json(s.rng, st.at("trainer_rng"));
+    rng_from_json(s.rng, shard.at("trainer_rng"));
+    if (shard.contains("sampling_streams")) {
+      s.per_env_sampling = true;
+      streams_from_json(s.sampling_streams, shard.at("sampling_streams"));
+    }
     s.episodes.recent_returns.clear();
     for (const auto& r : st.at("recent_returns")) s.episodes.recent_returns.push_back(r.get<double>());
     s.model->load(ckpt);
@@ -153,14 +219,16 @@ ResumedState load_checkpoint(TrainerState& s, Algorithm& algo, const std::string
       s.reference = s.model->frozen_copy();
       s.reference->load_weights(ckpt + "/ref.pt");
     }
-    json env_states = st.contains("env_states") ? st["env_states"] : json::array({st.at("env_state")});
+    json env_states = W > 1                        ? shard.at("env_states")
+                      : st.contains("env_states") ? st["env_states"]
+                                                  : json::array({st.at("env_state")});
     const auto envs = algo.persistent_envs();
     for (std::size_t k = 0; k < envs.size(); ++k) {
       const json file = k < env_states.size() ? env_states[k] : json(nullptr);
       if (!file.is_null() && envs[k]->supports_state()) {
         envs[k]->load_state(read_file(ckpt + "/" + file.get<std::string>()));
       } else {
-        envs[k]->reset(derive_seed(s.cfg.seed, 0xE1, static_cast<uint64_t>(s.update)));
+        envs[k]->reset(s.shard_seed(derive_seed(s.cfg.seed, 0xE1, static_cast<uint64_t>(s.update))));
         out.exact = false;
         log_warn("environment '", envs[k]->spec().id,
                  "' cannot snapshot its state; resumed episodes restart from a re-seeded reset, so this resumed run "

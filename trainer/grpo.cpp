@@ -40,7 +40,7 @@ class Grpo final : public Algorithm {
   bool finished(const TrainerState& s) const override { return s.global_step >= total_steps_; }
   int64_t planned_updates(const RunConfig& cfg) const override {
     // Episodes per update are num_envs * group_size; their steps vary.
-    return std::max<int64_t>(1, cfg.total_steps / (int64_t(cfg.num_envs) * gc_.group_size));
+    return std::max<int64_t>(1, cfg.total_steps / (int64_t(cfg.num_envs) * gc_.group_size * cfg.world_size));
   }
 
   void collect_rollouts(TrainerState& s, RolloutBuffer& buf) override;
@@ -57,7 +57,8 @@ void Grpo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
   const int Q = num_envs_, G = gc_.group_size, A = s.env_spec.n_actions;
   PolicyModel& model = *s.model;
   const uint64_t seed_u = derive_seed(s.cfg.seed, 0x6790, static_cast<uint64_t>(s.update));
-  for (auto& e : envs_) e->reset(seed_u);
+  for (auto& e : envs_) e->reset(s.shard_seed(seed_u));
+  const int64_t steps_before = s.global_step;
   buf.clear();
   buf.n_actions = A;
   buf.episode_returns.assign(int64_t(Q) * G, 0.f);
@@ -76,7 +77,7 @@ void Grpo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
         const auto p = lp.exp().contiguous();
         for (int q = 0; q < Q; ++q) {
           const int a = sample_masked(p.data_ptr<float>() + int64_t(q) * A, obs.mask + int64_t(q) * A, A,
-                                      s.rng.uniform());
+                                      s.action_uniform((s.first_env + q) * G + g));
           actions[q] = a;
           // Members whose episode ended keep stepping (auto-reset) but add nothing to the batch.
           if (!active[int64_t(q) * G + g]) continue;
@@ -103,6 +104,11 @@ void Grpo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
       },
       [&] { return n_active == 0; }, int64_t(max_len) + 1,
       "grpo: GRPO needs episodic environments with a finite max_episode_steps; the group's episodes");
+  if (s.group->world_size() > 1) {  // global_step counts every rank's steps (finished() must agree)
+    std::vector<double> steps{static_cast<double>(s.global_step - steps_before)};
+    s.group->sum(steps);
+    s.global_step = steps_before + static_cast<int64_t>(std::llround(steps[0]));
+  }
   const auto adv_group = group_advantages(buf.episode_returns, Q, G);
   buf.advantages.resize(buf.size());
   for (int64_t i = 0; i < buf.size(); ++i) buf.advantages[i] = adv_group[buf.owner[i]];

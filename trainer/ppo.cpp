@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "envs/episode_loop.h"
 #include "trainer/algorithm.h"
+#include "trainer/distributed.h"
 #include "trainer/losses.h"
 #include "trainer/numerics.h"
 
@@ -21,7 +22,8 @@ class Ppo final : public Algorithm {
     if (batch % pc_.num_minibatches != 0)
       throw ConfigError(pc_.where + ": the batch (env.num_envs * ppo.num_steps = " + std::to_string(batch) +
                         ") is not divisible by ppo.num_minibatches = " + std::to_string(pc_.num_minibatches));
-    num_updates_ = std::max<int64_t>(1, cfg.total_steps / batch);
+    // total_steps counts the steps of every process: a data-parallel update takes world_size batches.
+    num_updates_ = std::max<int64_t>(1, cfg.total_steps / (batch * cfg.world_size));
   }
 
   double base_learning_rate() const override { return pc_.learning_rate; }
@@ -83,7 +85,7 @@ void Ppo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
         const float* lpp = lp.data_ptr<float>();
         const float* vp = v.data_ptr<float>();
         for (int i = 0; i < N; ++i) {
-          const int a = sample_masked(pp + int64_t(i) * A, obs.mask + int64_t(i) * A, A, s.rng.uniform());
+          const int a = sample_masked(pp + int64_t(i) * A, obs.mask + int64_t(i) * A, A, s.action_uniform(s.first_env + i));
           actions[i] = a;
           buf.add_step_row(obs, i, a, lpp[int64_t(i) * A + a]);
           buf.values[row0 + i] = vp[i];
@@ -104,7 +106,7 @@ void Ppo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
             if (buf.truncated[row0 + i]) buf.final_values[row0 + i] = fv[i];
         }
         for (const auto& r : env.finished()) s.episodes.record(r);
-        s.global_step += N;
+        s.global_step += int64_t(N) * s.group->world_size();
         ++t;
       },
       [&] { return t >= T; }, T, "ppo rollout");
@@ -146,7 +148,9 @@ void Ppo::train(TrainerState& s, RolloutBuffer& buf, Metrics& m) {
         break;
       }
       auto mb_adv = b_adv.index_select(0, idx);
-      if (pc_.norm_adv) mb_adv = normalize_advantages(mb_adv);
+      // Over the global minibatch (every rank's rows) in data-parallel runs.
+      if (pc_.norm_adv)
+        mb_adv = s.group->world_size() > 1 ? normalize_advantages_across(mb_adv, *s.group) : normalize_advantages(mb_adv);
       const auto pg = clipped_surrogate_loss(new_lp, old_lp, mb_adv, pc_.clip_coef);
       const auto vl = value_loss(out.value, b_val.index_select(0, idx), b_ret.index_select(0, idx), pc_.clip_coef,
                                  pc_.clip_vloss);

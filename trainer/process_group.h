@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 namespace conductor {
@@ -19,6 +20,9 @@ class ProcessGroup {
   virtual void average_gradients(const std::vector<torch::Tensor>& params) = 0;
   // Replaces `values` by their element-wise sums over the processes (statistics, early-stop inputs).
   virtual void sum(std::vector<double>& values) = 0;
+  // Every process's `blob` in rank order on rank 0, an empty vector on the other ranks
+  // (checkpoints gather the environment states of every rank this way).
+  virtual std::vector<std::string> gather_to_root(const std::string& blob) = 0;
 };
 
 class LocalProcessGroup final : public ProcessGroup {
@@ -27,6 +31,7 @@ class LocalProcessGroup final : public ProcessGroup {
   int world_size() const override { return 1; }
   void average_gradients(const std::vector<torch::Tensor>&) override {}
   void sum(std::vector<double>&) override {}
+  std::vector<std::string> gather_to_root(const std::string& blob) override { return {blob}; }
 };
 
 }  // namespace conductor

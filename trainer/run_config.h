@@ -91,6 +91,10 @@ struct RunConfig {
   LogConfig log;
   FinalEvalConfig final_eval;
 
+  // Processes of a data-parallel run (set by the trainer from its process group, never read from
+  // the YAML): env.num_envs is per process, the global batch is world_size times larger.
+  int world_size = 1;
+
   // The `env` mapping: make_env(env_id, *env_cfg, n) reads the environment's own keys.
   std::optional<ConfigReader> env_cfg;
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@
 #include "trainer/metrics.h"
 
 namespace conductor {
+
+class ProcessGroup;  // trainer/process_group.h
 
 class TrainingDiverged : public Error {
  public:
@@ -39,6 +42,13 @@ struct TrainOptions {
   // (-1 = never); make the loss NaN at this update (-1 = never).
   int64_t stop_after_updates = -1;
   int64_t poison_loss_at_update = -1;
+  // Data-parallel training (trainer/distributed.h, docs/distributed.md): the process group this
+  // process belongs to (null: a single process). Rank 0 alone writes the run folder; every rank
+  // steps its own shard of the environments.
+  std::shared_ptr<ProcessGroup> group;
+  // One action-sampling stream per sub-environment (always on in data-parallel runs): makes a
+  // single-process run draw what W ranks with num_envs / W sub-environments each draw.
+  bool per_env_sampling = false;
 };
 
 struct TrainResult {

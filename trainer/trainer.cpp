@@ -43,6 +43,18 @@ void adapt_environments(TrainerState& s, Algorithm& algo, Metrics& m) {
   for (const auto& [name, v] : report) m.set(name, v);
 }
 
+// Data-parallel runs: the losses/* metrics become their means over the ranks (rank 0 writes them).
+void average_losses(ProcessGroup& group, Metrics& m) {
+  if (group.world_size() == 1) return;
+  std::vector<double> v;
+  for (const auto& [name, value] : m.values)
+    if (name.rfind("losses/", 0) == 0) v.push_back(value);
+  group.sum(v);
+  std::size_t k = 0;
+  for (auto& [name, value] : m.values)
+    if (name.rfind("losses/", 0) == 0) value = v[k++] / group.world_size();
+}
+
 class Trainer {
  public:
   Trainer(RunConfig cfg, const TrainOptions& opt, std::string fingerprint, std::string resolved_yaml)
@@ -50,6 +62,9 @@ class Trainer {
     s_.cfg = std::move(cfg);
     s_.options = opt;
     s_.run_dir = opt.run_dir;
+    if (opt.group) s_.group = opt.group;
+    s_.cfg.world_size = s_.group->world_size();
+    s_.per_env_sampling = opt.per_env_sampling || s_.group->world_size() > 1;
   }
   TrainResult run(bool resume);
 
@@ -75,6 +90,12 @@ class Trainer {
 void Trainer::build() {
   algo_ = make_algorithm(s_.cfg);
   algo_->build_envs(s_.cfg);
+  s_.first_env = int64_t(s_.group->rank()) * s_.cfg.num_envs;
+  for (VectorEnv* e : algo_->all_envs()) s_.shard(*e);
+  if (!s_.envs_indexed && s_.group->rank() == 0)
+    log_warn("environment '", algo_->all_envs().at(0)->spec().id,
+             "' cannot index its sub-environments globally: each rank's shard is seeded from the rank, so the "
+             "episodes differ from a single-process run's (docs/distributed.md)");
   s_.env_spec = algo_->all_envs().at(0)->spec();
   set_compute_threads(s_.cfg.threads);
   torch::manual_seed(derive_seed(s_.cfg.seed, 0x1A17));  // weight initialization only
@@ -89,21 +110,23 @@ TrainResult Trainer::run(bool resume) {
   build();
   TrainResult res;
   res.run_dir = s_.run_dir;
+  const bool writer = s_.group->rank() == 0;  // rank 0 alone writes the run folder
   if (resume) {
-    remove_stale_temporaries(s_.run_dir);
+    if (writer) remove_stale_temporaries(s_.run_dir);
     const std::string ckpt = resolve_checkpoint_dir(s_.run_dir);
     const ResumedState r = load_checkpoint(s_, *algo_, ckpt, fingerprint_);
     resume_exact_ = r.exact;
-    if (s_.cfg.log.jsonl) jsonl_ = std::make_unique<JsonlSink>(s_.run_dir + "/metrics.jsonl", r.metrics_jsonl_bytes);
+    if (s_.cfg.log.jsonl && writer)
+      jsonl_ = std::make_unique<JsonlSink>(s_.run_dir + "/metrics.jsonl", r.metrics_jsonl_bytes);
     log_info("resuming ", s_.run_dir, " from ", fs::path(ckpt).filename().string(), " (update ", s_.update, ", ",
              s_.global_step, " steps)");
   } else {
-    algo_->reset_envs(derive_seed(s_.cfg.seed, 0xE0));
-    if (s_.cfg.log.jsonl) jsonl_ = std::make_unique<JsonlSink>(s_.run_dir + "/metrics.jsonl", 0);
+    algo_->reset_envs(s_.shard_seed(derive_seed(s_.cfg.seed, 0xE0)));
+    if (s_.cfg.log.jsonl && writer) jsonl_ = std::make_unique<JsonlSink>(s_.run_dir + "/metrics.jsonl", 0);
   }
   const int64_t planned = algo_->planned_updates(s_.cfg);
-  if (s_.cfg.log.tensorboard) sinks_.push_back(std::make_unique<TensorBoardSink>(s_.run_dir));
-  if (s_.cfg.log.console && s_.options.console)
+  if (s_.cfg.log.tensorboard && writer) sinks_.push_back(std::make_unique<TensorBoardSink>(s_.run_dir));
+  if (s_.cfg.log.console && s_.options.console && writer)
     sinks_.push_back(std::make_unique<ConsoleSink>(s_.cfg.total_steps, planned, s_.cfg.log.console_every));
 
   StopSignals signals;
@@ -130,9 +153,12 @@ TrainResult Trainer::run(bool resume) {
     Metrics m;
     m.update = s_.update;
     m.global_step = s_.global_step;
+    s_.episodes.reduce(*s_.group);
     s_.episodes.write(m, lr);
     algo_->train(s_, buffer, m);
+    average_losses(*s_.group, m);
     adapt_environments(s_, *algo_, m);
+    for (const auto& [name, value] : s_.model->take_stats()) m.set(name, value);
     const double dt = seconds_since(last_t);
     last_t = std::chrono::steady_clock::now();
     m.set("time/steps_per_s", dt > 0 ? (s_.global_step - last_steps) / dt : 0.0);
@@ -141,8 +167,13 @@ TrainResult Trainer::run(bool resume) {
     emit(m);
     res.last = m;
     ++updates_this_process;
-    const bool stop = StopSignals::received() != 0 ||
-                      (s_.options.stop_after_updates >= 0 && updates_this_process >= s_.options.stop_after_updates);
+    bool stop = StopSignals::received() != 0 ||
+                (s_.options.stop_after_updates >= 0 && updates_this_process >= s_.options.stop_after_updates);
+    if (s_.group->world_size() > 1) {  // a signal reaches the ranks at different updates: stop together
+      std::vector<double> any{stop ? 1.0 : 0.0};
+      s_.group->sum(any);
+      stop = any[0] > 0;
+    }
     if (stop) {
       res.interrupted = true;
       break;
@@ -157,7 +188,7 @@ TrainResult Trainer::run(bool resume) {
   res.global_step = s_.global_step;
   res.wall_seconds = seconds_since(t0);
   res.resume_exact = resume_exact_;
-  if (s_.cfg.final_eval.enabled && !res.interrupted) {
+  if (s_.cfg.final_eval.enabled && !res.interrupted && writer) {
     res.final_eval = final_evaluation(s_, resolved_yaml_);
     json j = json::object();
     for (const auto& kv : res.final_eval.values) j[kv.first] = std::isfinite(kv.second) ? json(kv.second) : json(nullptr);
@@ -210,7 +241,9 @@ TrainResult run_training(const ConfigDoc& doc, const TrainOptions& options) {
   const std::string& dir = options.run_dir;
   if (dir.empty()) fail("train: no run folder given");
   const std::string run_json = dir + "/run.json";
-  if (options.resume) {
+  if (options.group && options.group->rank() != 0) {
+    // Rank 0 checks and writes the run folder; the others only read checkpoints when resuming.
+  } else if (options.resume) {
     if (!fs::exists(run_json)) fail(dir, ": not a conductor run folder (no run.json); nothing to resume");
     const json rj = parse_json(read_file(run_json), run_json);
     const int version = rj.value("version", -1);
