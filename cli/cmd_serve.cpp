@@ -294,7 +294,15 @@ void setup_bench_gateway(CLI::App& app) {
     std::signal(SIGPIPE, SIG_IGN);
     auto router = router_for_export(*dir);
     TraceSet T = read_traces(*traces);
-    const auto qs = queries_of_split(T, *split);
+    // Queries every worker answered without a logged error: each request is one 1-call answer
+    // (a logged error would add retries and re-routing, i.e. several sequential delayed calls).
+    std::vector<std::size_t> qs;
+    for (std::size_t q : queries_of_split(T, *split)) {
+      bool ok = true;
+      for (std::size_t m = 0; m < T.n_models() && ok; ++m) ok = T.error[T.at(q, m)] == kOk;
+      if (ok) qs.push_back(q);
+    }
+    if (qs.empty()) fail("bench gateway: no query of split '", *split, "' was answered by every worker without error");
     std::vector<std::string> bodies;
     for (int i = 0; i < *n; ++i) bodies.push_back(chat_body_for(T, qs[static_cast<std::size_t>(i) % qs.size()]));
     serve::ReplayOptions ro;
@@ -327,9 +335,10 @@ void setup_bench_gateway(CLI::App& app) {
     const serve::BurstResult r = serve::run_burst(url, "/v1/chat/completions", bodies, 120.0);
     const serve::ReplayStats rs = providers.stats();
     std::printf("bench gateway: %d concurrent POST /v1/chat/completions, model %s, gateway.threads %d, server threads 1,\n"
-                "  replay providers answering after exactly %.3f s (peak %d calls in flight, %llu calls)\n",
+                "  replay providers answering after exactly %.3f s (peak %d calls in flight, %llu calls); queries answered by\n"
+                "  every worker without a logged error (%zu of the split)\n",
                 *n, router->model_version().c_str(), *gw_threads, *delay, rs.peak_in_flight,
-                static_cast<unsigned long long>(rs.requests));
+                static_cast<unsigned long long>(rs.requests), qs.size());
     std::printf("%10s %10s %10s %10s %10s  %s\n", "requests", "wall s", "p50 ms", "p99 ms", "max ms", "statuses");
     std::string statuses;
     for (const auto& [code, count] : r.statuses) statuses += std::to_string(code) + ":" + std::to_string(count) + " ";

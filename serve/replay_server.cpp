@@ -107,11 +107,8 @@ HttpResponse ReplayProviders::api_error(int status, const std::string& message, 
 }
 
 void ReplayProviders::respond_later(double delay_s, HttpResponse r, Responder respond) {
-  struct Done {
-    std::atomic<int>* in_flight;
-    ~Done() { in_flight->fetch_sub(1); }
-  };
-  auto done = std::make_shared<Done>(Done{&in_flight_});
+  // Leaves the in-flight count when the answer has been handed over (or dropped).
+  std::shared_ptr<void> done(nullptr, [this](void*) { in_flight_.fetch_sub(1); });
   if (delay_s <= 0 || !server_) {
     respond(std::move(r));
     return;
