@@ -93,7 +93,11 @@ void setup_train(CLI::App& app) {
       show("policy (greedy):", "eval/");
       show("best fixed strategy:", "eval/expert_");
     }
-    if (r.interrupted) std::printf("resume with: conductor train --resume %s\n", r.run_dir.c_str());
+    if (r.interrupted && dopt.world_size > 1)
+      std::printf("resume with %d ranks: scripts/launch-local %d --resume %s (or the same launcher command)\n",
+                  dopt.world_size, dopt.world_size, r.run_dir.c_str());
+    else if (r.interrupted)
+      std::printf("resume with: conductor train --resume %s\n", r.run_dir.c_str());
   });
 }
 

@@ -162,9 +162,9 @@ class GlooProcessGroup final : public ProcessGroup {
     try {
       f();
     } catch (const std::exception& e) {
-      const std::string cause = first_line(e.what());
+      const std::string cause = first_line(e.what()), took = seconds_since(t0);
       throw DistributedError("rank " + std::to_string(o_.rank) + " of " + std::to_string(o_.world_size) + ": " +
-                             what + " failed after " + seconds_since(t0) + " s: " + cause + "; " + suspects() +
+                             what + " failed after " + took + " s: " + cause + "; " + suspects() +
                              " (process-group timeout " + fmt_seconds(o_.timeout_s) + " s, --dist-timeout)");
     }
   }
