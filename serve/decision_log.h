@@ -38,7 +38,7 @@ struct DecisionLogConfig {
   int queue_rows = 65536;                 // rows waiting at most; more are dropped (and counted)
   double fsync_interval_s = 0.0;          // 0: fdatasync after every batch; else at most this often
   bool log_query_text = true;             // false: no "text" in rows (query_id defaults to a hash of it)
-  int64_t remember_requests = 1000000;    // request ids kept in memory for POST /v1/feedback
+  int64_t remember_requests = 100000;     // request ids kept for POST /v1/feedback (~0.28 KiB each)
   static DecisionLogConfig parse(ConfigReader r);
 };
 

@@ -39,7 +39,7 @@ namespace conductor::serve {
 //   gateway: {...}             # serve/gateway.h; absent = no /v1/chat/completions
 //   exploration: {epsilon: 0.1} | {sample: true}   # serve/router.h; absent = greedy
 //   log: {dir: logs/, rotate_bytes: 67108864, batch_rows: 4096, queue_rows: 65536,
-//         fsync_interval_s: 0, log_query_text: true, remember_requests: 1000000}  # serve/decision_log.h
+//         fsync_interval_s: 0, log_query_text: true, remember_requests: 100000}  # serve/decision_log.h
 struct ServeConfig {
   HttpServerOptions server;
   std::optional<GatewayConfig> gateway;
