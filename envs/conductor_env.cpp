@@ -344,7 +344,7 @@ void ConductorEnv::reset(uint64_t seed) {
   cursor_ = 0;
   pass0_finished_ = 0;
   for (int i = 0; i < num_envs_; ++i) {
-    rngs_[i].reseed(derive_seed(seed, static_cast<uint64_t>(i)));
+    rngs_[i].reseed(derive_seed(seed, static_cast<uint64_t>(first_ + i)));
     slots_[i] = Slot{};
     faults_.init(fx_[i]);
     reward_[i] = 0.f;

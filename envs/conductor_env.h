@@ -118,6 +118,14 @@ class ConductorEnv : public VectorEnv {
   // Exact snapshot (RNG streams, episode states, observations, fault windows, sequential cursor,
   // budget multiplier) for bit-for-bit resume; load_state() needs an env of the same config and size.
   bool supports_state() const override { return true; }
+  // Rank shards (docs/distributed.md): sub-environment i draws from stream first + i, so the shards
+  // of W ranks replay exactly the sub-environments of one process with W * num_envs. Sampling mode
+  // only (a sequential pass is one cursor over the split).
+  bool set_first_index(int first) override {
+    if (first != 0 && config_.sequential) return false;
+    first_ = first;
+    return true;
+  }
   std::string save_state() const override;
   void load_state(const std::string& blob) override;
   // Budget mode lagrange: the window's {sum of episode costs, episodes}; adapt() takes their sums
@@ -211,6 +219,7 @@ class ConductorEnv : public VectorEnv {
   std::vector<float> unit_price_factor_; // [M] of ones when there are no faults
   mutable std::vector<ConductorStateView> state_cache_;  // state_views()
   uint64_t cursor_ = 0;
+  int first_ = 0;  // stream index of sub-environment 0 (set_first_index)
   std::size_t pass0_finished_ = 0;
   int expert_worker_ = 0;
   bool has_faults_ = false;

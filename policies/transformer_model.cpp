@@ -127,6 +127,9 @@ std::shared_ptr<const TransformerSettings> TransformerSettings::parse(ConfigRead
     r.fail_at("checkpoint", "'" + s->checkpoint + "' is not a directory (an HF checkpoint: config.json + safetensors)");
   }
   s->tokenizer = r.get<std::string>("tokenizer", "");
+  // Paths are kept absolute: checkpoints and exports read them from any working directory.
+  if (!s->checkpoint.empty()) s->checkpoint = fs::absolute(s->checkpoint).lexically_normal().string();
+  if (!s->tokenizer.empty()) s->tokenizer = fs::absolute(s->tokenizer).lexically_normal().string();
   if (s->tokenizer.empty() && s->checkpoint.empty())
     r.fail_at("tokenizer", "required with a preset: the tokenizer.json the model reads");
   if (!fs::is_regular_file(s->tokenizer_path()))
@@ -665,9 +668,16 @@ void TransformerModel::load(const std::string& dir) {
   if (info.action_names != c.action_names)
     fail(path, ": the checkpoint's actions differ from this environment's (a transformer's actions are tokens: ",
          "the worker list and the finish rules must be the same, in the same order)");
-  if (info.settings.to_json() != c.settings.to_json())
-    fail(path, ": the checkpoint was made with other policy settings (", info.settings.to_json().dump(),
-         ") than these (", c.settings.to_json().dump(), ")");
+  // Settings must agree but for where the files are (the base is identified by its sha256).
+  auto comparable = [](const TransformerSettings& t) {
+    json j = t.to_json();
+    j.erase("checkpoint");
+    j.erase("tokenizer");
+    return j;
+  };
+  if (comparable(info.settings) != comparable(c.settings))
+    fail(path, ": the checkpoint was made with other policy settings (", comparable(info.settings).dump(),
+         ") than these (", comparable(c.settings).dump(), ")");
   if (info.base_sha256 != c.base_sha256)
     fail(path, ": the base checkpoint ", c.settings.checkpoint, " has changed since this run started (sha256 ",
          c.base_sha256, ", the run recorded ", info.base_sha256, ")");

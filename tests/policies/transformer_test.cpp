@@ -182,6 +182,16 @@ TEST(TransformerSettings, BadKeysNameTheKey) {
   expect_error("model: tiny\ntokenizer: " + fixture_tokenizer() + "\ndtype: f8\n", "dtype");
 }
 
+TEST(TransformerSettings, PathsBecomeAbsoluteSoCheckpointsLoadFromAnywhere) {
+  const fs::path rel = fs::relative(fixture_tokenizer(), fs::current_path());
+  ASSERT_TRUE(rel.is_relative());
+  ConfigDoc doc = ConfigDoc::load_string("model: tiny\ntokenizer: " + rel.string() + "\n", "policy.yaml");
+  ConfigReader r = doc.root();
+  const auto s = TransformerSettings::parse(r);
+  EXPECT_TRUE(fs::path(s->tokenizer).is_absolute()) << s->tokenizer;
+  EXPECT_TRUE(fs::equivalent(s->tokenizer, fixture_tokenizer()));
+}
+
 // ---- Compute paths ----
 
 TEST(TransformerModel, CachedNoGradPathEqualsBatchedGradPath) {

@@ -10,27 +10,16 @@
 #include "core/atomic_file.h"
 #include "core/json_util.h"
 #include "tests/test_util.h"
+#include "tests/trainer/train_fixtures.h"
 #include "trainer/train.h"
 
 namespace conductor {
 namespace {
 
-std::vector<json> metric_rows(const std::string& run_dir) {
-  std::istringstream in(read_file(run_dir + "/metrics.jsonl"));
-  std::vector<json> rows;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(json::parse(line));
-  return rows;
-}
+using testing::metric_rows;
 
 TrainResult train(ConfigDoc doc, const std::string& dir, int64_t stop_after = -1, bool resume = false) {
-  TrainOptions opt;
-  opt.run_dir = dir;
-  opt.console = false;
-  opt.resume = resume;
-  opt.stop_after_updates = stop_after;
-  return run_training(doc, opt);
+  return testing::train_quietly(std::move(doc), dir, stop_after, resume);
 }
 
 // Measured with seeds 1-5: the mean of the last 10 updates is 4.1% below, 3.6% above, 8.1% below,
