@@ -7,6 +7,7 @@ PKGS=(
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU) with a fast BLAS (see DEVELOPERS.md)
   libgloo-dev                               # headers LibTorch's c10d Gloo process group needs (docs/distributed.md)
   libboost-dev libssl-dev zlib1g-dev        # Asio / Beast
+  openssl                                   # the TLS tests make their CA and certificates with it
   libyaml-cpp-dev libeigen3-dev libhdf5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
