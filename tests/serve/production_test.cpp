@@ -759,6 +759,44 @@ TEST(DecisionLog, RotatesBySizeAndKeepsEveryRowInOrder) {
   for (int i = 0; i < 500; ++i) EXPECT_EQ(rows[i]["request_id"], "r" + std::to_string(i));
 }
 
+// A full queue drops rows instead of blocking the request, counts them, and leaves a log_gap row
+// saying how many were lost; every row append() accepted is written, in order.
+TEST(DecisionLog, FullQueueDropsCountsAndRecordsTheGap) {
+  const std::string dir = conductor::testing::temp_dir() + "/log-full";
+  DecisionLogConfig c;
+  c.dir = dir;
+  c.queue_rows = 2;
+  c.batch_rows = 2;
+  std::vector<int> accepted;
+  uint64_t refused = 0;
+  {
+    DecisionLog log(c);
+    // The writer fdatasyncs every batch of 2: appending without pause fills the queue quickly.
+    for (int i = 0; i < 200000 && refused < 50; ++i) {
+      if (log.append(json{{"type", "feedback"}, {"request_id", "r" + std::to_string(i)}, {"quality", 1}}.dump()))
+        accepted.push_back(i);
+      else
+        ++refused;
+    }
+    ASSERT_GT(refused, 0u) << "the queue never filled";
+    log.close();
+    const DecisionLogStats s = log.stats();
+    EXPECT_EQ(s.rows_dropped, refused);
+    EXPECT_EQ(s.write_errors, 0u);
+  }
+  uint64_t gap_total = 0;
+  std::vector<int> written;
+  for (const auto& r : log_rows(dir)) {
+    if (r.value("type", "") == "log_gap") {
+      gap_total += r.at("dropped").get<uint64_t>();
+      continue;
+    }
+    written.push_back(std::stoi(r.at("request_id").get<std::string>().substr(1)));
+  }
+  EXPECT_EQ(gap_total, refused);
+  EXPECT_EQ(written, accepted);
+}
+
 // ---------------------------------------------------------------------------------------------
 // kill -9 of a logging server under load. The server runs in a child process (this test binary,
 // re-executed with a filter that selects the hidden child test below); the parent loads it with
