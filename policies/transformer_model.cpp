@@ -342,10 +342,8 @@ void TransformerModel::encode(const ObsBatch& obs, EncodedObs& out) const {
     if (p.truncated) ++*truncated_;
     out.tokens.insert(out.tokens.end(), p.ids.begin(), p.ids.end());
     out.offsets.push_back(static_cast<int64_t>(out.tokens.size()));
-    // The system part's length and the previous decision point's length: where a KV cache can resume.
-    const int64_t system_end = p.system_end;
-    const int64_t previous = p.part_ends.size() >= 2 ? p.part_ends[p.part_ends.size() - 2] : 0;
-    out.keys.push_back((system_end << 32) | previous);
+    // The system part's length: the first chunk boundary (chunk_ends() finds the others).
+    out.keys.push_back(p.system_end);
   }
   out.rows += obs.n;
 }
@@ -380,33 +378,43 @@ torch::Tensor TransformerModel::lower_of(const int32_t* tokens, int64_t n, int64
   // Not cached (evicted, or no rollout saw it): computed as the rollout computes it, chunk by chunk,
   // so a row's value never depends on what the cache held.
   torch::NoGradGuard ng;
-  TransformerCore& c = *core_;
-  llm::KVCache kv = c.lm->make_cache(1, n);
+  llm::KVCache kv = core_->lm->make_cache(1, n);
   int64_t start = 0;
   for (int64_t end : chunk_ends(tokens, n, system_end)) {
-    const torch::Tensor h = embed(ids_tensor(tokens + start, end - start, c.lm->device()));
-    const torch::Tensor part = c.lm->forward_layers(h, 0, c.frozen_layers, start, &kv)[0];
-    low = low.defined() ? torch::cat({low, part}, 0) : part;
+    run_chunk(tokens, start, end, &kv, low, /*top=*/false);
     start = end;
   }
-  caches_->put_lower(tokens, n, low, c.settings.frozen_cache_mb << 20);
+  caches_->put_lower(tokens, n, low, core_->settings.frozen_cache_mb << 20);
   return low;
 }
 
-torch::Tensor TransformerModel::hidden_no_grad(const int32_t* tokens, int64_t n, int64_t system_end, int64_t previous) {
+torch::Tensor TransformerModel::run_chunk(const int32_t* tokens, int64_t start, int64_t end, llm::KVCache* kv,
+                                          torch::Tensor& lower, bool top) {
+  TransformerCore& c = *core_;
+  const int64_t L = c.num_layers(), F = c.frozen_layers;
+  torch::Tensor h = embed(ids_tensor(tokens + start, end - start, c.lm->device()));
+  if (F > 0) {
+    h = c.lm->forward_layers(h, 0, F, start, kv);
+    lower = lower.defined() ? torch::cat({lower, h[0]}, 0) : h[0].clone();
+  }
+  if (!top) return {};
+  h = c.lm->forward_layers(h, F, L, start, kv);
+  return c.lm->final_norm(h.narrow(1, h.size(1) - 1, 1)).reshape({-1}).clone();
+}
+
+torch::Tensor TransformerModel::hidden_no_grad(const int32_t* tokens, int64_t n, int64_t system_end) {
   TransformerCore& c = *core_;
   if (const auto* d = caches_->find_decision(tokens, n)) {
     caches_->kv_reuse_tokens += n;
     return d->last_hidden;
   }
-  const int64_t L = c.num_layers(), F = c.frozen_layers;
+  const int64_t F = c.frozen_layers;
   // Each prompt is computed in the same chunks (system part, query, each call), from scratch or
   // continuing the KV cache of a cached earlier boundary: the same floats either way, so results
   // do not depend on the cache's state (exact resume).
   const std::vector<int64_t> ends = chunk_ends(tokens, n, system_end);
   const TransformerCaches::Decision* from = nullptr;
   for (auto it = ends.rbegin() + 1; it != ends.rend() && !from; ++it) from = caches_->find_decision(tokens, *it);
-  (void)previous;
   std::shared_ptr<llm::KVCache> kv;
   torch::Tensor lower;
   int64_t start = 0;
@@ -422,17 +430,8 @@ torch::Tensor TransformerModel::hidden_no_grad(const int32_t* tokens, int64_t n,
   for (int64_t end : ends) {
     if (end <= start) continue;
     caches_->kv_new_tokens += end - start;
-    const torch::Tensor h = embed(ids_tensor(tokens + start, end - start, c.lm->device()));
-    torch::Tensor top;
-    if (F > 0) {
-      const torch::Tensor low = c.lm->forward_layers(h, 0, F, start, kv.get());
-      lower = lower.defined() ? torch::cat({lower, low[0]}, 0) : low[0].clone();
-      top = c.lm->forward_layers(low, F, L, start, kv.get());
-    } else {
-      top = c.lm->forward_layers(h, 0, L, start, kv.get());
-    }
+    last = run_chunk(tokens, start, end, kv.get(), lower, /*top=*/true);
     start = end;
-    last = c.lm->final_norm(top.narrow(1, top.size(1) - 1, 1)).reshape({-1}).clone();
     if (end == system_end) {  // the shared system part, kept for every query with the same pool and prices
       TransformerCaches::Decision sys;
       sys.last_hidden = last;
@@ -537,9 +536,8 @@ torch::Tensor TransformerModel::last_hidden(const EncodedObs& enc, const torch::
     std::vector<torch::Tensor> out;
     for (int64_t i = 0; i < R; ++i) {
       const int64_t row = r[i];
-      const int64_t key = enc.keys.at(static_cast<std::size_t>(row));
       out.push_back(hidden_no_grad(enc.tokens.data() + enc.offsets[row], enc.offsets[row + 1] - enc.offsets[row],
-                                   key >> 32, key & 0xffffffffLL));
+                                   enc.keys.at(static_cast<std::size_t>(row))));
     }
     caches_->next_call();
     return torch::stack(out);
@@ -550,13 +548,9 @@ torch::Tensor TransformerModel::last_hidden(const EncodedObs& enc, const torch::
   std::vector<int64_t> system_ends;
   for (int64_t i = 0; i < R; ++i) {
     toks.emplace_back(enc.tokens.begin() + enc.offsets[r[i]], enc.tokens.begin() + enc.offsets[r[i] + 1]);
-    system_ends.push_back(enc.keys.at(static_cast<std::size_t>(r[i])) >> 32);
+    system_ends.push_back(enc.keys.at(static_cast<std::size_t>(r[i])));
   }
   return hidden_batch(toks, system_ends);
-}
-
-torch::Tensor TransformerModel::logits_of(const torch::Tensor& hidden) {
-  return hidden.to(torch::kFloat32).matmul(core_->action_head.t());
 }
 
 PolicyOutput TransformerModel::forward(const EncodedObs& enc, const torch::Tensor& rows) {

@@ -124,14 +124,17 @@ class TransformerModel final : public PolicyModel {
 
  private:
   torch::Tensor embed(const torch::Tensor& ids);  // base rows, action tokens from action_embed
-  torch::Tensor hidden_no_grad(const int32_t* tokens, int64_t n, int64_t system_end, int64_t previous);
+  torch::Tensor hidden_no_grad(const int32_t* tokens, int64_t n, int64_t system_end);
+  // Runs tokens [start, end) through the frozen layers (their outputs appended to `lower`) and, with
+  // `top`, the rest: returns the final-normed hidden state at `end - 1` (undefined without `top`).
+  torch::Tensor run_chunk(const int32_t* tokens, int64_t start, int64_t end, llm::KVCache* kv, torch::Tensor& lower,
+                          bool top);
   torch::Tensor hidden_batch(const std::vector<std::vector<int32_t>>& rows, const std::vector<int64_t>& system_ends);
   // Frozen layers' outputs [n, H] of a prompt, cached.
   torch::Tensor lower_of(const int32_t* tokens, int64_t n, int64_t system_end);
   // Where the no-gradient path splits a prompt: the ends of the system part, the query and each call.
   std::vector<int64_t> chunk_ends(const int32_t* tokens, int64_t n, int64_t system_end) const;
   torch::Tensor last_position_layer(int64_t layer, const torch::Tensor& h, const torch::Tensor& lengths);
-  torch::Tensor logits_of(const torch::Tensor& hidden);
 
   std::shared_ptr<TransformerCore> core_;
   std::vector<int64_t> action_of_cpu_;  // core_->action_of_token on the CPU

@@ -285,8 +285,11 @@ TEST(TransformerModel, LoraStepChangesOnlyAdaptersAndHeadsAndReferenceStays) {
     const bool changed = !torch::equal(t, after.at(name));
     const bool adapter = name.find("lora_") != std::string::npos;
     const bool head = name.rfind("policy.", 0) == 0;
-    if (adapter) changed_adapters += changed;
-    else if (!head) EXPECT_FALSE(changed) << name << " is a base weight and changed";
+    if (adapter) {
+      changed_adapters += changed;
+    } else if (!head) {
+      EXPECT_FALSE(changed) << name << " is a base weight and changed";
+    }
   }
   EXPECT_GT(changed_adapters, 0);
   EXPECT_FALSE(torch::equal(before.at("policy.action_head"), after.at("policy.action_head")));
@@ -314,9 +317,13 @@ TEST(TransformerModel, TopLayersTrainAloneAndLowerCacheIsReused) {
   for (const auto& [name, t] : before) {
     const bool top = name.find("layers.3.") != std::string::npos || name == "model.norm.weight";
     const bool changed = !torch::equal(t, after.at(name));
-    if (name == "policy.action_embed") EXPECT_FALSE(changed) << "action inputs feed the cached layers";
-    else if (top || name == "policy.action_head" || name == "policy.value_head.weight") EXPECT_TRUE(changed) << name;
-    else EXPECT_FALSE(changed) << name;
+    if (name == "policy.action_embed") {
+      EXPECT_FALSE(changed) << "action inputs feed the cached layers";
+    } else if (top || name == "policy.action_head" || name == "policy.value_head.weight") {
+      EXPECT_TRUE(changed) << name;
+    } else {
+      EXPECT_FALSE(changed) << name;
+    }
   }
 }
 

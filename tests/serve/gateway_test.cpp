@@ -16,15 +16,7 @@ namespace {
 using testing::get;
 using testing::post;
 
-struct Rig {
-  testing::TestWorld t;
-  std::shared_ptr<Router> router;
-  std::unique_ptr<ReplayProviders> replay;
-  std::unique_ptr<HttpServer> replay_server;
-  std::shared_ptr<Gateway> gateway;
-  std::unique_ptr<ConductorService> service;
-  int port() const { return service->port(); }
-};
+using Rig = testing::GatewayRig;
 
 std::unique_ptr<Rig> make_rig(ReplayOptions ropt, double timeout_s = 5.0, int retries = 1, int max_steps = 3) {
   auto r = std::make_unique<Rig>();

@@ -329,15 +329,7 @@ TEST(CircuitBreaker, OpensAfterNFailuresThenProbesOnce) {
 
 // ---------------------------------------------------------------------------------------------
 // The gateway against replay providers of each API, over TLS with the test CA.
-struct Rig {
-  testing::TestWorld t;
-  std::shared_ptr<Router> router;
-  std::unique_ptr<ReplayProviders> replay;
-  std::unique_ptr<HttpServer> replay_server;
-  std::shared_ptr<Gateway> gateway;
-  std::unique_ptr<ConductorService> service;
-  int port() const { return service->port(); }
-};
+using Rig = testing::GatewayRig;
 
 struct RigOptions {
   ApiKind api = ApiKind::kOpenAI;

@@ -13,7 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "serve/gateway.h"
 #include "serve/http_client.h"
+#include "serve/http_server.h"
+#include "serve/replay_server.h"
+#include "serve/router.h"
+#include "serve/service.h"
 #include "tests/policies/policy_fixtures.h"
 
 namespace conductor::serve::testing {
@@ -91,5 +96,17 @@ inline std::string http_request(const std::string& method, const std::string& pa
   return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) + (keep_alive ? "" : "\r\nConnection: close") + "\r\n\r\n" + body;
 }
+
+// A gateway test's parts: the world, the router, replay providers behind their HTTP server, the
+// gateway and the service in front (gateway_test.cpp and production_test.cpp build them).
+struct GatewayRig {
+  conductor::testing::TestWorld t;
+  std::shared_ptr<Router> router;
+  std::unique_ptr<ReplayProviders> replay;
+  std::unique_ptr<HttpServer> replay_server;
+  std::shared_ptr<Gateway> gateway;
+  std::unique_ptr<ConductorService> service;
+  int port() const { return service->port(); }
+};
 
 }  // namespace conductor::serve::testing

@@ -30,6 +30,7 @@
 #include "core/json_util.h"
 #include "policies/actor_critic.h"
 #include "tests/test_util.h"
+#include "tests/trainer/conductor_process.h"
 #include "trainer/distributed.h"
 #include "trainer/losses.h"
 
@@ -222,90 +223,9 @@ TEST(GlooProcessGroup, ARankThatNeverJoinsIsAnErrorAfterTheTimeout) {
 
 #ifdef CONDUCTOR_BIN
 
-constexpr auto kDeadline = std::chrono::seconds(120);  // a hang, not a slow machine
-
-// A `conductor` process with extra environment variables, stdout and stderr in a log file; killed
-// and reaped if still running when destroyed.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::vector<std::string>& env, std::string log_path)
-      : log_path_(std::move(log_path)) {
-    std::vector<std::string> all = {CONDUCTOR_BIN};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) {
-      const std::string kv = *e;
-      const std::string name = kv.substr(0, kv.find('='));
-      if (name != "WORLD_SIZE" && name != "RANK" && name != "MASTER_ADDR" && name != "MASTER_PORT" &&
-          name.rfind("SLURM_", 0) != 0)
-        envs.push_back(kv);
-    }
-    envs.insert(envs.end(), env.begin(), env.end());
-    std::vector<char*> envp;
-    for (auto& e : envs) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const char* log = log_path_.c_str();
-    sigset_t none;
-    sigemptyset(&none);
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) _exit(126);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      execve(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool running() {
-    if (reaped_) return false;
-    if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-  void signal(int sig) const { ::kill(pid_, sig); }
-  // Waits for the exit (SIGKILL after `deadline`); returns the waitpid status.
-  int wait(std::chrono::seconds deadline = kDeadline) {
-    const auto t0 = Clock::now();
-    bool killed = false;
-    while (running()) {
-      if (!killed && Clock::now() - t0 > deadline) {
-        killed = true;
-        ADD_FAILURE() << "conductor did not exit within " << deadline.count() << " s; killing it. Log:\n" << log();
-        ::kill(pid_, SIGKILL);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return status_;
-  }
-  std::string log() const {
-    try {
-      return read_file(log_path_);
-    } catch (const Error&) {
-      return "";
-    }
-  }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool reaped_ = false;
-};
-
-bool exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+using Child = testing::ConductorProcess;
+constexpr auto kDeadline = Child::kDeadline;
+using testing::exited_with;
 
 // CartPole, 8 sub-environments in all (4 per rank with 2 ranks), one minibatch per epoch (so the
 // union of the ranks' minibatches is the single process's), 2 epochs, 4 updates.

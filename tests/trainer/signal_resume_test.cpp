@@ -25,6 +25,7 @@
 #include "core/json_util.h"
 #include "policies/actor_critic.h"
 #include "tests/test_util.h"
+#include "tests/trainer/conductor_process.h"
 
 namespace conductor {
 namespace {
@@ -47,90 +48,16 @@ checkpoint_keep: 3
 log: {console: false, tensorboard: false}
 )";
 constexpr int64_t kUpdates = 160;
-constexpr auto kDeadline = std::chrono::seconds(120);  // a hang, not a slow machine
 const char* const kCheckpointFiles[] = {"model.pt", "policy.json", "optimizer.pt", "state.json", "env_state.bin"};
 
-// A `conductor` process with stdout and stderr in a log file; killed and reaped if still running
-// when destroyed (a failed assertion).
-class Child {
+// The conductor binary with its output in a log file (tests/trainer/conductor_process.h).
+class Child : public testing::ConductorProcess {
  public:
-  Child(const std::vector<std::string>& args, std::string log_path) : log_path_(std::move(log_path)) {
-    // Everything the child needs is prepared before fork: it only calls async-signal-safe functions.
-    std::vector<std::string> all = {CONDUCTOR_BIN};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const char* log = log_path_.c_str();
-    sigset_t none;
-    sigemptyset(&none);
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) _exit(126);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool started() const { return pid_ > 0; }
-  bool running() {
-    if (reaped_) return false;
-    if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-  void signal(int sig) const { ::kill(pid_, sig); }
-  // Waits for the exit (SIGKILL after the deadline); returns the waitpid status.
-  int wait() {
-    const auto t0 = Clock::now();
-    bool killed = false;
-    while (running()) {
-      if (!killed && Clock::now() - t0 > kDeadline) {
-        killed = true;
-        ADD_FAILURE() << "conductor did not exit within the deadline; killing it. Log:\n" << log();
-        ::kill(pid_, SIGKILL);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return status_;
-  }
-  std::string log() const {
-    try {
-      return read_file(log_path_);
-    } catch (const Error&) {
-      return "";
-    }
-  }
-  // Polls (1 ms) until pred() holds; false when the process exits first or the deadline passes.
-  bool wait_until(const std::function<bool()>& pred) {
-    const auto t0 = Clock::now();
-    while (!pred()) {
-      if (!running() || Clock::now() - t0 > kDeadline) return pred();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-  }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool reaped_ = false;
+  Child(const std::vector<std::string>& args, std::string log_path)
+      : ConductorProcess(args, {}, std::move(log_path)) {}
 };
-
-bool exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
-bool killed_by(int status, int sig) { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
+using testing::exited_with;
+using testing::killed_by;
 
 // The update named by run/checkpoints/latest (replaced atomically, so read whole), -1 before the
 // first checkpoint.
