@@ -5,6 +5,13 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef CONDUCTOR_WITH_NCCL  // set by trainer/CMakeLists.txt when LibTorch is a CUDA build
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL 1
+#endif
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cerrno>
 #include <chrono>
@@ -46,13 +53,15 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
-// The c10d Gloo process group. Every collective runs through run(), which turns a failure (a
-// peer's connection closed, or nothing within the timeout) into a DistributedError that names the
-// ranks that did not report the failure themselves: each surviving rank marks itself in the store,
+// The c10d process group: Gloo (collectives on the CPU) or, in a CUDA build, NCCL (collectives on
+// this rank's GPU, cuda:LOCAL_RANK, which is also made the current device so `device: cuda` in a
+// policy lands there). Every collective runs through run(), which turns a failure (a peer's
+// connection closed, or nothing within the timeout) into a DistributedError that names the ranks
+// that did not report the failure themselves: each surviving rank marks itself in the store,
 // waits briefly for the others to do the same, and lists the ranks still unmarked.
-class GlooProcessGroup final : public ProcessGroup {
+class C10dProcessGroup final : public ProcessGroup {
  public:
-  explicit GlooProcessGroup(const DistributedOptions& o) : o_(o) {
+  explicit C10dProcessGroup(const DistributedOptions& o) : o_(o) {
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000.0));
     const auto t0 = Clock::now();
     try {
@@ -63,15 +72,34 @@ class GlooProcessGroup final : public ProcessGroup {
       so.waitWorkers = true;
       so.timeout = timeout;
       store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
-      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-      if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-      else if (is_loopback(o.master_addr))
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-      else
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      opts->threads = 1;
-      pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, o.rank, o.world_size, opts);
+#ifdef CONDUCTOR_WITH_NCCL
+      if (o.backend == "nccl") {
+        const int gpus = static_cast<int>(c10::cuda::device_count());
+        if (o.local_rank < 0 || o.local_rank >= gpus)
+          fail("rank ", o.rank, ": LOCAL_RANK ", o.local_rank, " has no GPU (this node has ", gpus,
+               "; start at most one rank per GPU)");
+        c10::cuda::set_device(static_cast<c10::DeviceIndex>(o.local_rank));
+        comm_device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(o.local_rank));
+        // Without blocking wait a collective with a dead peer waits forever; with it, the
+        // process-group timeout applies as it does for Gloo (the user's setting wins).
+        setenv("NCCL_BLOCKING_WAIT", "1", 0);
+        auto nopts = c10d::ProcessGroupNCCL::Options::create();
+        nopts->timeout = timeout;
+        pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, o.rank, o.world_size, nopts);
+      }
+#endif
+      if (o.backend == "gloo") {
+        auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+        if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+          opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+        else if (is_loopback(o.master_addr))
+          opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        else
+          opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        opts->threads = 1;
+        pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, o.rank, o.world_size, opts);
+      }
+      if (!pg_) fail("distributed backend '", o.backend, "' is not in this build");
     } catch (const std::exception& e) {
       throw DistributedError("rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) +
                              ": rendezvous at " + o.master_addr + ":" + std::to_string(o.master_port) + " (" +
@@ -80,7 +108,7 @@ class GlooProcessGroup final : public ProcessGroup {
                              fmt_seconds(o.timeout_s) + " s; --dist-timeout)");
     }
     log_info("rank ", o.rank, " of ", o.world_size, " joined the process group at ", o.master_addr, ":",
-             o.master_port, " (gloo, ", o.source, ")");
+             o.master_port, " (", o.backend, ", ", o.source, ")");
   }
 
   int rank() const override { return o_.rank; }
@@ -97,9 +125,10 @@ class GlooProcessGroup final : public ProcessGroup {
         const auto& p = params[i];
         flat.push_back(p.grad().defined() ? p.grad().detach().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
       }
-      std::vector<torch::Tensor> bucket{torch::cat(flat)};
+      std::vector<torch::Tensor> bucket{torch::cat(flat).to(comm_device_)};
       run("gradient all-reduce", [&] { pg_->allreduce(bucket)->wait(); });
       bucket[0].div_(o_.world_size);
+      if (bucket[0].device() != params[members.front()].device()) bucket[0] = bucket[0].to(params[members.front()].device());
       int64_t offset = 0;
       for (std::size_t i : members) {
         const auto& p = params[i];
@@ -118,28 +147,32 @@ class GlooProcessGroup final : public ProcessGroup {
     if (values.empty()) return;
     std::vector<torch::Tensor> t{torch::from_blob(values.data(), {static_cast<int64_t>(values.size())},
                                                   torch::kFloat64)
-                                     .clone()};
+                                     .to(comm_device_, /*non_blocking=*/false, /*copy=*/true)};
     run("statistics all-reduce", [&] { pg_->allreduce(t)->wait(); });
+    t[0] = t[0].cpu();
     std::memcpy(values.data(), t[0].data_ptr<double>(), values.size() * sizeof(double));
   }
 
   // Two all-gathers: the sizes, then the blobs padded to the largest.
   std::vector<std::string> gather_to_root(const std::string& blob) override {
     const int W = o_.world_size;
-    std::vector<torch::Tensor> in{torch::tensor({static_cast<int64_t>(blob.size())}, torch::kInt64)};
+    const auto on = torch::TensorOptions().device(comm_device_);
+    std::vector<torch::Tensor> in{torch::tensor({static_cast<int64_t>(blob.size())}, torch::kInt64).to(comm_device_)};
     std::vector<std::vector<torch::Tensor>> out(1);
-    for (int r = 0; r < W; ++r) out[0].push_back(torch::zeros({1}, torch::kInt64));
+    for (int r = 0; r < W; ++r) out[0].push_back(torch::zeros({1}, on.dtype(torch::kInt64)));
     run("checkpoint gather (sizes)", [&] { pg_->allgather(out, in)->wait(); });
     int64_t max_size = 1;
     std::vector<int64_t> sizes(W);
     for (int r = 0; r < W; ++r) max_size = std::max(max_size, sizes[r] = out[0][r].item<int64_t>());
     std::vector<torch::Tensor> data{torch::zeros({max_size}, torch::kUInt8)};
     std::memcpy(data[0].data_ptr<uint8_t>(), blob.data(), blob.size());
+    data[0] = data[0].to(comm_device_);
     std::vector<std::vector<torch::Tensor>> all(1);
-    for (int r = 0; r < W; ++r) all[0].push_back(torch::empty({max_size}, torch::kUInt8));
+    for (int r = 0; r < W; ++r) all[0].push_back(torch::empty({max_size}, on.dtype(torch::kUInt8)));
     run("checkpoint gather", [&] { pg_->allgather(all, data)->wait(); });
     std::vector<std::string> blobs;
     if (o_.rank != 0) return blobs;
+    for (int r = 0; r < W; ++r) all[0][r] = all[0][r].cpu();
     for (int r = 0; r < W; ++r)
       blobs.emplace_back(reinterpret_cast<const char*>(all[0][r].data_ptr<uint8_t>()), static_cast<std::size_t>(sizes[r]));
     return blobs;
@@ -196,7 +229,8 @@ class GlooProcessGroup final : public ProcessGroup {
 
   DistributedOptions o_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  torch::Device comm_device_{torch::kCPU};  // where collectives' tensors live (cuda:LOCAL_RANK for NCCL)
 };
 
 }  // namespace
@@ -268,16 +302,19 @@ DistributedOptions resolve_distributed_options(const DistributedFlags& flags,
   o.backend = !flags.backend.empty() ? flags.backend
               : !env("CONDUCTOR_DIST_BACKEND").empty() ? env("CONDUCTOR_DIST_BACKEND")
                                                         : std::string("gloo");
+#ifndef CONDUCTOR_WITH_NCCL
   if (o.backend == "nccl")
     fail("distributed backend 'nccl': NCCL is absent from this build (LibTorch CPU from Debian); "
-         "use gloo (the default), which runs every collective on the CPU");
+         "use gloo (the default), which runs every collective on the CPU, or build against a CUDA "
+         "LibTorch (docs/distributed.md)");
+#endif
   if (o.backend != "gloo") fail("distributed backend '", o.backend, "': unknown (gloo | nccl)");
   return o;
 }
 
 std::shared_ptr<ProcessGroup> make_process_group(const DistributedOptions& o) {
   if (o.world_size <= 1) return std::make_shared<LocalProcessGroup>();
-  return std::make_shared<GlooProcessGroup>(o);
+  return std::make_shared<C10dProcessGroup>(o);
 }
 
 torch::Tensor normalize_advantages_across(const torch::Tensor& advantages, ProcessGroup& group) {

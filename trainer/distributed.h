@@ -1,5 +1,6 @@
 // Data-parallel training on PyTorch's own distributed engine (c10d): rendezvous through a TCPStore
-// hosted by rank 0, collectives through ProcessGroupGloo (CPU). docs/distributed.md.
+// hosted by rank 0, collectives through ProcessGroupGloo (CPU) or, in a CUDA build, ProcessGroupNCCL
+// (GPU, one rank per GPU: cuda:LOCAL_RANK). docs/distributed.md.
 //
 // A run joins a process group when it is given one, in this order of precedence:
 //   1. `conductor train --world-size N --rank R --master HOST:PORT`
@@ -32,7 +33,7 @@ struct DistributedOptions {
   std::string master_addr;      // rank 0's address (it hosts the TCPStore)
   int master_port = 29500;
   double timeout_s = 120.0;     // every collective and the rendezvous; a dead peer is an error after this
-  std::string backend = "gloo"; // gloo (CPU); nccl needs a CUDA LibTorch (not compiled into this build)
+  std::string backend = "gloo"; // gloo (CPU), or nccl (compiled in only against a CUDA LibTorch)
   std::string source;           // where the settings came from, for messages
 };
 
@@ -51,7 +52,7 @@ DistributedOptions resolve_distributed_options(const DistributedFlags& flags,
                                                const std::function<const char*(const char*)>& getenv);
 
 // The process group of `o`: LocalProcessGroup for a world size of 1, else a c10d Gloo group (blocks
-// until every rank has joined, at most o.timeout_s).
+// until every rank has joined, at most o.timeout_s); NCCL when o.backend is nccl (CUDA builds).
 std::shared_ptr<ProcessGroup> make_process_group(const DistributedOptions& o);
 
 // Per-minibatch advantage normalization over the union of every rank's minibatch rows (the
