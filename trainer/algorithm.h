@@ -149,5 +149,8 @@ std::unique_ptr<Algorithm> make_bc(const RunConfig& cfg);
 // on a fresh environment instance, with its own optimizer over the policy's logit parameters.
 // Returns bc/loss, bc/accuracy, bc/samples at update 0.
 Metrics bc_warm_start(TrainerState& state);
+// With bc_warmstart.logs: imitation of logged decisions weighted by their outcome
+// (trainer/logged_bc.cpp). Returns bc/* metrics at update 0.
+Metrics logged_warm_start(TrainerState& state, const std::string& resolved_yaml);
 
 }  // namespace conductor

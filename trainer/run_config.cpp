@@ -54,6 +54,11 @@ BcConfig BcConfig::parse(ConfigReader r) {
   c.epochs = r.get_in<int>("epochs", c.epochs, 1, 100000);
   c.minibatch_size = r.get_in<int>("minibatch_size", c.minibatch_size, 1, 1 << 24);
   c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
+  c.logs = r.get<std::string>("logs", c.logs);
+  c.weighting = r.get_choice("weighting", c.weighting, {"advantage", "uniform"});
+  c.beta = r.get_in<double>("beta", c.beta, 1e-3, 1e3);
+  c.importance = r.get<bool>("importance", c.importance);
+  c.max_weight = r.get_in<double>("max_weight", c.max_weight, 1.0, 1e9);
   r.finish();
   return c;
 }
@@ -91,6 +96,17 @@ RunConfig RunConfig::parse(ConfigReader r) {
   c.ppo = PpoConfig::parse(r.child("ppo"));
   c.grpo = GrpoConfig::parse(r.child("grpo"));
   c.bc = BcConfig::parse(r.child("bc_warmstart"));
+  if (!c.bc.logs.empty()) {
+    ConfigReader bc = r.child("bc_warmstart");
+    if (c.algo == "bc")
+      bc.fail_at("logs", "algo bc imitates the environment's expert; a warm start from logged decisions runs "
+                         "before ppo or grpo (algo: ppo, bc_warmstart: {enabled: true, logs: ...})");
+    if (!c.bc.enabled)
+      bc.fail_at("logs", "is set but bc_warmstart.enabled is false: set enabled: true to warm-start from the logs");
+    if (c.env_id != "conductor")
+      bc.fail_at("logs", "needs env.id conductor (the logged decisions are conductor calls); this run's env is '" +
+                             c.env_id + "'");
+  }
   c.total_steps = r.get_in<int64_t>("total_steps", c.total_steps, 1, int64_t(1) << 50);
   c.checkpoint_every = r.get_in<int>("checkpoint_every", c.checkpoint_every, 0, 1 << 30);
   c.checkpoint_keep = r.get_in<int>("checkpoint_keep", c.checkpoint_keep, 1, 1 << 20);

@@ -55,6 +55,14 @@ struct BcConfig {
   int epochs = 10;
   int minibatch_size = 256;
   double learning_rate = 1e-3;
+  // Warm start from logged decisions instead of the env's expert (trainer/logged_bc.cpp): a trace
+  // file with /decisions whose queries env.traces holds; the logged first calls are imitated,
+  // weighted by their outcome.
+  std::string logs;
+  std::string weighting = "advantage";  // advantage (importance-corrected AWR) | uniform (plain imitation)
+  double beta = 0.1;                    // AWR temperature on standardized advantages
+  bool importance = true;               // advantage weighting: divide by the logging propensity
+  double max_weight = 20.0;             // cap on a row's weight
   static BcConfig parse(ConfigReader r);
 };
 

@@ -132,11 +132,12 @@ TrainResult Trainer::run(bool resume) {
   StopSignals signals;
   if (!resume) {
     if (s_.cfg.bc.enabled) {
-      const Metrics m = bc_warm_start(s_);
+      const bool logged = !s_.cfg.bc.logs.empty();
+      const Metrics m = logged ? logged_warm_start(s_, resolved_yaml_) : bc_warm_start(s_);
       emit(m);
       if (s_.options.console)
-        log_info("bc warm start: ", static_cast<int64_t>(m.get("bc/samples")), " expert samples, loss ",
-                 m.get("bc/loss"), ", accuracy ", m.get("bc/accuracy"));
+        log_info("bc warm start: ", static_cast<int64_t>(m.get("bc/samples")), logged ? " logged" : " expert",
+                 " samples, loss ", m.get("bc/loss"), ", accuracy ", m.get("bc/accuracy"));
     }
     if (algo_->reference_kl_coef() > 0) s_.reference = s_.model->frozen_copy();
   }

@@ -1,0 +1,272 @@
+// Warm start from logged decisions (bc_warmstart.logs): behaviour cloning of what a served policy
+// did, weighted by how it turned out. docs/training.md, docs/production.md.
+//
+// The logs are bandit logs (/decisions of a trace file: `conductor traces import --format jsonl`
+// of `serve --log-dir` output, or `conductor traces simulate-logs`): one logged first call per
+// request, with its propensity and its outcome (quality from feedback, cost, latency). For each
+// decision the policy's observation at the first step is rebuilt by this run's environment over
+// env.traces, which must hold the logged queries (matched by query id, on whichever split holds
+// them), exactly as `conductor ope --traces` does. The loss is the weighted masked cross-entropy of
+// the logged actions:
+//
+//   loss = - sum_i w_i log pi(a_i | x_i) / sum_i w_i       (per minibatch)
+//
+// weighting: advantage (default), advantage-weighted regression (Peng et al. 2019) with an
+//   importance correction for the logging policy:
+//     A_i = (r_i - rbar) / std(r),  rbar = the self-normalized (SNIPS) mean of the logged reward,
+//     w_i = min( (1/p_i) / mean(1/p) * exp(A_i / beta), max_weight )
+//   r_i is this run's reward of the logged call (env.reward: w_quality * quality - w_cost * cost
+//   - w_latency * latency). With importance: false the 1/p_i factor is left out (the fit then
+//   leans towards what the logging policy chose often).
+// weighting: uniform, w_i = 1: plain imitation of the logging policy.
+//
+// Decisions without a quality label (no feedback) are left out and counted; so are decisions whose
+// logged worker the environment masks at the first step (for example an env with randomized pools).
+// Every rank of a data-parallel run fits the same rows in the same order (the warm start is cheap
+// next to RL), so the weights stay equal.
+#include <cmath>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "envs/conductor_env.h"
+#include "envs/episode_loop.h"
+#include "trainer/algorithm.h"
+#include "traces/store.h"
+
+namespace conductor {
+
+namespace {
+
+struct LoggedRows {
+  RolloutBuffer buf;           // observations, masks, logged actions; advantages = weights
+  int64_t decisions = 0, unlabelled = 0, masked = 0;
+  double mean_reward = 0.0;    // self-normalized mean of the logged reward over the kept rows
+};
+
+LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
+  const BcConfig& bc = s.cfg.bc;
+  const std::string& path = bc.logs;
+  const TraceSet logs = read_traces(path);
+  if (!logs.has_decisions())
+    fail("bc_warmstart.logs: ", path, " has no /decisions (import serve logs with `conductor traces import --format "
+         "jsonl`, or simulate them with `conductor traces simulate-logs`)");
+  const Decisions& d = logs.decisions;
+  if (d.propensity.size() != d.size())
+    fail("bc_warmstart.logs: ", path, ": /decisions/propensity has ", d.propensity.size(), " values for ", d.size(),
+         " decisions");
+  if (s.cfg.env_id != "conductor")
+    fail("bc_warmstart.logs: the warm start from logged decisions needs env.id conductor (this run's is '",
+         s.cfg.env_id, "')");
+
+  // Which logged decisions are usable, and the splits of env.traces that hold their queries.
+  LoggedRows out;
+  out.decisions = static_cast<int64_t>(d.size());
+  out.buf.n_actions = s.env_spec.n_actions;
+  std::map<Split, std::unique_ptr<VectorEnv>> envs;
+  auto env_for = [&](Split split) -> ConductorEnv& {
+    auto& e = envs[split];
+    if (!e) {
+      ConfigDoc doc = ConfigDoc::load_string(resolved_yaml, s.run_dir + "/config.yaml (bc_warmstart.logs)");
+      doc.apply_override(std::string("env.split=") + split_name(split));
+      doc.apply_override("env.mode=sequential");
+      doc.apply_override("env.num_envs=16");
+      e = RunConfig::parse(doc.root()).make_env_instance(16);
+      const EnvSpec& sp = e->spec();
+      if (sp.obs_dim != s.env_spec.obs_dim || sp.n_actions != s.env_spec.n_actions)
+        throw InternalError("bc_warmstart.logs: the replay environment's shape differs from the training one");
+    }
+    auto* conductor_env = dynamic_cast<ConductorEnv*>(e.get());
+    if (!conductor_env) throw InternalError("bc_warmstart.logs: env conductor is not a ConductorEnv");
+    return *conductor_env;
+  };
+  ConductorEnv& train_env = env_for(Split::kTrain);
+  const ConductorWorld& world = train_env.world();
+  const TraceSet& traces = *world.traces;
+  std::unordered_map<std::string, std::size_t> qid;
+  for (std::size_t q = 0; q < traces.n_queries(); ++q) qid.emplace(traces.query_id[q], q);
+  const int M = static_cast<int>(world.worker_names.size());
+  std::vector<int> worker_of_model(logs.n_models(), -1);
+  for (std::size_t m = 0; m < logs.n_models(); ++m)
+    for (int k = 0; k < M; ++k)
+      if (logs.model_name[m] == world.worker_names[k]) worker_of_model[m] = k;
+
+  const RewardConfig& rw = train_env.config().reward;
+  std::vector<std::size_t> kept, trace_query;
+  std::vector<double> reward;
+  std::map<Split, std::set<std::size_t>> wanted;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const std::string& id = logs.query_id[static_cast<std::size_t>(d.query[i])];
+    const auto it = qid.find(id);
+    if (it == qid.end())
+      fail("bc_warmstart.logs: ", path, ": /decisions/query[", i, "] is query '", id, "', which env.traces (",
+           traces.source, ") does not have: the observation of a logged decision is rebuilt from env.traces, so it "
+           "must hold the logged queries");
+    const int k = worker_of_model[static_cast<std::size_t>(d.action[i])];
+    if (k < 0) {
+      std::string known;
+      for (const auto& w : world.worker_names) known += (known.empty() ? "" : ", ") + w;
+      fail("bc_warmstart.logs: ", path, ": /decisions/action[", i, "] is model '",
+           logs.model_name[static_cast<std::size_t>(d.action[i])], "', not one of this run's workers (", known, ")");
+    }
+    const double p = d.propensity[i];
+    if (!(p > 0.0 && p <= 1.0))
+      fail("bc_warmstart.logs: ", path, ": /decisions/propensity[", i, "] is ", p, "; expected a value in (0, 1]");
+    const bool needs_latency = rw.w_latency != 0.0;
+    if (!std::isfinite(d.quality[i]) || !std::isfinite(d.cost_usd[i]) ||
+        (needs_latency && !std::isfinite(d.latency_s[i]))) {
+      ++out.unlabelled;
+      continue;
+    }
+    kept.push_back(i);
+    trace_query.push_back(it->second);
+    reward.push_back(rw.w_quality * d.quality[i] - rw.w_cost * d.cost_usd[i] -
+                     (needs_latency ? rw.w_latency * d.latency_s[i] : 0.0));
+    wanted[static_cast<Split>(traces.split[it->second])].insert(it->second);
+  }
+  if (kept.empty())
+    fail("bc_warmstart.logs: ", path, ": none of its ", d.size(),
+         " decisions has a quality label (post feedback to /v1/feedback, or log with outcomes)");
+
+  // First-step observations of the wanted queries: one sequential pass over each split.
+  EncodedObs captured;
+  std::vector<uint8_t> captured_mask;
+  std::unordered_map<std::size_t, int64_t> row_of;
+  for (auto& [split, queries] : wanted) {
+    ConductorEnv& env = env_for(split);
+    const int N = env.num_envs(), A = env.spec().n_actions;
+    env.reset(derive_seed(s.cfg.seed, 0x10BC));
+    const int64_t max_steps =
+        static_cast<int64_t>(env.split_size() + N) * (env.spec().max_episode_steps + 1) + 16;
+    EncodedObs row;
+    run_env_loop(
+        env,
+        [&](const ObsBatch& obs, int32_t* actions) {
+          for (int i = 0; i < N; ++i) {
+            const ConductorStateView& view = obs.states[i];
+            const uint8_t* mask = obs.mask + static_cast<int64_t>(i) * A;
+            for (actions[i] = 0; actions[i] + 1 < A && !mask[actions[i]];) ++actions[i];
+            if (view.n_steps != 0 || view.query < 0) continue;
+            const auto q = static_cast<std::size_t>(view.query);
+            if (!queries.count(q) || row_of.count(q)) continue;
+            s.model->encode(obs.row(i), row);
+            row_of[q] = captured.rows;
+            captured.append_row(row, 0);
+            captured_mask.insert(captured_mask.end(), mask, mask + A);
+          }
+        },
+        [](VectorEnv&, const int32_t*) {}, [&] { return env.sequential_pass_complete(); }, max_steps,
+        "bc_warmstart.logs: the pass over the logged queries");
+  }
+
+  // Rows and weights.
+  const int A = s.env_spec.n_actions;
+  std::vector<double> w_raw, inv_p, r_kept;
+  for (std::size_t j = 0; j < kept.size(); ++j) {
+    const std::size_t i = kept[j];
+    const auto it = row_of.find(trace_query[j]);
+    CONDUCTOR_CHECK(it != row_of.end(), "no first-step observation for trace query ", trace_query[j]);
+    const int k = worker_of_model[static_cast<std::size_t>(d.action[i])];
+    const uint8_t* mask = captured_mask.data() + it->second * A;
+    if (!mask[k]) {
+      ++out.masked;
+      continue;
+    }
+    out.buf.obs.append_row(captured, it->second);
+    out.buf.masks.insert(out.buf.masks.end(), mask, mask + A);
+    out.buf.actions.push_back(k);
+    out.buf.log_probs.push_back(static_cast<float>(std::log(d.propensity[i])));
+    inv_p.push_back(1.0 / d.propensity[i]);
+    r_kept.push_back(reward[j]);
+  }
+  const std::size_t n = r_kept.size();
+  if (n == 0)
+    fail("bc_warmstart.logs: ", path, ": every labelled decision's worker is masked at the first step by this run's "
+         "environment (", out.masked, " decisions)");
+  double sw = 0, swr = 0, mean_inv = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    sw += inv_p[j];
+    swr += inv_p[j] * r_kept[j];
+    mean_inv += inv_p[j];
+  }
+  mean_inv /= static_cast<double>(n);
+  out.mean_reward = swr / sw;
+  double var = 0;
+  for (std::size_t j = 0; j < n; ++j) var += (r_kept[j] - out.mean_reward) * (r_kept[j] - out.mean_reward);
+  const double sd = std::sqrt(var / static_cast<double>(n));
+  out.buf.advantages.resize(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    double w = 1.0;
+    if (bc.weighting == "advantage") {
+      const double a = sd > 0 ? (r_kept[j] - out.mean_reward) / sd : 0.0;
+      w = std::exp(std::min(a / bc.beta, 50.0)) * (bc.importance ? inv_p[j] / mean_inv : 1.0);
+      w = std::min(w, bc.max_weight);
+    }
+    out.buf.advantages[j] = static_cast<float>(w);
+  }
+  return out;
+}
+
+}  // namespace
+
+Metrics logged_warm_start(TrainerState& s, const std::string& resolved_yaml) {
+  const BcConfig& bc = s.cfg.bc;
+  LoggedRows rows = build_rows(s, resolved_yaml);
+  RolloutBuffer& buf = rows.buf;
+  PolicyModel& model = *s.model;
+  const auto params = model.policy_parameters();
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(bc.learning_rate));
+  const int64_t B = buf.size();
+  const auto b_mask = buf.mask_tensor();
+  const auto b_act = buf.action_tensor();
+  const auto b_w = buf.advantage_tensor();
+  const int64_t mb = std::min<int64_t>(bc.minibatch_size, B);
+  Rng rng(derive_seed(s.cfg.seed, 0x10BC, 1));  // the same on every rank
+  double last_loss = 0.0;
+  for (int epoch = 0; epoch < bc.epochs; ++epoch) {
+    const auto perm = permutation(B, rng);
+    double sum = 0.0;
+    int64_t count = 0;
+    for (int64_t start = 0; start < B; start += mb) {
+      const int64_t len = std::min(mb, B - start);
+      const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {len}, torch::kInt64);
+      const auto lp = masked_log_probs(model.logits(buf.obs, idx), b_mask.index_select(0, idx));
+      const auto w = b_w.index_select(0, idx);
+      const auto loss = -(w * lp.gather(1, b_act.index_select(0, idx).unsqueeze(1)).squeeze(1)).sum() / w.sum();
+      const double lv = loss.item<double>();
+      s.check_finite("bc/loss", lv);
+      opt.zero_grad();
+      loss.backward();
+      s.group->average_gradients(params);
+      opt.step();
+      sum += lv;
+      ++count;
+    }
+    last_loss = sum / std::max<int64_t>(1, count);
+  }
+  Metrics m;
+  m.update = 0;
+  m.global_step = 0;
+  {
+    torch::NoGradGuard ng;
+    const auto lp = masked_log_probs(model.logits(buf.obs, row_range(0, B)), b_mask);
+    m.set("bc/accuracy", (lp.argmax(1) == b_act).to(torch::kFloat64).mean().item<double>());
+  }
+  double sw = 0, sw2 = 0;
+  for (float w : buf.advantages) {
+    sw += w;
+    sw2 += double(w) * w;
+  }
+  m.set("bc/loss", last_loss);
+  m.set("bc/samples", static_cast<double>(B));
+  m.set("bc/logged_decisions", static_cast<double>(rows.decisions));
+  m.set("bc/unlabelled_decisions", static_cast<double>(rows.unlabelled));
+  m.set("bc/masked_decisions", static_cast<double>(rows.masked));
+  m.set("bc/logged_reward_snips", rows.mean_reward);
+  m.set("bc/weight_effective_sample_size", sw2 > 0 ? sw * sw / sw2 : 0.0);
+  return m;
+}
+
+}  // namespace conductor
