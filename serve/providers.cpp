@@ -119,6 +119,25 @@ std::vector<Turn> turns_of(const json& request) {
   return out;
 }
 
+// What the OpenAI format accepts and Anthropic's Messages and Gemini's generateContent do not: a
+// conversation whose first non-system turn is the assistant's, or one with system turns only.
+// Fixed up the way other gateways do, so the request is not refused for its shape: system turns
+// only -> their text becomes the user turn (and no separate system prompt is sent); an assistant
+// turn first -> a user turn kContinueTurn is put before it.
+constexpr const char* kContinueTurn = "Continue.";
+std::vector<Turn> user_first_turns(const json& request) {
+  std::vector<Turn> turns = turns_of(request);
+  std::size_t first = 0;
+  while (first < turns.size() && turns[first].role == "system") ++first;
+  if (first == turns.size()) {
+    std::string text;
+    for (const Turn& t : turns) text += (text.empty() ? "" : "\n\n") + t.text;
+    return {{"user", text}};
+  }
+  if (turns[first].role == "assistant") turns.insert(turns.begin() + static_cast<std::ptrdiff_t>(first), {"user", kContinueTurn});
+  return turns;
+}
+
 int max_tokens_of(const json& request) {
   for (const char* k : {"max_completion_tokens", "max_tokens"})
     if (request.contains(k) && request[k].is_number_integer() && request[k].get<int64_t>() > 0)
@@ -179,7 +198,7 @@ class AnthropicAdapter : public ProviderAdapter {
   ClientRequest build(const json& request, const std::string& model, const std::string& key) const override {
     std::string system;
     json messages = json::array();
-    for (const Turn& t : turns_of(request)) {
+    for (const Turn& t : user_first_turns(request)) {
       if (t.role == "system") {
         system += (system.empty() ? "" : "\n\n") + t.text;
         continue;
@@ -235,7 +254,7 @@ class GeminiAdapter : public ProviderAdapter {
   ClientRequest build(const json& request, const std::string& model, const std::string& key) const override {
     std::string system;
     json contents = json::array();
-    for (const Turn& t : turns_of(request)) {
+    for (const Turn& t : user_first_turns(request)) {
       if (t.role == "system") {
         system += (system.empty() ? "" : "\n\n") + t.text;
         continue;

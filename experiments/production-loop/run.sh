@@ -151,3 +151,31 @@ for c in ["candidate_quality", "candidate_cheap", "served"]:
                   f"{'yes' if e.get('covers_true_value') else 'NO'} |")
 PY
 echo "table: $OUT/table.md"
+
+# 8. Retrain from the logs: a warm start that imitates the logged first calls weighted by their
+#    outcome (bc_warmstart.logs), alone ("offline": the RL learning rate is 0) and followed by the
+#    served policy's PPO run ("retrained"); scored with the served policy by full-information replay
+#    on the validation split, which no logged request came from.
+retrain() {  # NAME EXTRA_SET...
+  local run="$OUT/$1"; shift
+  rm -rf "$run"
+  "$CONDUCTOR" train "$here/conductor.yaml" --out "$run" --quiet \
+    --set "env.traces=$OUT/world.h5" --set "env.reward.w_cost=30" --set "seed=$SEED" \
+    --set bc_warmstart.enabled=true --set "bc_warmstart.logs=$OUT/logs.h5" "$@"
+}
+retrain offline --set ppo.learning_rate=0 --set total_steps=1024
+retrain retrained --set "total_steps=$STEPS"
+"$CONDUCTOR" eval --checkpoint "$OUT/served" --checkpoint "$OUT/offline" --checkpoint "$OUT/retrained" \
+  --label served --label offline --label retrained --traces "$OUT/world.h5" --split validation \
+  --report "$OUT/eval-retrain" --aiq-bootstrap 0 --seed "$SEED" > /dev/null
+python3 - "$OUT" <<'PY' | tee "$OUT/retrain.md"
+import json, sys
+r = json.load(open(f"{sys.argv[1]}/eval-retrain/report.json"))
+p = r["policies"]
+print("| policy (validation split) | reward (w_cost 30) | quality | cost_usd |")
+print("|---|---:|---:|---:|")
+for name, key in [("served", "conductor"), ("offline", "conductor@offline"), ("retrained", "conductor@retrained"),
+                  ("best single worker", "best_single"), ("router", "router"), ("oracle", "oracle")]:
+    m = p[key]
+    print(f"| {name} | {m['quality'] - 30 * m['cost_usd']:.4f} | {m['quality']:.4f} | {m['cost_usd']:.6f} |")
+PY

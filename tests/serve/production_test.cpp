@@ -198,6 +198,37 @@ TEST(Providers, AnthropicRequestMovesTheSystemPromptOutAndMergesTurns) {
   EXPECT_THROW(a->build({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}, "m", ""), RequestRefused);
 }
 
+// Anthropic and Gemini need a user turn first; OpenAI-format requests need not have one.
+TEST(Providers, AnthropicAndGeminiGetAUserTurnFirst) {
+  auto an = make_adapter(ApiKind::kAnthropic, AdapterOptions{"2023-06-01", 512});
+  auto ge = make_adapter(ApiKind::kGemini, AdapterOptions{"2023-06-01", 512});
+  const json assistant_first = {{"messages",
+                                 {{{"role", "system"}, {"content", "be brief"}},
+                                  {{"role", "assistant"}, {"content", "How can I help?"}},
+                                  {{"role", "user"}, {"content", "2+2?"}}}}};
+  json b = json::parse(an->build(assistant_first, "m", "").body);
+  EXPECT_EQ(b["system"], "be brief");
+  ASSERT_EQ(b["messages"].size(), 3u);
+  EXPECT_EQ(b["messages"][0], (json{{"role", "user"}, {"content", "Continue."}}));
+  EXPECT_EQ(b["messages"][1]["role"], "assistant");
+  EXPECT_EQ(b["messages"][2]["content"], "2+2?");
+  b = json::parse(ge->build(assistant_first, "m", "").body);
+  ASSERT_EQ(b["contents"].size(), 3u);
+  EXPECT_EQ(b["contents"][0]["role"], "user");
+  EXPECT_EQ(b["contents"][1]["role"], "model");
+  // System turns only: their text is the user turn, no separate system prompt.
+  const json system_only = {{"messages", {{{"role", "system"}, {"content", "say hi"}}, {{"role", "developer"}, {"content", "briefly"}}}}};
+  b = json::parse(an->build(system_only, "m", "").body);
+  EXPECT_FALSE(b.contains("system"));
+  EXPECT_EQ(b["messages"], json::array({{{"role", "user"}, {"content", "say hi\n\nbriefly"}}}));
+  b = json::parse(ge->build(system_only, "m", "").body);
+  EXPECT_FALSE(b.contains("systemInstruction"));
+  EXPECT_EQ(b["contents"][0]["parts"][0]["text"], "say hi\n\nbriefly");
+  // A user-first conversation is unchanged.
+  b = json::parse(an->build({{"messages", {{{"role", "user"}, {"content", "x"}}}}}, "m", "").body);
+  EXPECT_EQ(b["messages"], json::array({{{"role", "user"}, {"content", "x"}}}));
+}
+
 TEST(Providers, GeminiRequestUsesContentsPartsAndSystemInstruction) {
   auto g = make_adapter(ApiKind::kGemini);
   const json req = {{"messages",
