@@ -24,6 +24,7 @@ struct EvalArgs {
   int aiq_bootstrap = 1000;
   std::vector<double> cost_weights;
   int threads = 1;
+  std::string scenario = "none";
 };
 
 struct OpeArgs {
@@ -67,9 +68,14 @@ void setup_eval(CLI::App& app) {
   c->add_option("--threads", a->threads, "Compute threads of the policy (LibTorch and OpenBLAS together)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  c->add_option("--scenario", a->scenario,
+                "fault for the whole split, on conductors and baselines alike: none | down:W | down-announced:W | "
+                "slow:W:FACTOR | price:W:FACTOR (docs/evaluation.md)")
+      ->capture_default_str();
   c->callback([a] {
     set_compute_threads(a->threads);
     eval::EvalOptions o;
+    o.scenario = a->scenario;
     o.aiq_bootstrap = a->aiq_bootstrap;
     o.cost_weights = a->cost_weights;
     o.checkpoints = a->checkpoints;

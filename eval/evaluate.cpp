@@ -12,6 +12,7 @@
 #include "eval/baselines.h"
 #include "core/stats.h"
 #include "envs/episode_loop.h"
+#include "envs/faults.h"
 #include "policies/export.h"
 #include "policies/registry.h"
 #include "traces/store.h"
@@ -258,6 +259,83 @@ json curve_point(const std::string& param_name, double param, const PolicyMetric
 
 }  // namespace
 
+Scenario parse_scenario(const std::string& text) {
+  Scenario sc;
+  if (text.empty() || text == "none") return sc;
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  const std::string forms = "none, down:WORKER, down-announced:WORKER, slow:WORKER:FACTOR or price:WORKER:FACTOR";
+  sc.kind = parts[0];
+  const bool factored = sc.kind == "slow" || sc.kind == "price";
+  if (!(sc.kind == "down" || sc.kind == "down-announced" || factored))
+    fail("--scenario '", text, "': unknown kind '", sc.kind, "'; expected ", forms);
+  if (parts.size() != (factored ? 3u : 2u) || parts[1].empty())
+    fail("--scenario '", text, "': expected ", forms);
+  sc.worker = parts[1];
+  if (factored) {
+    char* end = nullptr;
+    sc.factor = std::strtod(parts[2].c_str(), &end);
+    if (parts[2].empty() || *end != '\0' || !(sc.factor > 0) || !std::isfinite(sc.factor))
+      fail("--scenario '", text, "': factor '", parts[2], "' is not a positive number");
+  }
+  return sc;
+}
+
+// The scenario as an environment fault lasting the whole split (every sub-environment's episodes).
+void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
+  if (sc.kind == "none") return;
+  FaultSpec f;
+  f.worker = sc.worker;
+  f.where = "--scenario";
+  f.worker_where = "--scenario";
+  constexpr int64_t kForever = int64_t(1) << 50;
+  if (sc.kind == "down" || sc.kind == "down-announced") {
+    f.kind = FaultKind::kOutage;
+    f.start = 0;
+    f.duration = kForever;
+    f.timeout_s = 30.0;
+    f.announced = sc.kind == "down-announced";
+  } else if (sc.kind == "slow") {
+    f.kind = FaultKind::kLatencySpike;
+    f.start = 0;
+    f.duration = kForever;
+    f.factor = sc.factor;
+  } else {
+    f.kind = FaultKind::kPriceChange;
+    f.at_episode = 0;
+    f.factor = sc.factor;
+  }
+  cfg.faults.push_back(f);
+}
+
+void apply_scenario(const Scenario& sc, ReplayTable& table) {
+  if (sc.kind == "none") return;
+  int k = -1;
+  for (std::size_t m = 0; m < table.n_workers(); ++m)
+    if (table.workers[m] == sc.worker) k = static_cast<int>(m);
+  if (k < 0) fail("--scenario: worker '", sc.worker, "' is not one of [", join(table.workers), "]");
+  for (std::size_t r = 0; r < table.n_queries(); ++r) {
+    const std::size_t cell = table.at(r, static_cast<std::size_t>(k));
+    if (sc.kind == "down" || sc.kind == "down-announced") {
+      table.failed[cell] = 1;
+      table.quality[cell] = 0.0;
+      table.cost_usd[cell] = 0.0;
+      table.latency_s[cell] = 30.0;
+      table.answer[cell] = -1;
+    } else if (sc.kind == "slow") {
+      table.latency_s[cell] *= sc.factor;
+    } else {
+      table.cost_usd[cell] *= sc.factor;
+    }
+  }
+}
+
 json run_evaluation(const EvalOptions& o) {
   if (!o.labels.empty() && o.labels.size() != o.checkpoints.size())
     fail("--label was given ", o.labels.size(), " times for ", o.checkpoints.size(), " checkpoints");
@@ -279,7 +357,7 @@ json run_evaluation(const EvalOptions& o) {
     base.sequential = true;
   }
   const auto world = ConductorWorld::build(base, traces);
-  const auto test = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, o.split);
+  auto test = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, o.split);
   if (traces->split_indices(Split::kTrain).empty())
     fail(o.traces_path, ": the training split is empty: the baselines (cheapest, best single, router, cascade) "
          "are chosen and fitted on the training split");
@@ -301,6 +379,18 @@ json run_evaluation(const EvalOptions& o) {
   ref.q_weak = test_q[ref.weak];
   ref.c_strong = test_c[ref.strong];
 
+  // The fault scenario on the baselines' table (the reference qualities above stay the
+  // unfaulted ones, so PGR keeps its scale).
+  const Scenario scenario = parse_scenario(o.scenario);
+  int fault_worker = -1;
+  if (scenario.kind != "none") {
+    for (std::size_t k = 0; k < M; ++k)
+      if (test.workers[k] == scenario.worker) fault_worker = static_cast<int>(k);
+    if (fault_worker < 0)
+      fail("--scenario '", o.scenario, "': worker '", scenario.worker, "' is not one of [", join(test.workers), "]");
+    apply_scenario(scenario, test);
+  }
+
   double cost_weight = o.cost_weight;
   std::string cost_weight_source = "--cost-weight";
   if (cost_weight < 0) {
@@ -315,6 +405,7 @@ json run_evaluation(const EvalOptions& o) {
 
   json report;
   report["split"] = split_name(o.split);
+  report["scenario"] = scenario.kind == "none" ? std::string("none") : o.scenario;
   report["traces"] = o.traces_path;
   report["n_queries"] = test.n_queries();
   report["dropped_queries"] = test.dropped_queries;
@@ -355,7 +446,8 @@ json run_evaluation(const EvalOptions& o) {
   // Conductor checkpoints: each at its own cost weight and, when cost-conditioned, at every
   // --cost-weights value too (one frontier point each).
   for (std::size_t i = 0; i < cks.size(); ++i) {
-    const auto base_cfg = replay_env_config(cks[i], o.traces_path, o.split);
+    auto base_cfg = replay_env_config(cks[i], o.traces_path, o.split);
+    add_scenario_fault(scenario, base_cfg);
     const auto w = i == 0 ? world : ConductorWorld::build(base_cfg, traces);
     if (w->workers != world->workers)
       fail("checkpoint ", cks[i].path, " uses workers [", join(w->worker_names), "], the first checkpoint [",
@@ -403,13 +495,23 @@ json run_evaluation(const EvalOptions& o) {
     curves["single_workers"].push_back(pt);
   }
   const auto pred_train = predict(train, *traces, *predictors, world->features, world->feature_dim, world->workers);
-  const auto pred_test = predict(test, *traces, *predictors, world->features, world->feature_dim, world->workers);
+  auto pred_test = predict(test, *traces, *predictors, world->features, world->feature_dim, world->workers);
+  // What the router and cascade know of the scenario: an announced outage (the worker is left
+  // out) and a new price (public); an unannounced outage and a slowdown they learn only by calling.
+  if (fault_worker >= 0)
+    for (std::size_t r = 0; r < test.n_queries(); ++r) {
+      const std::size_t cell = test.at(r, static_cast<std::size_t>(fault_worker));
+      if (scenario.kind == "down-announced") pred_test.quality[cell] = -1e9;
+      if (scenario.kind == "price") pred_test.cost_usd[cell] *= scenario.factor;
+    }
   add("router", run_router(test, pred_test, cost_weight));
   policies["router"]["cost_weight"] = cost_weight;
   for (double w : router_cost_weights())
     curves["router"].push_back(curve_point("cost_weight", w, summarize(keep("router", run_router(test, pred_test, w)), M, ref.strong), ref));
 
-  const auto chain = pareto_chain(train_q, train_c);
+  auto chain = pareto_chain(train_q, train_c);
+  if (scenario.kind == "down-announced" && chain.size() > 1)
+    chain.erase(std::remove(chain.begin(), chain.end(), fault_worker), chain.end());
   const Cascade cascade = Cascade::fit(train, pred_train, chain);
   double best_t = 0, best_u = -1e300;
   for (double t : cascade_thresholds()) {

@@ -59,7 +59,26 @@ struct EvalOptions {
   bool greedy = true;                    // false: sample the conductor's actions (seeded)
   int aiq_bootstrap = 1000;              // paired bootstrap resamples of frontier AIQ (0 = none)
   std::vector<double> cost_weights;      // cost-conditioned checkpoints: extra frontier points
+  // A fault for the whole evaluated split, applied to the conductors (through the environment's
+  // fault injection, envs/faults.h) and the baselines alike (docs/evaluation.md, "Fault scenarios"):
+  //   none | down:W (calls to W fail: error after 30 s, no cost) | down-announced:W (W is known to be
+  //   down: masked for the conductor, left out by the router and the cascade) | slow:W:F (latency
+  //   x F) | price:W:F (cost x F; the conductor observes the price, the router prices with it)
+  std::string scenario = "none";
 };
+
+// A fault scenario (EvalOptions::scenario), parsed; throws naming the accepted forms.
+struct Scenario {
+  std::string kind = "none";  // none | down | down-announced | slow | price
+  std::string worker;
+  double factor = 1.0;
+};
+Scenario parse_scenario(const std::string& text);
+// The scenario as an environment fault lasting the whole split (the conductors' replay).
+void add_scenario_fault(const Scenario& scenario, ConductorEnvConfig& cfg);
+// The same on a full-information table (the baselines): a down worker's cells fail (quality 0,
+// no cost, 30 s), a slow one's latencies and a repriced one's costs are multiplied.
+void apply_scenario(const Scenario& scenario, ReplayTable& table);
 
 // Runs everything and returns report.json.
 json run_evaluation(const EvalOptions& options);

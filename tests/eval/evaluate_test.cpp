@@ -270,6 +270,85 @@ TEST(Evaluate, OneCallThenAnyFinishRuleEqualsTheSingleWorker) {
   }
 }
 
+// A fault scenario reaches the conductor through the environment's fault injection and the
+// baselines through the table: the two must agree. A policy that always calls worker 2 replays,
+// under each scenario on worker 2, exactly as the single-worker baseline on the faulted table.
+TEST(Evaluate, ScenarioFaultsAgreeBetweenEnvironmentAndTable) {
+  for (const char* text : {"down:W", "slow:W:5", "price:W:3"}) {
+    Replay r = test_replay(1);
+    const std::string w = r.world->worker_names[2];
+    std::string spec = text;
+    spec.replace(spec.find('W'), 1, w);
+    const Scenario sc = parse_scenario(spec);
+    ReplayTable faulted = r.table;
+    apply_scenario(sc, faulted);
+    ConductorEnvConfig cfg = r.cfg;
+    add_scenario_fault(sc, cfg);
+    ConductorEnv env(cfg, r.world, 7);
+    FixedWorkerPolicy policy(env.spec().obs_dim, env.spec().n_actions, 2);
+    const auto replayed = replay_policy(policy, env, faulted, 5);
+    const auto direct = run_single(faulted, 2);
+    const auto clean = run_single(r.table, 2);
+    ASSERT_EQ(replayed.size(), direct.size());
+    double q = 0, c = 0, c0 = 0, l = 0, l0 = 0;
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+      EXPECT_NEAR(replayed[i].quality, direct[i].quality, 1e-6) << spec << " row " << i;
+      EXPECT_NEAR(replayed[i].cost_usd, direct[i].cost_usd, 1e-12) << spec << " row " << i;
+      EXPECT_NEAR(replayed[i].latency_s, direct[i].latency_s, 1e-4) << spec << " row " << i;
+      q += direct[i].quality;
+      c += direct[i].cost_usd;
+      c0 += clean[i].cost_usd;
+      l += direct[i].latency_s;
+      l0 += clean[i].latency_s;
+    }
+    if (sc.kind == "down") {
+      EXPECT_EQ(q, 0.0);
+      EXPECT_EQ(c, 0.0);
+    } else if (sc.kind == "slow") {
+      EXPECT_NEAR(l, 5 * l0, 1e-6 * l);
+    } else {
+      EXPECT_NEAR(c, 3 * c0, 1e-9 * c);
+    }
+  }
+}
+
+TEST(Evaluate, AnnouncedOutageIsAvoidedByRouterAndCascade) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  write_traces(*world_traces(), dir + "/w.h5");
+  EvalOptions o;
+  o.traces_path = dir + "/w.h5";
+  o.cost_weight = 0.0;  // the router picks the best predicted quality: it relies on the strong worker
+  o.aiq_bootstrap = 0;
+  const json clean = run_evaluation(o);
+  const std::string strong = clean["strong_worker"];
+  ASSERT_GT(clean["policies"]["router"]["call_share"].value(strong, 0.0), 0.0);
+  o.scenario = "down:" + strong;
+  const json down = run_evaluation(o);
+  EXPECT_EQ(down["scenario"], "down:" + strong);
+  EXPECT_EQ(down["policies"]["best_single"]["quality"].get<double>(), 0.0);
+  EXPECT_EQ(down["policies"]["best_single"]["cost_usd"].get<double>(), 0.0);
+  // Unannounced: the router still calls it and loses those answers.
+  EXPECT_GT(down["policies"]["router"]["call_share"].value(strong, 0.0), 0.0);
+  EXPECT_LT(down["policies"]["router"]["quality"].get<double>(), clean["policies"]["router"]["quality"].get<double>());
+  o.scenario = "down-announced:" + strong;
+  const json announced = run_evaluation(o);
+  EXPECT_EQ(announced["policies"]["router"]["call_share"].value(strong, 0.0), 0.0);
+  for (const auto& w : announced["policies"]["cascade"]["chain"]) EXPECT_NE(w.get<std::string>(), strong);
+  EXPECT_GT(announced["policies"]["router"]["quality"].get<double>(), down["policies"]["router"]["quality"].get<double>());
+  // Bad scenarios name what was expected.
+  for (const char* bad : {"down", "gone:x", "slow:x", "price:x:-1"}) {
+    o.scenario = bad;
+    EXPECT_THROW(run_evaluation(o), Error) << bad;
+  }
+  o.scenario = "down:no-such-worker";
+  try {
+    run_evaluation(o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-worker"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Evaluate, WorkerMismatchIsNamed) {
   const auto traces = world_traces();
   ConductorEnvConfig cfg;
