@@ -1,7 +1,8 @@
 // GRPO (Shao et al. 2024, DeepSeekMath), the algorithm of the published Conductor: G rollouts of each
 // query (G environment instances reset with the same seed, stepped in lockstep), group-normalized
 // episode returns as every step's advantage, no critic, clipped surrogate, optional k3 KL to the
-// frozen reference.
+// frozen reference. Dr. GRPO (Liu et al. 2025, "Understanding R1-Zero-like training") is
+// `scale_rewards: none` (no division by the group's std) with `loss_agg: constant`.
 #include <cmath>
 
 #include "core/error.h"
@@ -109,9 +110,21 @@ void Grpo::collect_rollouts(TrainerState& s, RolloutBuffer& buf) {
     s.group->sum(steps);
     s.global_step = steps_before + static_cast<int64_t>(std::llround(steps[0]));
   }
-  const auto adv_group = group_advantages(buf.episode_returns, Q, G);
-  buf.advantages.resize(buf.size());
-  for (int64_t i = 0; i < buf.size(); ++i) buf.advantages[i] = adv_group[buf.owner[i]];
+  const auto adv_group = scaled_group_advantages(buf.episode_returns, Q, G, gc_.scale_rewards);
+  // The loss aggregation folds into per-row weights on the advantage (the clipped surrogate is
+  // positively homogeneous in it), normalized so the plain mean over rows applies: step -> 1,
+  // episode -> rows / (episodes x its length), constant -> rows / (episodes x max_episode_steps).
+  const int64_t B = buf.size(), episodes = int64_t(Q) * G;
+  std::vector<int64_t> length(static_cast<std::size_t>(episodes), 0);
+  for (int64_t i = 0; i < B; ++i) ++length[static_cast<std::size_t>(buf.owner[i])];
+  buf.advantages.resize(B);
+  for (int64_t i = 0; i < B; ++i) {
+    const auto e = static_cast<std::size_t>(buf.owner[i]);
+    double w = 1.0;
+    if (gc_.loss_agg == "episode") w = double(B) / (double(episodes) * double(length[e]));
+    else if (gc_.loss_agg == "constant") w = double(B) / (double(episodes) * double(max_len));
+    buf.advantages[i] = static_cast<float>(adv_group[e] * w);
+  }
 }
 
 void Grpo::train(TrainerState& s, RolloutBuffer& buf, Metrics& m) {

@@ -51,6 +51,29 @@ std::vector<float> group_advantages(const std::vector<float>& returns, int Q, in
   return adv;
 }
 
+std::vector<float> scaled_group_advantages(const std::vector<float>& returns, int Q, int G, const std::string& scale,
+                                           double eps) {
+  if (scale == "group") return group_advantages(returns, Q, G, eps);
+  CONDUCTOR_CHECK(scale == "batch" || scale == "none", "unknown advantage scaling '", scale, "'");
+  CONDUCTOR_CHECK(static_cast<int64_t>(returns.size()) == static_cast<int64_t>(Q) * G, "shape");
+  std::vector<float> adv(returns.size(), 0.f);
+  double sd = 1.0;
+  if (scale == "batch") {
+    double mean = 0.0, var = 0.0;
+    for (float r : returns) mean += r;
+    mean /= static_cast<double>(returns.size());
+    for (float r : returns) var += (r - mean) * (r - mean);
+    sd = std::sqrt(var / static_cast<double>(returns.size())) + eps;
+  }
+  for (int q = 0; q < Q; ++q) {
+    double mean = 0.0;
+    for (int g = 0; g < G; ++g) mean += returns[q * G + g];
+    mean /= G;
+    for (int g = 0; g < G; ++g) adv[q * G + g] = static_cast<float>((returns[q * G + g] - mean) / sd);
+  }
+  return adv;
+}
+
 double explained_variance(const float* y_pred, const float* y, int64_t n) {
   if (n <= 0) return std::numeric_limits<double>::quiet_NaN();
   double my = 0.0, md = 0.0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace conductor {
@@ -32,6 +33,10 @@ void compute_gae(const GaeInput& in, float* advantages, float* returns);
 // (r - mean_group) / (std_group + eps), with the population standard deviation; a group whose
 // returns are all equal gets advantage 0.
 std::vector<float> group_advantages(const std::vector<float>& returns, int Q, int G, double eps = 1e-8);
+// Group-centred returns (r - mean of its group of G) divided by: the group's std ("group", as
+// group_advantages), the std of every return of the update ("batch"), or nothing ("none").
+std::vector<float> scaled_group_advantages(const std::vector<float>& returns, int Q, int G, const std::string& scale,
+                                           double eps = 1e-8);
 
 // 1 - Var[y - y_pred] / Var[y] (population variances); NaN when Var[y] == 0 (as SB3).
 double explained_variance(const float* y_pred, const float* y, int64_t n);

@@ -43,6 +43,8 @@ GrpoConfig GrpoConfig::parse(ConfigReader r) {
   c.kl_coef = r.get_in<double>("kl_coef", c.kl_coef, 0.0, 1e6);
   c.max_grad_norm = r.get_in<double>("max_grad_norm", c.max_grad_norm, 0.0, 1e9);
   c.adam_eps = r.get_in<double>("adam_eps", c.adam_eps, 0.0, 1.0);
+  c.scale_rewards = r.get_choice("scale_rewards", c.scale_rewards, {"group", "batch", "none"});
+  c.loss_agg = r.get_choice("loss_agg", c.loss_agg, {"step", "episode", "constant"});
   r.finish();
   return c;
 }

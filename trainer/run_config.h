@@ -46,6 +46,15 @@ struct GrpoConfig {
   double kl_coef = 0.0;          // KL (k3) to the frozen reference policy; 0 = no reference
   double max_grad_norm = 0.5;
   double adam_eps = 1e-5;
+  // Advantage scaling of the group-centred returns (Dr. GRPO, Liu et al. 2025, drops the division):
+  //   group: / the group's std (GRPO)   batch: / the std over every episode of the update   none
+  std::string scale_rewards = "group";
+  // How the surrogate averages over the update's rows (one row per step):
+  //   step: every step weighs the same (longer episodes weigh more in total)
+  //   episode: every episode weighs the same (GRPO's per-sequence mean)
+  //   constant: every step weighs the same and the sum is divided by episodes x max_episode_steps
+  //             (Dr. GRPO's constant normalizer: no length bias in either direction)
+  std::string loss_agg = "step";
   static GrpoConfig parse(ConfigReader r);
 };
 

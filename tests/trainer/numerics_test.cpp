@@ -90,6 +90,26 @@ TEST(GroupAdvantages, NormalizeWithinEachGroup) {
   for (int i = 0; i < 12; ++i) EXPECT_NEAR(a[i], want[i], 1e-6) << i;
 }
 
+TEST(GroupAdvantages, DrGrpoScalings) {
+  const std::vector<float> r{1, 0, 0, 1, 2, 2, 2, 2, 0, 0, 0, 4};
+  // none: centred only. Group 0 -> [0.5, -0.5, -0.5, 0.5], group 1 -> 0, group 2 -> [-1, -1, -1, 3].
+  const auto none = scaled_group_advantages(r, 3, 4, "none");
+  const float want_none[] = {0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0, -1, -1, -1, 3};
+  for (int i = 0; i < 12; ++i) EXPECT_FLOAT_EQ(none[i], want_none[i]) << i;
+  // batch: centred per group, divided by the population std of all 12 returns (mean 14/12).
+  double mean = 14.0 / 12, var = 0;
+  for (float x : r) var += (x - mean) * (x - mean);
+  const double sd = std::sqrt(var / 12);
+  const auto batch = scaled_group_advantages(r, 3, 4, "batch");
+  for (int i = 0; i < 12; ++i) EXPECT_NEAR(batch[i], want_none[i] / sd, 1e-6) << i;
+  // group: the GRPO scaling above.
+  EXPECT_EQ(scaled_group_advantages(r, 3, 4, "group"), group_advantages(r, 3, 4));
+  // A group whose returns differ only by a tiny cost: GRPO blows it up to +-1, Dr. GRPO keeps it tiny.
+  const std::vector<float> tiny{0.9f, 0.9001f};
+  EXPECT_NEAR(group_advantages(tiny, 1, 2)[1], 1.0, 1e-3);
+  EXPECT_NEAR(scaled_group_advantages(tiny, 1, 2, "none")[1], 0.00005, 1e-6);
+}
+
 TEST(ExplainedVariance, HandComputed) {
   const float y[] = {1, 2, 3, 4};
   const float perfect[] = {1, 2, 3, 4};
