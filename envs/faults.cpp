@@ -52,7 +52,12 @@ FaultSpec FaultSpec::parse(ConfigReader r) {
     f.kind = FaultKind::kPriceChange;
     f.factor = r.required<double>("factor");
     if (!(f.factor >= 0)) r.fail_at("factor", "expected a non-negative price factor");
-    f.at_episode = r.get_in<int64_t>("at_episode", 0, 0, int64_t(1) << 50);
+    if (r.has("rate") || r.has("start")) {  // price windows (random or scheduled)
+      if (r.has("at_episode")) r.fail_at("at_episode", "a price window takes 'rate' or 'start' with 'duration', not 'at_episode'");
+      window();
+    } else {
+      f.at_episode = r.get_in<int64_t>("at_episode", 0, 0, int64_t(1) << 50);
+    }
   } else {
     f.kind = FaultKind::kTaskMix;
     f.at_episode = r.get_in<int64_t>("at_episode", 0, 0, int64_t(1) << 50);
@@ -176,7 +181,7 @@ void FaultModel::begin_episode(int64_t episode, Rng& rng, FaultEffects& fx) cons
           }
           break;
         case FaultKind::kPriceChange:
-          if (episode >= s.at_episode) fx.price_factor[k] *= static_cast<float>(s.factor);
+          if (r.window >= 0 ? active : episode >= s.at_episode) fx.price_factor[k] *= static_cast<float>(s.factor);
           break;
         case FaultKind::kTaskMix:
           break;

@@ -17,6 +17,8 @@
 //     (or {prob: p, factor: f} per call without a window)
 //   - {type: price_change, worker: W, factor: 2, at_episode: 500} cost x factor from that episode on
 //                                                                (the observed prices follow)
+//   - {type: price_change, worker: W, factor: 3, rate|start, duration}  cost x factor in windows
+//     (random or scheduled, as outages: training for price changes the policy must notice)
 //   - {type: task_mix, at_episode: 1000, weights: {mbpp: 3, arc-challenge: 1}}  sample mode draws a
 //     task by weight, then a query of that task uniformly (tasks not listed get weight 0)
 #pragma once
@@ -47,7 +49,10 @@ struct FaultSpec {
   std::vector<std::pair<std::string, double>> task_weights;  // task_mix
   std::string where;                      // "file:line: key 'env.faults[i]'"
 
-  bool windowed() const { return kind == FaultKind::kOutage || (kind == FaultKind::kLatencySpike && prob == 0.0); }
+  bool windowed() const {
+    return kind == FaultKind::kOutage || (kind == FaultKind::kLatencySpike && prob == 0.0) ||
+           (kind == FaultKind::kPriceChange && duration > 0);
+  }
   static FaultSpec parse(ConfigReader r);
 };
 

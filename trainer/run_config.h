@@ -47,8 +47,10 @@ struct GrpoConfig {
   double max_grad_norm = 0.5;
   double adam_eps = 1e-5;
   // Advantage scaling of the group-centred returns (Dr. GRPO, Liu et al. 2025, drops the division):
-  //   group: / the group's std (GRPO)   batch: / the std over every episode of the update   none
-  std::string scale_rewards = "group";
+  //   none (default) | group: / the group's std (DeepSeekMath's GRPO) | batch: / the std over every
+  //   episode of the update. The default is none because the std division makes GRPO collapse to
+  //   the cheapest worker under a cost-weighted reward (docs/training.md, RouterBench validation).
+  std::string scale_rewards = "none";
   // How the surrogate averages over the update's rows (one row per step):
   //   step: every step weighs the same (longer episodes weigh more in total)
   //   episode: every episode weighs the same (GRPO's per-sequence mean)

@@ -8,7 +8,8 @@
 # Environment: CONDUCTOR (binary, default build/bin/conductor), DATA (default ../shared/data),
 # W_COSTS (cost weights per USD; the first one is the headline conductor, the router and cascade are
 # tuned for it; default: 30, then the 1-1.5-2-3-5-7 series per decade from 3 to 10000),
-# STEPS (PPO environment steps per run, default 300000), SEED (default 1).
+# STEPS (environment steps per run, default 300000), SEED (default 1), ALGO (ppo, default, or grpo:
+# the grpo section of conductor.yaml, Dr. GRPO).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -17,6 +18,7 @@ DATA="${DATA:-$root/../shared/data}"
 OUT="${1:-$root/runs/routerbench}"
 W_COSTS="${W_COSTS:-30 3 5 7 10 15 20 50 70 100 150 200 300 500 700 1000 1500 2000 3000 5000 10000}"
 STEPS="${STEPS:-300000}"
+ALGO="${ALGO:-ppo}"
 SEED="${SEED:-1}"
 
 [ -x "$CONDUCTOR" ] || { echo "error: conductor binary not found at $CONDUCTOR (build it or set CONDUCTOR)" >&2; exit 1; }
@@ -36,7 +38,7 @@ for w in $W_COSTS; do
     rm -rf "$run"
     "$CONDUCTOR" train "$here/conductor.yaml" --out "$run" \
       --set "env.traces=$OUT/routerbench.h5" --set "env.reward.w_cost=$w" \
-      --set "total_steps=$STEPS" --set "seed=$SEED"
+      --set "total_steps=$STEPS" --set "seed=$SEED" --set "algo=$ALGO"
   fi
   ckpts+=(--checkpoint "$run")
   labels+=(--label "w_cost=$w")

@@ -229,6 +229,25 @@ TEST(ConductorEnv, PriceChangeScalesCostAndObservedPrice) {
   EXPECT_DOUBLE_EQ(env->finished()[0].extras[ConductorEnv::kCostUsd], T.cost_usd[T.at(q, 1)] * 2.5);
 }
 
+// A scheduled price window: episodes [2, 4) pay factor 3 and observe it; before and after, list price.
+TEST(ConductorEnv, PriceWindowScalesCostOnlyInsideTheWindow) {
+  const TraceSet& T = *shared_tiny();
+  auto env = make_env_from("max_steps: 1\nmode: sequential\nfaults:\n  - {type: price_change, worker: w1, factor: 3, start: 2, duration: 2}\n", 1);
+  const float p0 = env->obs()[env->layout().prices + 1];
+  for (int e = 0; e < 6; ++e) {
+    const bool inside = e >= 2 && e < 4;
+    EXPECT_FLOAT_EQ(env->obs()[env->layout().prices + 1], (inside ? 3.f : 1.f) * p0) << "episode " << e;
+    const int q = env->state_view(0).query;
+    int32_t a = 1;
+    env->step(&a);
+    EXPECT_DOUBLE_EQ(env->finished()[0].extras[ConductorEnv::kCostUsd], T.cost_usd[T.at(q, 1)] * (inside ? 3.0 : 1.0))
+        << "episode " << e;
+  }
+  // A window and at_episode together are refused, naming the key.
+  EXPECT_THROW(make_env_from("faults:\n  - {type: price_change, worker: w1, factor: 3, rate: 0.1, duration: 2, at_episode: 1}\n", 1),
+               Error);
+}
+
 TEST(ConductorEnv, TaskMixShiftChangesSampledTasks) {
   const TraceSet& T = *shared_tiny();
   auto env = make_env_from("max_steps: 1\nfaults:\n  - {type: task_mix, at_episode: 10, weights: {math: 1}}\n", 4);
