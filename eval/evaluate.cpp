@@ -314,8 +314,8 @@ void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
   cfg.faults.push_back(f);
 }
 
-void apply_scenario(const Scenario& sc, ReplayTable& table) {
-  if (sc.kind == "none") return;
+int apply_scenario(const Scenario& sc, ReplayTable& table) {
+  if (sc.kind == "none") return -1;
   int k = -1;
   for (std::size_t m = 0; m < table.n_workers(); ++m)
     if (table.workers[m] == sc.worker) k = static_cast<int>(m);
@@ -334,6 +334,7 @@ void apply_scenario(const Scenario& sc, ReplayTable& table) {
       table.cost_usd[cell] *= sc.factor;
     }
   }
+  return k;
 }
 
 json run_evaluation(const EvalOptions& o) {
@@ -382,14 +383,7 @@ json run_evaluation(const EvalOptions& o) {
   // The fault scenario on the baselines' table (the reference qualities above stay the
   // unfaulted ones, so PGR keeps its scale).
   const Scenario scenario = parse_scenario(o.scenario);
-  int fault_worker = -1;
-  if (scenario.kind != "none") {
-    for (std::size_t k = 0; k < M; ++k)
-      if (test.workers[k] == scenario.worker) fault_worker = static_cast<int>(k);
-    if (fault_worker < 0)
-      fail("--scenario '", o.scenario, "': worker '", scenario.worker, "' is not one of [", join(test.workers), "]");
-    apply_scenario(scenario, test);
-  }
+  const int fault_worker = apply_scenario(scenario, test);
 
   double cost_weight = o.cost_weight;
   std::string cost_weight_source = "--cost-weight";

@@ -149,6 +149,11 @@ std::unique_ptr<Algorithm> make_bc(const RunConfig& cfg);
 // on a fresh environment instance, with its own optimizer over the policy's logit parameters.
 // Returns bc/loss, bc/accuracy, bc/samples at update 0.
 Metrics bc_warm_start(TrainerState& state);
+// `bc.epochs` epochs of minibatch masked cross-entropy of buf's actions (minibatch order from `rng`),
+// averaged over the minibatch, or with `weighted` weighted by buf.advantages (sum w log p / sum w);
+// writes bc/loss (last epoch's mean), bc/accuracy (greedy action == buf's) and bc/samples into m.
+void imitate(TrainerState& state, const BcConfig& bc, RolloutBuffer& buf, torch::optim::Optimizer& opt,
+             const std::vector<torch::Tensor>& params, Rng& rng, bool weighted, Metrics& m);
 // With bc_warmstart.logs: imitation of logged decisions weighted by their outcome
 // (trainer/logged_bc.cpp). Returns bc/* metrics at update 0.
 Metrics logged_warm_start(TrainerState& state, const std::string& resolved_yaml);

@@ -40,24 +40,33 @@ int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, RolloutBuff
   return steps;
 }
 
-// `epochs` epochs of minibatch cross-entropy on the expert's actions; writes bc/* into m.
+}  // namespace
+
 void imitate(TrainerState& s, const BcConfig& bc, RolloutBuffer& buf, torch::optim::Optimizer& opt,
-             const std::vector<torch::Tensor>& params, Metrics& m) {
+             const std::vector<torch::Tensor>& params, Rng& rng, bool weighted, Metrics& m) {
   PolicyModel& model = *s.model;
   const int64_t B = buf.size();
   const auto b_mask = buf.mask_tensor();
   const auto b_act = buf.action_tensor();
+  const auto b_w = weighted ? buf.advantage_tensor() : torch::Tensor();
   const int64_t mb = std::min<int64_t>(bc.minibatch_size, B);
   double last_loss = 0.0;
   for (int epoch = 0; epoch < bc.epochs; ++epoch) {
-    const auto perm = permutation(B, s.rng);
+    const auto perm = permutation(B, rng);
     double sum = 0.0;
     int64_t n = 0;
     for (int64_t start = 0; start < B; start += mb) {
       const int64_t len = std::min(mb, B - start);
       const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {len}, torch::kInt64);
       const auto lp = masked_log_probs(model.logits(buf.obs, idx), b_mask.index_select(0, idx));
-      const auto loss = -lp.gather(1, b_act.index_select(0, idx).unsqueeze(1)).mean();
+      const auto lp_act = lp.gather(1, b_act.index_select(0, idx).unsqueeze(1));
+      torch::Tensor loss;
+      if (weighted) {
+        const auto w = b_w.index_select(0, idx);
+        loss = -(w * lp_act.squeeze(1)).sum() / w.sum();
+      } else {
+        loss = -lp_act.mean();
+      }
       const double lv = loss.item<double>();
       s.check_finite("bc/loss", lv);
       opt.zero_grad();
@@ -80,6 +89,8 @@ void imitate(TrainerState& s, const BcConfig& bc, RolloutBuffer& buf, torch::opt
   m.set("bc/samples", static_cast<double>(B));
 }
 
+namespace {
+
 class Bc final : public Algorithm {
  public:
   explicit Bc(const RunConfig& cfg) : bc_(cfg.bc), total_steps_(cfg.total_steps) {}
@@ -101,7 +112,7 @@ class Bc final : public Algorithm {
     s.global_step += collect_expert(s, *env_, bc_.samples, buf) * s.group->world_size();
   }
   void train(TrainerState& s, RolloutBuffer& buf, Metrics& m) override {
-    imitate(s, bc_, buf, *s.optimizer, s.model->policy_parameters(), m);
+    imitate(s, bc_, buf, *s.optimizer, s.model->policy_parameters(), s.rng, /*weighted=*/false, m);
   }
 
  private:
@@ -124,7 +135,7 @@ Metrics bc_warm_start(TrainerState& s) {
   Metrics m;
   m.update = 0;
   m.global_step = 0;
-  imitate(s, bc, buf, opt, params, m);
+  imitate(s, bc, buf, opt, params, s.rng, /*weighted=*/false, m);
   return m;
 }
 

@@ -57,9 +57,6 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   if (d.propensity.size() != d.size())
     fail("bc_warmstart.logs: ", path, ": /decisions/propensity has ", d.propensity.size(), " values for ", d.size(),
          " decisions");
-  if (s.cfg.env_id != "conductor")
-    fail("bc_warmstart.logs: the warm start from logged decisions needs env.id conductor (this run's is '",
-         s.cfg.env_id, "')");
 
   // Which logged decisions are usable, and the splits of env.traces that hold their queries.
   LoggedRows out;
@@ -163,7 +160,7 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
 
   // Rows and weights.
   const int A = s.env_spec.n_actions;
-  std::vector<double> w_raw, inv_p, r_kept;
+  std::vector<double> inv_p, r_kept;
   for (std::size_t j = 0; j < kept.size(); ++j) {
     const std::size_t i = kept[j];
     const auto it = row_of.find(trace_query[j]);
@@ -185,13 +182,12 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   if (n == 0)
     fail("bc_warmstart.logs: ", path, ": every labelled decision's worker is masked at the first step by this run's "
          "environment (", out.masked, " decisions)");
-  double sw = 0, swr = 0, mean_inv = 0;
+  double sw = 0, swr = 0;
   for (std::size_t j = 0; j < n; ++j) {
     sw += inv_p[j];
     swr += inv_p[j] * r_kept[j];
-    mean_inv += inv_p[j];
   }
-  mean_inv /= static_cast<double>(n);
+  const double mean_inv = sw / static_cast<double>(n);
   out.mean_reward = swr / sw;
   double var = 0;
   for (std::size_t j = 0; j < n; ++j) var += (r_kept[j] - out.mean_reward) * (r_kept[j] - out.mean_reward);
@@ -215,52 +211,18 @@ Metrics logged_warm_start(TrainerState& s, const std::string& resolved_yaml) {
   const BcConfig& bc = s.cfg.bc;
   LoggedRows rows = build_rows(s, resolved_yaml);
   RolloutBuffer& buf = rows.buf;
-  PolicyModel& model = *s.model;
-  const auto params = model.policy_parameters();
+  const auto params = s.model->policy_parameters();
   torch::optim::Adam opt(params, torch::optim::AdamOptions(bc.learning_rate));
-  const int64_t B = buf.size();
-  const auto b_mask = buf.mask_tensor();
-  const auto b_act = buf.action_tensor();
-  const auto b_w = buf.advantage_tensor();
-  const int64_t mb = std::min<int64_t>(bc.minibatch_size, B);
-  Rng rng(derive_seed(s.cfg.seed, 0x10BC, 1));  // the same on every rank
-  double last_loss = 0.0;
-  for (int epoch = 0; epoch < bc.epochs; ++epoch) {
-    const auto perm = permutation(B, rng);
-    double sum = 0.0;
-    int64_t count = 0;
-    for (int64_t start = 0; start < B; start += mb) {
-      const int64_t len = std::min(mb, B - start);
-      const auto idx = torch::from_blob(const_cast<int64_t*>(perm.data()) + start, {len}, torch::kInt64);
-      const auto lp = masked_log_probs(model.logits(buf.obs, idx), b_mask.index_select(0, idx));
-      const auto w = b_w.index_select(0, idx);
-      const auto loss = -(w * lp.gather(1, b_act.index_select(0, idx).unsqueeze(1)).squeeze(1)).sum() / w.sum();
-      const double lv = loss.item<double>();
-      s.check_finite("bc/loss", lv);
-      opt.zero_grad();
-      loss.backward();
-      s.group->average_gradients(params);
-      opt.step();
-      sum += lv;
-      ++count;
-    }
-    last_loss = sum / std::max<int64_t>(1, count);
-  }
+  Rng rng(derive_seed(s.cfg.seed, 0x10BC, 1));  // the same on every rank: every rank fits the same rows
   Metrics m;
   m.update = 0;
   m.global_step = 0;
-  {
-    torch::NoGradGuard ng;
-    const auto lp = masked_log_probs(model.logits(buf.obs, row_range(0, B)), b_mask);
-    m.set("bc/accuracy", (lp.argmax(1) == b_act).to(torch::kFloat64).mean().item<double>());
-  }
+  imitate(s, bc, buf, opt, params, rng, /*weighted=*/true, m);
   double sw = 0, sw2 = 0;
   for (float w : buf.advantages) {
     sw += w;
     sw2 += double(w) * w;
   }
-  m.set("bc/loss", last_loss);
-  m.set("bc/samples", static_cast<double>(B));
   m.set("bc/logged_decisions", static_cast<double>(rows.decisions));
   m.set("bc/unlabelled_decisions", static_cast<double>(rows.unlabelled));
   m.set("bc/masked_decisions", static_cast<double>(rows.masked));
