@@ -36,6 +36,12 @@ struct FitOptions {
   int ngram_max = 2;
   double l2 = 1.0;
   std::string heldout = "test";
+  bool text = false;
+  int text_buckets = 1 << 18;
+  int text_max_iter = 200;
+  std::vector<int> text_char = {3, 5};
+  std::vector<double> text_l2 = {2.0};
+  int text_words = 2;
 };
 
 std::string fmt_num(const json& v, int digits = 3) {
@@ -61,7 +67,19 @@ void run_rewards_fit(const FitOptions& o) {
   FeaturizerConfig fc;
   fc.hash_dim = o.hash_dim;
   fc.ngram_max = o.ngram_max;
-  const QueryFeaturizer f = QueryFeaturizer::for_traces(fc, t);
+  fc.text.enabled = o.text;
+  fc.text.buckets = o.text_buckets;
+  fc.text.max_iter = o.text_max_iter;
+  fc.text.word_ngram_max = o.text_words;
+  if (o.text_char.size() != 2 || o.text_char[1] < o.text_char[0] || (o.text_char[0] == 0) != (o.text_char[1] == 0))
+    fail("--text-char: expected MIN,MAX with 1 <= MIN <= MAX <= 8, or 0,0 for none");
+  fc.text.char_ngram_min = o.text_char[0];
+  fc.text.char_ngram_max = o.text_char[1];
+  fc.text.l2_grid = o.text_l2;
+  json text_report;
+  const auto t_text = std::chrono::steady_clock::now();
+  const QueryFeaturizer f = QueryFeaturizer::for_traces(fc, t, &text_report);
+  const double text_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_text).count();
   const std::vector<float> x = f.featurize_all(t);
   PredictorConfig pc;
   pc.quality_l2 = o.l2;
@@ -70,6 +88,24 @@ void run_rewards_fit(const FitOptions& o) {
   const WorldPredictors p = WorldPredictors::fit(t, x, f.dim(), Split::kTrain, pc);
   const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json eval = p.evaluate(t, x, f.dim(), heldout);
+  if (f.text_head()) {
+    // The text head's own held-out AUC per model (its probability column alone).
+    const int off = f.dim() - f.text_head()->n_outputs();
+    const auto rows = t.split_indices(heldout);
+    for (json& w : eval["workers"]) {
+      const int m = t.model_index(w["worker"].get<std::string>());
+      std::vector<double> score;
+      std::vector<uint8_t> label;
+      for (std::size_t q : rows) {
+        const float qv = t.quality[t.at(q, static_cast<std::size_t>(m))];
+        if (std::isnan(qv)) continue;
+        score.push_back(x[q * static_cast<std::size_t>(f.dim()) + static_cast<std::size_t>(off + m)]);
+        label.push_back(qv >= 0.5f ? 1 : 0);
+      }
+      const double auc = roc_auc(score, label);
+      w["text_head_auc"] = std::isnan(auc) ? json(nullptr) : json(auc);
+    }
+  }
 
   json report{{"traces", o.traces},
               {"source", t.source},
@@ -77,7 +113,9 @@ void run_rewards_fit(const FitOptions& o) {
               {"models", t.n_models()},
               {"train_rows", t.split_indices(Split::kTrain).size()},
               {"heldout_split", split_name(heldout)},
-              {"featurizer", f.to_json()},
+              {"featurizer", f.summary_json()},
+              {"text_head", o.text ? text_report : json(nullptr)},
+              {"featurize_seconds", text_s},
               {"quality_model", "L2-regularized logistic regression (Newton/IRLS), positive = quality >= 0.5 for AUC"},
               {"l2", o.l2},
               {"fit_seconds", fit_s},
@@ -92,8 +130,11 @@ void run_rewards_fit(const FitOptions& o) {
      << ", " << f.tasks().size() << " tasks, length), fitted on the train split (" << report["train_rows"].get<std::size_t>()
      << " queries), evaluated on the " << split_name(heldout) << " split (" << eval["rows"].get<std::size_t>()
      << " queries). AUC counts quality >= 0.5 as positive; Brier uses the quality itself.\n\n"
-     << "| worker | train rows | held-out rows | held-out mean quality | AUC | Brier | log loss | tokens R2 (log1p) | latency model |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+     << (f.text_head() ? "Text head: on (TF-IDF word/char n-grams, per-model logistic regression cross-fitted on "
+                         "train; `head AUC` = its probability alone, `AUC` = the predictor over all features).\n\n"
+                       : "")
+     << "| worker | train rows | held-out rows | held-out mean quality | AUC | head AUC | Brier | log loss | tokens R2 (log1p) | latency model |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   for (const json& w : eval["workers"]) {
     const json& L = w["latency"];
     std::ostringstream lat;
@@ -104,7 +145,8 @@ void run_rewards_fit(const FitOptions& o) {
       lat << "prior (no logged latency)";
     md << "| " << w["worker"].get<std::string>() << " | " << w["train_rows"].get<int>() << " | "
        << w["heldout_rows"].get<std::size_t>() << " | " << fmt_num(w["heldout_mean_quality"]) << " | "
-       << fmt_num(w["auc"]) << " | " << fmt_num(w["brier"]) << " | " << fmt_num(w["log_loss"]) << " | "
+       << fmt_num(w["auc"]) << " | " << (w.contains("text_head_auc") ? fmt_num(w["text_head_auc"]) : std::string("-"))
+       << " | " << fmt_num(w["brier"]) << " | " << fmt_num(w["log_loss"]) << " | "
        << fmt_num(w["tokens_r2_log1p"]) << " | " << lat.str() << " |\n";
   }
   // Per-task AUC (ranking within a task, beyond the task's base rate).
@@ -260,6 +302,17 @@ void setup_world(CLI::App& app) {
     c->add_option("--report", o->report, "output directory: report.json and report.md")->required();
     c->add_option("--hash-dim", o->hash_dim, "hash buckets of the n-gram featurizer")->check(CLI::Range(1, 1 << 16));
     c->add_option("--ngram-max", o->ngram_max, "longest word n-gram")->check(CLI::Range(1, 3));
+    c->add_flag("--text", o->text,
+                "add the text head (TF-IDF word and character n-grams, per-model logistic regression, "
+                "cross-fitted on train) to the features: features.text.enabled");
+    c->add_option("--text-buckets", o->text_buckets, "hash buckets of the text head's n-grams")
+        ->check(CLI::Range(16, 1 << 24));
+    c->add_option("--text-max-iter", o->text_max_iter, "L-BFGS iterations per text-head fit")->check(CLI::Range(1, 100000));
+    c->add_option("--text-char", o->text_char, "character n-gram lengths MIN,MAX of the text head (0,0: none)")
+        ->delimiter(',')->expected(2)->check(CLI::Range(0, 8));
+    c->add_option("--text-words", o->text_words, "longest word n-gram of the text head (0: none)")->check(CLI::Range(0, 3));
+    c->add_option("--text-l2", o->text_l2, "L2 grid of the text head, chosen per model by out-of-fold log loss")
+        ->delimiter(',')->check(CLI::Range(1e-9, 1e9));
     c->add_option("--l2", o->l2, "L2 regularization of the logistic and ridge models")->check(CLI::Range(0.0, 1e9));
     c->add_option("--heldout", o->heldout, "held-out split: test or validation");
     c->callback([o]() { run_rewards_fit(*o); });

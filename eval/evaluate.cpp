@@ -49,9 +49,9 @@ ConductorEnvConfig env_from_manifest(const json& m, const std::string& dir) {
   c.finish_rules = w.finish_rules;
   c.default_finish = w.default_finish;
   try {
-    const json& f = m["world"].at("featurizer");
-    c.features.hash_dim = f.at("hash_dim").get<int>();
-    c.features.ngram_max = f.at("ngram_max").get<int>();
+    // The featurizer's configuration (its text head, if any, is refitted on the replayed traces'
+    // train split, as for a run folder).
+    c.features = QueryFeaturizer::from_json(m["world"].at("featurizer")).config();
     if (m.contains("reward") && !m["reward"].is_null()) {
       c.reward.w_quality = m["reward"].at("w_quality").get<double>();
       c.reward.w_cost = m["reward"].at("w_cost").get<double>();

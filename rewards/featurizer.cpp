@@ -12,6 +12,7 @@ FeaturizerConfig FeaturizerConfig::parse(ConfigReader r) {
   FeaturizerConfig c;
   c.hash_dim = r.get_in<int>("hash_dim", c.hash_dim, 1, 1 << 20);
   c.ngram_max = r.get_in<int>("ngram_max", c.ngram_max, 1, 3);
+  c.text = TextHeadConfig::parse(r.child("text"));
   r.finish();
   return c;
 }
@@ -25,8 +26,14 @@ QueryFeaturizer::QueryFeaturizer(const FeaturizerConfig& config, std::vector<std
   tasks_.erase(std::unique(tasks_.begin(), tasks_.end()), tasks_.end());
 }
 
-QueryFeaturizer QueryFeaturizer::for_traces(const FeaturizerConfig& config, const TraceSet& traces) {
-  return QueryFeaturizer(config, traces.query_task);
+QueryFeaturizer QueryFeaturizer::for_traces(const FeaturizerConfig& config, const TraceSet& traces, json* report) {
+  QueryFeaturizer f(config, traces.query_task);
+  if (config.text.enabled) {
+    auto oof = std::make_shared<TextHead::OutOfFold>();
+    f.head_ = std::make_shared<const TextHead>(TextHead::fit(config.text, traces, f.tasks_, oof.get(), report));
+    f.oof_ = std::move(oof);
+  }
+  return f;
 }
 
 int QueryFeaturizer::task_index(std::string_view task) const {
@@ -103,6 +110,7 @@ void QueryFeaturizer::featurize(std::string_view text, std::string_view task, in
   if (t >= 0) out[H + t] = 1.0f;
   out[H + static_cast<int>(tasks_.size())] =
       input_tokens >= 0 ? static_cast<float>(std::log1p(static_cast<double>(input_tokens)) / 10.0) : 0.0f;
+  if (head_) head_->predict(text, t, out + H + static_cast<int>(tasks_.size()) + 1);
 }
 
 std::vector<float> QueryFeaturizer::featurize(std::string_view text, std::string_view task,
@@ -119,18 +127,32 @@ std::vector<float> QueryFeaturizer::featurize_all(const TraceSet& traces) const 
   for (std::size_t q = 0; q < N; ++q) {
     std::string_view text = traces.has_text() ? std::string_view(traces.query_text[q]) : std::string_view();
     const int tokens = q < traces.input_tokens.size() ? traces.input_tokens[q] : -1;
-    featurize(text, traces.query_task[q], tokens, x.data() + q * D);
+    float* row = x.data() + q * D;
+    featurize(text, traces.query_task[q], tokens, row);
+    if (oof_ && q < traces.split.size() && traces.split[q] == static_cast<uint8_t>(Split::kTrain)) {
+      auto it = oof_->find(traces.query_id[q]);
+      if (it != oof_->end())
+        std::copy(it->second.begin(), it->second.end(), row + D - static_cast<std::size_t>(head_->n_outputs()));
+    }
   }
   return x;
 }
 
+json QueryFeaturizer::summary_json() const {
+  json j{{"kind", "hashed-ngram-fnv1a64"},
+         {"hash_dim", config_.hash_dim},
+         {"ngram_max", config_.ngram_max},
+         {"tasks", tasks_},
+         {"length", "log1p(input_tokens)/10"},
+         {"dim", dim()}};
+  if (head_) j["text_config"] = head_->config().to_json();
+  return j;
+}
+
 json QueryFeaturizer::to_json() const {
-  return json{{"kind", "hashed-ngram-fnv1a64"},
-              {"hash_dim", config_.hash_dim},
-              {"ngram_max", config_.ngram_max},
-              {"tasks", tasks_},
-              {"length", "log1p(input_tokens)/10"},
-              {"dim", dim()}};
+  json j = summary_json();
+  if (head_) j["text"] = head_->to_json();
+  return j;
 }
 
 QueryFeaturizer QueryFeaturizer::from_json(const json& j) {
@@ -140,7 +162,14 @@ QueryFeaturizer QueryFeaturizer::from_json(const json& j) {
     FeaturizerConfig c;
     c.hash_dim = j.at("hash_dim").get<int>();
     c.ngram_max = j.at("ngram_max").get<int>();
-    return QueryFeaturizer(c, j.at("tasks").get<std::vector<std::string>>());
+    QueryFeaturizer f(c, j.at("tasks").get<std::vector<std::string>>());
+    if (j.contains("text") && !j["text"].is_null()) {
+      f.head_ = std::make_shared<const TextHead>(TextHead::from_json(j["text"], static_cast<int>(f.tasks_.size())));
+      f.config_.text = f.head_->config();
+    }
+    if (j.contains("dim") && j["dim"].get<int>() != f.dim())
+      fail("featurizer spec: dim is ", j["dim"].get<int>(), " but its parts make ", f.dim());
+    return f;
   } catch (const json::exception& e) {
     fail("featurizer spec: ", e.what());
   }

@@ -8,12 +8,16 @@
 //   [hash_dim, hash_dim + T)       task one-hot over the featurizer's task vocabulary (sorted names;
 //                                  an unknown task gives all zeros)
 //   [hash_dim + T]                 length: log1p(input_tokens) / 10 (0 when input_tokens < 0)
+//   [hash_dim + T + 1, + M)        with `text.enabled`: the text head's predicted probability of a
+//                                  good answer of each of the M trace models (rewards/text_head.h;
+//                                  cross-fitted on training queries of the traces it was fitted on)
 //
 // The same text, task and length give the same floats on every machine: only integer hashing,
 // IEEE +,*,/,sqrt and log1p of small integers are used, in a fixed order.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +25,7 @@
 #include "core/config.h"
 #include "core/hash.h"
 #include "core/json_util.h"
+#include "rewards/text_head.h"
 
 namespace conductor {
 
@@ -29,6 +34,7 @@ struct TraceSet;
 struct FeaturizerConfig {
   int hash_dim = 64;   // buckets of the hashed n-gram block; >= 1
   int ngram_max = 2;   // word n-grams of order 1..ngram_max; 1..3
+  TextHeadConfig text; // `text: {...}`: the per-model quality head on TF-IDF n-grams (off by default)
 
   static FeaturizerConfig parse(ConfigReader r);
 };
@@ -39,9 +45,15 @@ class QueryFeaturizer {
   // `tasks` is the task vocabulary; it is sorted and de-duplicated here.
   QueryFeaturizer(const FeaturizerConfig& config, std::vector<std::string> tasks);
   // Vocabulary = the distinct tasks of `traces`.
-  static QueryFeaturizer for_traces(const FeaturizerConfig& config, const TraceSet& traces);
+  // With `text.enabled`, the text head is fitted on the train split of `traces` here (report: its
+  // chosen L2 strengths and out-of-fold log losses, when given).
+  static QueryFeaturizer for_traces(const FeaturizerConfig& config, const TraceSet& traces, json* report = nullptr);
 
-  int dim() const { return config_.hash_dim + static_cast<int>(tasks_.size()) + 1; }
+  int dim() const {
+    return config_.hash_dim + static_cast<int>(tasks_.size()) + 1 + (head_ ? head_->n_outputs() : 0);
+  }
+  const FeaturizerConfig& config() const { return config_; }
+  const TextHead* text_head() const { return head_.get(); }
   int hash_dim() const { return config_.hash_dim; }
   const std::vector<std::string>& tasks() const { return tasks_; }
   // Index of `task` in the vocabulary, or -1.
@@ -52,15 +64,21 @@ class QueryFeaturizer {
   std::vector<float> featurize(std::string_view text, std::string_view task, int input_tokens) const;
 
   // Row-major [n_queries x dim()] features of every query of `traces` (computed once per trace set).
+  // Training queries whose out-of-fold text-head prediction this featurizer holds (it was fitted on
+  // these traces) get that prediction instead of the full head's.
   std::vector<float> featurize_all(const TraceSet& traces) const;
 
-  // Everything needed to rebuild this featurizer (written into exports and reports).
+  // Everything needed to rebuild this featurizer (written into exports): with a text head, its
+  // weights too (a few MB). summary_json() is the same without the weights (reports).
   json to_json() const;
+  json summary_json() const;
   static QueryFeaturizer from_json(const json& j);
 
  private:
   FeaturizerConfig config_;
   std::vector<std::string> tasks_;
+  std::shared_ptr<const TextHead> head_;
+  std::shared_ptr<const TextHead::OutOfFold> oof_;
 };
 
 }  // namespace conductor
