@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "core/atomic_file.h"
+#include "core/json_util.h"
 #include "core/log.h"
 #include "policies/compute.h"
 #include "core/error.h"
@@ -150,8 +152,37 @@ void setup_simulate_logs(CLI::App& app) {
   });
 }
 
+void setup_eval_pool(CLI::App& app) {
+  struct PoolArgs {
+    std::vector<std::string> reports;
+    std::string out;
+    int resamples = 2000;
+    uint64_t seed = 0;
+  };
+  auto a = std::make_shared<PoolArgs>();
+  CLI::App* c = app.add_subcommand(
+      "eval-pool",
+      "Frontier AIQ pooled over the evaluations of several training seeds (paired bootstrap over queries and seeds) "
+      "from their `conductor eval` report folders");
+  c->add_option("--report", a->reports, "report folder of `conductor eval` (repeat: one per training seed)")->required();
+  c->add_option("--resamples", a->resamples, "bootstrap resamples")->capture_default_str()->check(CLI::Range(1, 1000000));
+  c->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
+  c->add_option("--out", a->out, "also write pooled.json and pooled.md into this folder");
+  c->callback([a] {
+    const json pooled = eval::pool_evaluations(a->reports, a->resamples, a->seed);
+    const std::string md = eval::pooled_markdown(pooled);
+    std::cout << md;
+    if (!a->out.empty()) {
+      make_dirs(a->out);
+      write_json_atomic(a->out + "/pooled.json", pooled);
+      write_file_atomic(a->out + "/pooled.md", md);
+    }
+  });
+}
+
 void setup_eval_commands(CLI::App& app) {
   setup_eval(app);
+  setup_eval_pool(app);
   setup_ope(app);
   setup_simulate_logs(app);
 }

@@ -503,6 +503,25 @@ json run_evaluation(const EvalOptions& o) {
   for (double w : router_cost_weights())
     curves["router"].push_back(curve_point("cost_weight", w, summarize(keep("router", run_router(test, pred_test, w)), M, ref.strong), ref));
 
+  // The TF-IDF logistic router: the router's rule on the text head's own predictions, when the
+  // features have a text head (features.text): what a plain text-classifier router achieves with
+  // the same fitted model the conductor reads (test queries get the head fitted on all of train).
+  if (const TextHead* head = world->featurizer.text_head()) {
+    Predictions pt = pred_test;
+    const std::size_t off = static_cast<std::size_t>(world->feature_dim - head->n_outputs());
+    for (std::size_t r = 0; r < test.n_queries(); ++r) {
+      const float* x = world->features.data() + test.query_index[r] * static_cast<std::size_t>(world->feature_dim);
+      for (std::size_t k = 0; k < M; ++k)
+        if (pt.quality[test.at(r, k)] > -1e8)  // keep an announced outage's exclusion
+          pt.quality[test.at(r, k)] = x[off + static_cast<std::size_t>(world->workers[k])];
+    }
+    add("tfidf_router", run_router(test, pt, cost_weight));
+    policies["tfidf_router"]["cost_weight"] = cost_weight;
+    for (double w : router_cost_weights())
+      curves["tfidf_router"].push_back(
+          curve_point("cost_weight", w, summarize(keep("tfidf_router", run_router(test, pt, w)), M, ref.strong), ref));
+  }
+
   auto chain = pareto_chain(train_q, train_c);
   if (scenario.kind == "down-announced" && chain.size() > 1)
     chain.erase(std::remove(chain.begin(), chain.end(), fault_worker), chain.end());
@@ -588,6 +607,19 @@ json run_evaluation(const EvalOptions& o) {
   }
   report["frontier"] = frontier;
   report["aiq_cost_range_usd"] = {0.0, c_max};
+  // Per-query outcomes of every frontier point (write_report puts them in outcomes.json): what
+  // `conductor eval-pool` needs to pool the bootstrap over the evaluations of several seeds.
+  {
+    json ids = json::array();
+    for (std::size_t r = 0; r < test.n_queries(); ++r) ids.push_back(traces->query_id[test.query_index[r]]);
+    json fams = json::object();
+    for (const auto& [name, pts] : outcomes) {
+      json arr = json::array();
+      for (const auto& p : pts) arr.push_back({{"cost_usd", p.cost}, {"quality", p.quality}});
+      fams[name] = arr;
+    }
+    report["per_query"] = {{"query_ids", ids}, {"families", fams}};
+  }
   return report;
 }
 

@@ -88,7 +88,15 @@ json run_evaluation(const EvalOptions& options);
 std::string report_markdown(const json& report);
 std::string frontier_svg(const json& report);
 
-// Writes report.json, report.md and frontier.svg into `dir` (atomically), returns report.md.
+// Writes report.json, report.md and frontier.svg into `dir` (atomically), and the per-query
+// outcomes of every frontier point (report["per_query"]) as outcomes.json; returns report.md.
 std::string write_report(const json& report, const std::string& dir);
+
+// `conductor eval-pool`: the paired bootstrap of frontier AIQ pooled over several evaluations of the
+// same split (one per training seed), from their outcomes.json files. Returns the pooled report
+// (families' mean AIQ over the runs and intervals, conductor minus each family); throws naming the
+// file when the runs do not cover the same queries and families.
+json pool_evaluations(const std::vector<std::string>& report_dirs, int resamples, uint64_t seed);
+std::string pooled_markdown(const json& pooled);
 
 }  // namespace conductor::eval

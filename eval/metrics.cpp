@@ -158,6 +158,90 @@ double cost_saved_at_quality(const std::vector<CurvePoint>& points, double ref_q
   return 1.0 - c / ref_cost;
 }
 
+namespace {
+// Every family's AIQ with query row i counted weight[i] times, on the common cost range.
+std::map<std::string, double> weighted_aiq(const std::map<std::string, std::vector<PointOutcomes>>& families,
+                                           const std::vector<double>& weight) {
+  const std::size_t n = weight.size();
+  double total = 0;
+  for (double w : weight) total += w;
+  std::map<std::string, std::vector<CurvePoint>> pts;
+  double c_max = 0.0;
+  for (const auto& [name, points] : families) {
+    auto& v = pts[name];
+    for (const auto& p : points) {
+      double c = 0.0, q = 0.0;
+      for (std::size_t i = 0; i < n; ++i) {
+        c += weight[i] * p.cost[i];
+        q += weight[i] * p.quality[i];
+      }
+      v.push_back({c / total, q / total});
+      c_max = std::max(c_max, v.back().x);
+    }
+  }
+  std::map<std::string, double> out;
+  for (const auto& [name, v] : pts) out[name] = c_max > 0 ? aiq(v, 0.0, c_max) : kNaN;
+  return out;
+}
+
+std::size_t check_families(const std::map<std::string, std::vector<PointOutcomes>>& families, const char* what) {
+  std::size_t n = 0;
+  bool first = true;
+  for (const auto& [name, points] : families) {
+    if (points.empty()) fail(what, ": family '", name, "' has no operating point");
+    for (const auto& p : points) {
+      if (p.cost.size() != p.quality.size())
+        fail(what, ": family '", name, "' has ", p.cost.size(), " costs and ", p.quality.size(), " qualities");
+      if (first) n = p.cost.size();
+      if (p.cost.size() != n)
+        fail(what, ": family '", name, "' has a point over ", p.cost.size(), " queries, others over ", n,
+             ": a paired bootstrap needs the same queries everywhere");
+      first = false;
+    }
+  }
+  if (families.empty() || n == 0) fail(what, " needs at least one family over at least one query");
+  return n;
+}
+}  // namespace
+
+std::map<std::string, std::vector<double>> pooled_bootstrap_aiq(
+    const std::vector<std::map<std::string, std::vector<PointOutcomes>>>& runs, int resamples, uint64_t seed,
+    std::map<std::string, double>* observed) {
+  if (resamples < 1) fail("pooled AIQ bootstrap needs at least 1 resample, got ", resamples);
+  if (runs.empty()) fail("pooled AIQ bootstrap needs at least one evaluation");
+  const std::size_t n = check_families(runs[0], "pooled AIQ bootstrap (run 1)");
+  for (std::size_t s = 1; s < runs.size(); ++s) {
+    const std::string what = "pooled AIQ bootstrap (run " + std::to_string(s + 1) + ")";
+    if (check_families(runs[s], what.c_str()) != n)
+      fail(what, ": ", "its points cover a different number of queries than run 1's (", n, ")");
+    for (const auto& [name, pts] : runs[0])
+      if (!runs[s].count(name)) fail(what, ": family '", name, "' of run 1 is missing");
+    for (const auto& [name, pts] : runs[s])
+      if (!runs[0].count(name)) fail(what, ": family '", name, "' is not in run 1");
+  }
+  const std::size_t S = runs.size();
+  if (observed) {
+    observed->clear();
+    const std::vector<double> ones(n, 1.0);
+    for (const auto& run : runs)
+      for (const auto& [name, v] : weighted_aiq(run, ones)) (*observed)[name] += v / static_cast<double>(S);
+  }
+  std::map<std::string, std::vector<double>> out;
+  Rng rng(seed);
+  std::vector<double> weight(n);
+  for (int b = 0; b < resamples; ++b) {
+    std::vector<std::size_t> drawn(S);
+    for (auto& d : drawn) d = rng.below(S);
+    std::fill(weight.begin(), weight.end(), 0.0);
+    for (std::size_t k = 0; k < n; ++k) weight[rng.below(n)] += 1.0;
+    std::map<std::string, double> sum;
+    for (std::size_t d : drawn)
+      for (const auto& [name, v] : weighted_aiq(runs[d], weight)) sum[name] += v / static_cast<double>(S);
+    for (const auto& [name, v] : sum) out[name].push_back(v);
+  }
+  return out;
+}
+
 std::map<std::string, std::vector<double>> bootstrap_aiq(
     const std::map<std::string, std::vector<PointOutcomes>>& families, int resamples, uint64_t seed) {
   if (resamples < 1) fail("AIQ bootstrap needs at least 1 resample, got ", resamples);

@@ -93,4 +93,14 @@ struct PointOutcomes {
 std::map<std::string, std::vector<double>> bootstrap_aiq(
     const std::map<std::string, std::vector<PointOutcomes>>& families, int resamples, uint64_t seed);
 
+// The same pooled over evaluations of several training seeds on the same queries (`runs[s]` = the
+// families of seed s; every run must have the same families and rows): each resample draws the
+// seeds with replacement and the query rows with replacement (the same rows for every seed: paired
+// over queries and seeds); a family's value is the mean over the drawn seeds of its AIQ, each on
+// its own run's common cost range as in bootstrap_aiq. With `observed` given, also the mean over
+// the runs of each family's observed AIQ.
+std::map<std::string, std::vector<double>> pooled_bootstrap_aiq(
+    const std::vector<std::map<std::string, std::vector<PointOutcomes>>>& runs, int resamples, uint64_t seed,
+    std::map<std::string, double>* observed = nullptr);
+
 }  // namespace conductor::eval

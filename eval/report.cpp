@@ -43,7 +43,7 @@ std::vector<std::string> ordered_policies(const json& policies) {
     const double ca = policies[a]["cost_usd"].get<double>(), cb = policies[b]["cost_usd"].get<double>();
     return ca != cb ? ca < cb : a < b;
   });
-  for (const char* n : {"router", "cascade", "best_single", "cheapest", "random", "oracle"})
+  for (const char* n : {"router", "tfidf_router", "cascade", "best_single", "cheapest", "random", "oracle"})
     if (policies.contains(n)) out.push_back(n);
   for (auto it = policies.begin(); it != policies.end(); ++it)
     if (it.key().rfind("single:", 0) == 0) out.push_back(it.key());
@@ -92,7 +92,8 @@ std::string report_markdown(const json& r) {
   };
   const json& F = r["frontier"];
   std::vector<std::string> fams;
-  for (const char* n : {"conductor", "router", "cascade", "single_workers", "best_single", "cheapest", "random", "oracle"})
+  for (const char* n : {"conductor", "router", "tfidf_router", "cascade", "single_workers", "best_single", "cheapest",
+                        "random", "oracle"})
     if (F.contains(n)) fams.push_back(n);
   for (const auto& n : fams) {
     const json& f = F[n];
@@ -172,7 +173,8 @@ std::string frontier_svg(const json& r) {
 
   // Frontier families: hull as a line, sweep points as small dots.
   struct Fam { const char* name; const char* color; };
-  const Fam fams[] = {{"conductor", "#d62728"}, {"router", "#1f77b4"}, {"cascade", "#2ca02c"}, {"single_workers", "#7f7f7f"}};
+  const Fam fams[] = {{"conductor", "#d62728"}, {"router", "#1f77b4"}, {"tfidf_router", "#17becf"}, {"cascade", "#2ca02c"},
+                      {"single_workers", "#7f7f7f"}};
   double ly = T + 10;
   auto legend = [&](const std::string& label, const std::string& color, bool line) {
     const double lx = L + pw + 20;
@@ -238,8 +240,14 @@ std::string frontier_svg(const json& r) {
   return s.str();
 }
 
-std::string write_report(const json& report, const std::string& dir) {
+std::string write_report(const json& full, const std::string& dir) {
   make_dirs(dir);
+  json report = full;
+  if (report.contains("per_query")) {
+    write_file_atomic(dir + "/outcomes.json", report["per_query"].dump() + "\n");
+    report.erase("per_query");
+    report["per_query_file"] = "outcomes.json";
+  }
   const std::string md = report_markdown(report);
   write_file_atomic(dir + "/report.json", report.dump(2) + "\n");
   write_file_atomic(dir + "/report.md", md);

@@ -138,5 +138,45 @@ TEST(AiqBootstrap, RejectsUnpairedOrEmptyInput) {
   EXPECT_THROW(bootstrap_aiq({{"a", {three}}}, 0, 1), Error);
 }
 
+TEST(PooledAiqBootstrap, ResamplesRunsAndQueries) {
+  // Run 1: the conductor's point costs 0 with quality 0.6 on every query, run 2: quality 0.4; the
+  // router costs 0 with quality 0.5 in both, and a second router point costs 1 with quality 0.5 (so
+  // c_max = 1 in every resample). AIQ = quality over [0, 1]: conductor 0.6 or 0.4 per run, router 0.5.
+  // Pooled over the runs: observed difference 0; each resample draws two runs, so the mean difference
+  // is +0.1 (both run 1, probability 1/4), 0 (1/2) or -0.1 (1/4): the 95% interval is [-0.1, 0.1].
+  const PointOutcomes r0{{0, 0, 0}, {0.5, 0.5, 0.5}}, r1{{1, 1, 1}, {0.5, 0.5, 0.5}};
+  const std::map<std::string, std::vector<PointOutcomes>> run1{{"conductor", {PointOutcomes{{0, 0, 0}, {0.6, 0.6, 0.6}}}},
+                                                               {"router", {r0, r1}}};
+  const std::map<std::string, std::vector<PointOutcomes>> run2{{"conductor", {PointOutcomes{{0, 0, 0}, {0.4, 0.4, 0.4}}}},
+                                                               {"router", {r0, r1}}};
+  std::map<std::string, double> observed;
+  const auto b = pooled_bootstrap_aiq({run1, run2}, 2000, 5, &observed);
+  EXPECT_NEAR(observed.at("conductor"), 0.5, 1e-12);
+  EXPECT_NEAR(observed.at("router"), 0.5, 1e-12);
+  int count[3] = {0, 0, 0};
+  for (std::size_t i = 0; i < 2000; ++i) {
+    const double d = b.at("conductor")[i] - b.at("router")[i];
+    const int k = static_cast<int>(std::lround(d / 0.1)) + 1;
+    ASSERT_NEAR(d, 0.1 * (k - 1), 1e-12);
+    ASSERT_GE(k, 0);
+    ASSERT_LE(k, 2);
+    ++count[k];
+  }
+  EXPECT_NEAR(count[0] / 2000.0, 0.25, 0.05);
+  EXPECT_NEAR(count[1] / 2000.0, 0.50, 0.06);
+  EXPECT_NEAR(count[2] / 2000.0, 0.25, 0.05);
+  EXPECT_EQ(b, pooled_bootstrap_aiq({run1, run2}, 2000, 5));
+  // A constant advantage of 0.1 in both runs is 0.1 in every resample.
+  const auto c = pooled_bootstrap_aiq({run1, run1}, 200, 6);
+  for (std::size_t i = 0; i < 200; ++i) EXPECT_NEAR(c.at("conductor")[i] - c.at("router")[i], 0.1, 1e-12);
+  // Runs over other queries or with other families are refused.
+  const std::map<std::string, std::vector<PointOutcomes>> short_run{{"conductor", {PointOutcomes{{0, 0}, {0.4, 0.4}}}},
+                                                                    {"router", {PointOutcomes{{0, 0}, {0.5, 0.5}}}}};
+  EXPECT_THROW(pooled_bootstrap_aiq({run1, short_run}, 10, 1), Error);
+  const std::map<std::string, std::vector<PointOutcomes>> other{{"conductor", {r0}}, {"cascade", {r0}}};
+  EXPECT_THROW(pooled_bootstrap_aiq({run1, other}, 10, 1), Error);
+  EXPECT_THROW(pooled_bootstrap_aiq({}, 10, 1), Error);
+}
+
 }  // namespace
 }  // namespace conductor::eval
