@@ -198,6 +198,43 @@ testing::TestWorld cost_conditioned_world() {
   return t;
 }
 
+// A world whose features have the text head (features.text): the export carries the fitted head,
+// and serving computes the same block as the environment for queries outside the training split.
+// (Training queries carry out-of-fold predictions in the environment, by design: there the block
+// differs from serving's full head.)
+testing::TestWorld text_head_world(const std::string& split) {
+  const std::string yaml = "synthetic: {queries: 400, seed: 5}\nsplit: " + split +
+                           "\nmax_steps: 3\nfeatures: {hash_dim: 32, text: {enabled: true, char_ngrams: [0, 0]}}\n";
+  ConfigDoc doc = ConfigDoc::load_string(yaml, "test-env.yaml");
+  ConfigReader r = doc.root();
+  testing::TestWorld t;
+  t.config = ConductorEnvConfig::parse(r);
+  t.world = ConductorWorld::build(t.config);
+  t.spec = conductor_world_spec(*t.world, t.config).to_json();
+  t.live = ConductorLiveWorld::from_spec(t.spec, "test-spec");
+  return t;
+}
+
+TEST(ConductorLiveWorld, TextHeadObservationsEqualTheEnvironmentsOnHeldOutQueries) {
+  const auto t = text_head_world("test");
+  ASSERT_TRUE(t.spec["featurizer"].contains("text"));
+  ASSERT_NE(t.world->featurizer.text_head(), nullptr);
+  check_env_matches_live(t, 4, 200, 5);
+  // On the training split the environment's block is the out-of-fold prediction instead.
+  const auto tr = text_head_world("train");
+  ConductorEnv env(tr.config, tr.world, 1);
+  env.reset(3);
+  const ConductorStateView v = env.state_view(0);
+  std::vector<float> obs(static_cast<std::size_t>(tr.live->obs_dim()));
+  std::vector<uint8_t> mask(static_cast<std::size_t>(tr.live->n_actions()));
+  testing::observe(*tr.live->start(query_of(v)), obs, mask);
+  const int F = tr.world->feature_dim, H = tr.world->featurizer.text_head()->n_outputs();
+  for (int k = 0; k < F - H; ++k) EXPECT_EQ(obs[static_cast<std::size_t>(k)], env.obs()[k]) << k;
+  int differs = 0;
+  for (int k = F - H; k < F; ++k) differs += obs[static_cast<std::size_t>(k)] != env.obs()[k];
+  EXPECT_GT(differs, 0);
+}
+
 TEST(ConductorLiveWorld, CostConditionedObservationsEqualTheEnvironments) {
   const auto t = cost_conditioned_world();
   ASSERT_TRUE(t.spec["cost_conditioning"].is_object());
