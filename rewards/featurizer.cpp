@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 
 #include "core/error.h"
 #include "traces/trace_set.h"
@@ -26,12 +28,53 @@ QueryFeaturizer::QueryFeaturizer(const FeaturizerConfig& config, std::vector<std
   tasks_.erase(std::unique(tasks_.begin(), tasks_.end()), tasks_.end());
 }
 
+namespace {
+// Fingerprint of everything a text head is fitted from: the config, and the traces' query ids,
+// tasks, texts, splits, models and qualities.
+uint64_t text_head_key(const FeaturizerConfig& config, const TraceSet& t) {
+  uint64_t h = fnv1a64(config.text.to_json().dump());
+  auto mix = [&h](std::string_view s) {
+    h = fnv1a64(s, h);
+    h = fnv1a64(std::string_view("\x1f", 1), h);
+  };
+  for (const auto& m : t.model_name) mix(m);
+  for (std::size_t q = 0; q < t.n_queries(); ++q) {
+    mix(t.query_id[q]);
+    mix(t.query_task[q]);
+    if (t.has_text()) mix(t.query_text[q]);
+  }
+  h = fnv1a64(std::string_view(reinterpret_cast<const char*>(t.split.data()), t.split.size()), h);
+  h = fnv1a64(std::string_view(reinterpret_cast<const char*>(t.quality.data()), t.quality.size() * sizeof(float)), h);
+  return h;
+}
+
+struct HeadCacheEntry {
+  std::shared_ptr<const TextHead> head;
+  std::shared_ptr<const TextHead::OutOfFold> oof;
+  json report;
+};
+std::mutex g_head_mutex;
+std::map<uint64_t, HeadCacheEntry> g_head_cache;  // fitted heads of this process (a few per run)
+}  // namespace
+
 QueryFeaturizer QueryFeaturizer::for_traces(const FeaturizerConfig& config, const TraceSet& traces, json* report) {
   QueryFeaturizer f(config, traces.query_task);
   if (config.text.enabled) {
-    auto oof = std::make_shared<TextHead::OutOfFold>();
-    f.head_ = std::make_shared<const TextHead>(TextHead::fit(config.text, traces, f.tasks_, oof.get(), report));
-    f.oof_ = std::move(oof);
+    // A process fits each head once: the training and final-evaluation environments, and every
+    // checkpoint of an `eval` frontier, read the same trace file with the same features config.
+    const uint64_t key = text_head_key(config, traces);
+    std::lock_guard<std::mutex> lock(g_head_mutex);
+    auto it = g_head_cache.find(key);
+    if (it == g_head_cache.end()) {
+      HeadCacheEntry e;
+      auto oof = std::make_shared<TextHead::OutOfFold>();
+      e.head = std::make_shared<const TextHead>(TextHead::fit(config.text, traces, f.tasks_, oof.get(), &e.report));
+      e.oof = std::move(oof);
+      it = g_head_cache.emplace(key, std::move(e)).first;
+    }
+    f.head_ = it->second.head;
+    f.oof_ = it->second.oof;
+    if (report) *report = it->second.report;
   }
   return f;
 }

@@ -160,7 +160,15 @@ TEST(TextHead, JsonRoundTripIsExactAndFittingIsDeterministic) {
     EXPECT_GT(m["oof_log_loss"].get<double>(), 0.0);
   }
   const json j = f.to_json();
+  // Fitting twice gives the same bytes (and the featurizer's head, from the process cache, is that fit).
+  const std::string fresh = TextHead::fit(fc.text, t, f.tasks(), nullptr, nullptr).to_json().dump();
+  EXPECT_EQ(fresh, TextHead::fit(fc.text, t, f.tasks(), nullptr, nullptr).to_json().dump());
+  EXPECT_EQ(j["text"].dump(), fresh);
   EXPECT_EQ(j.dump(), QueryFeaturizer::for_traces(fc, t).to_json().dump());
+  // Other labels are another head (the cache is keyed by the qualities too).
+  TraceSet t2 = t;
+  for (float& q : t2.quality) q = 1.0f - q;
+  EXPECT_NE(QueryFeaturizer::for_traces(fc, t2).to_json()["text"].dump(), j["text"].dump());
   const QueryFeaturizer g = QueryFeaturizer::from_json(j);
   EXPECT_EQ(g.dim(), f.dim());
   EXPECT_EQ(g.config().text.l2_grid, fc.text.l2_grid);
