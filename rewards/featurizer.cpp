@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "traces/trace_set.h"
 
 namespace conductor {
@@ -59,6 +60,14 @@ std::map<uint64_t, HeadCacheEntry> g_head_cache;  // fitted heads of this proces
 
 QueryFeaturizer QueryFeaturizer::for_traces(const FeaturizerConfig& config, const TraceSet& traces, json* report) {
   QueryFeaturizer f(config, traces.query_task);
+  if (config.text.enabled && !traces.has_text()) {
+    // An optional block whose input is absent: left out, loudly (the run's features are then the
+    // base ones; exports record that there is no head).
+    log_warn("features.text: ", traces.source.empty() ? std::string("the trace file") : traces.source,
+             " has no query texts (/queries/text): the text head is left out of the features");
+    f.config_.text.enabled = false;
+    return f;
+  }
   if (config.text.enabled) {
     // A process fits each head once: the training and final-evaluation environments, and every
     // checkpoint of an `eval` frontier, read the same trace file with the same features config.

@@ -183,10 +183,15 @@ TEST(TextHead, BadInputIsAClearError) {
   TraceSet t = subject_world(60, 3);
   FeaturizerConfig fc;
   fc.text.enabled = true;
+  // Traces without texts: the head is left out (with a warning), not the run.
   TraceSet no_text = t;
   no_text.query_text.clear();
+  const QueryFeaturizer plain = QueryFeaturizer::for_traces(fc, no_text);
+  EXPECT_EQ(plain.text_head(), nullptr);
+  EXPECT_FALSE(plain.config().text.enabled);
+  EXPECT_EQ(plain.dim(), 64 + 1 + 1);
   try {
-    QueryFeaturizer::for_traces(fc, no_text);
+    TextHead::fit(fc.text, no_text, {"task"}, nullptr, nullptr);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/queries/text"), std::string::npos) << e.what();
