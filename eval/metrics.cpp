@@ -245,44 +245,14 @@ std::map<std::string, std::vector<double>> pooled_bootstrap_aiq(
 std::map<std::string, std::vector<double>> bootstrap_aiq(
     const std::map<std::string, std::vector<PointOutcomes>>& families, int resamples, uint64_t seed) {
   if (resamples < 1) fail("AIQ bootstrap needs at least 1 resample, got ", resamples);
-  std::size_t n = 0;
-  bool first = true;
-  for (const auto& [name, points] : families) {
-    if (points.empty()) fail("AIQ bootstrap: family '", name, "' has no operating point");
-    for (const auto& p : points) {
-      if (p.cost.size() != p.quality.size())
-        fail("AIQ bootstrap: family '", name, "' has ", p.cost.size(), " costs and ", p.quality.size(), " qualities");
-      if (first) n = p.cost.size();
-      if (p.cost.size() != n)
-        fail("AIQ bootstrap: family '", name, "' has a point over ", p.cost.size(), " queries, others over ", n,
-             ": a paired bootstrap needs the same queries everywhere");
-      first = false;
-    }
-  }
-  if (families.empty() || n == 0) fail("AIQ bootstrap needs at least one family over at least one query");
-
+  const std::size_t n = check_families(families, "AIQ bootstrap");
   std::map<std::string, std::vector<double>> out;
   Rng rng(seed);
   std::vector<double> weight(n);
-  std::map<std::string, std::vector<CurvePoint>> pts;
   for (int b = 0; b < resamples; ++b) {
     std::fill(weight.begin(), weight.end(), 0.0);
     for (std::size_t k = 0; k < n; ++k) weight[rng.below(n)] += 1.0;
-    double c_max = 0.0;
-    for (const auto& [name, points] : families) {
-      auto& v = pts[name];
-      v.clear();
-      for (const auto& p : points) {
-        double c = 0.0, q = 0.0;
-        for (std::size_t i = 0; i < n; ++i) {
-          c += weight[i] * p.cost[i];
-          q += weight[i] * p.quality[i];
-        }
-        v.push_back({c / static_cast<double>(n), q / static_cast<double>(n)});
-        c_max = std::max(c_max, v.back().x);
-      }
-    }
-    for (const auto& [name, v] : pts) out[name].push_back(c_max > 0 ? aiq(v, 0.0, c_max) : kNaN);
+    for (const auto& [name, v] : weighted_aiq(families, weight)) out[name].push_back(v);
   }
   return out;
 }

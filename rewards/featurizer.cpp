@@ -95,13 +95,6 @@ int QueryFeaturizer::task_index(std::string_view task) const {
   return static_cast<int>(it - tasks_.begin());
 }
 
-namespace {
-// Word characters: ASCII letters and digits, and every byte of a multi-byte UTF-8 sequence.
-inline bool is_word_byte(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
-}
-inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
-}  // namespace
 
 void QueryFeaturizer::featurize(std::string_view text, std::string_view task, int input_tokens,
                                 float* out) const {
@@ -120,7 +113,7 @@ void QueryFeaturizer::featurize(std::string_view text, std::string_view task, in
     if (i >= n) break;
     uint64_t wh = kFnvOffset;
     while (i < n && is_word_byte(static_cast<unsigned char>(text[i]))) {
-      wh ^= lower(static_cast<unsigned char>(text[i]));
+      wh ^= ascii_lower(static_cast<unsigned char>(text[i]));
       wh *= kFnvPrime;
       ++i;
     }

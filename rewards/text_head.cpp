@@ -1,7 +1,6 @@
 #include "rewards/text_head.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -70,10 +69,6 @@ TextHeadConfig TextHeadConfig::from_json(const json& j) {
 
 namespace {
 
-inline bool is_word_byte(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
-}
-inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 inline uint64_t mix_u64(uint64_t h, uint64_t w) {
   for (int b = 0; b < 8; ++b) {
@@ -96,7 +91,7 @@ void ngram_buckets(const TextHeadConfig& c, std::string_view text, std::vector<u
     while (i < n && !is_word_byte(static_cast<unsigned char>(text[i]))) ++i;
     if (i >= n) break;
     word.assign(1, ' ');
-    while (i < n && is_word_byte(static_cast<unsigned char>(text[i]))) word.push_back(static_cast<char>(lower(static_cast<unsigned char>(text[i++]))));
+    while (i < n && is_word_byte(static_cast<unsigned char>(text[i]))) word.push_back(static_cast<char>(ascii_lower(static_cast<unsigned char>(text[i++]))));
     word.push_back(' ');
     // word n-grams over the words without padding
     if (c.word_ngram_max > 0) {
@@ -241,10 +236,8 @@ inline double row_logit(const Csr& X, std::size_t r, const std::vector<double>& 
 }
 
 // sum_i softplus(z_i) - y_i z_i + l2/2 |w|^2 over `rows` of X (bias x[D] not regularized).
-std::atomic<long> g_evals{0};
 double objective(const Csr& X, const std::vector<uint32_t>& rows, const std::vector<double>& y, double l2,
                  const std::vector<double>& x, std::size_t D, std::vector<double>* g) {
-  ++g_evals;
   std::fill(g->begin(), g->end(), 0.0);
   double f = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -364,7 +357,10 @@ inline double clip_p(double p) { return std::min(std::max(p, 1e-12), 1 - 1e-12);
 
 SparseRow TextHead::vectorize(std::string_view text, int task) const {
   std::vector<uint32_t> scratch;
-  const auto counts = bucket_counts(config_, text, &scratch);
+  return row_of(bucket_counts(config_, text, &scratch), task);
+}
+
+SparseRow TextHead::row_of(const std::vector<std::pair<uint32_t, int>>& counts, int task) const {
   SparseRow row;
   double sq = 0;
   for (const auto& [b, n] : counts) {
@@ -431,7 +427,7 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
     auto it = std::lower_bound(tasks.begin(), tasks.end(), T.query_task[q]);
     return it != tasks.end() && *it == T.query_task[q] ? static_cast<int>(it - tasks.begin()) : -1;
   };
-  for (std::size_t i = 0; i < train.size(); ++i) X.add(h.vectorize(T.query_text[train[i]], task_of(train[i])));
+  for (std::size_t i = 0; i < train.size(); ++i) X.add(h.row_of(docs[i], task_of(train[i])));
   docs.clear();
   std::vector<int> fold(train.size());
   for (std::size_t i = 0; i < train.size(); ++i)
@@ -513,7 +509,6 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
     json r = json::object();
     r["active_buckets"] = A;
     r["train_nonzeros"] = X.col.size();
-    r["objective_evaluations"] = g_evals.load();
     r["train_queries"] = train.size();
     json per = json::array();
     for (std::size_t m = 0; m < M; ++m)

@@ -37,6 +37,13 @@ namespace conductor {
 
 struct TraceSet;
 
+// The word bytes both featurizers split on: ASCII letters and digits, and every byte of a
+// multi-byte UTF-8 sequence; ASCII lower-casing.
+inline bool is_word_byte(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+inline unsigned char ascii_lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
 struct TextHeadConfig {
   bool enabled = false;
   int buckets = 1 << 18;       // hash space of the n-grams
@@ -82,6 +89,10 @@ class TextHead {
   SparseRow vectorize(std::string_view text, int task) const;
 
  private:
+  // The row of a text's (bucket, count) pairs: tf-idf over the active buckets, L2-normalized, then
+  // the task column.
+  SparseRow row_of(const std::vector<std::pair<uint32_t, int>>& counts, int task) const;
+
   TextHeadConfig config_;
   int n_tasks_ = 0;
   std::vector<uint32_t> buckets_;   // sorted active buckets (seen in training); column = position

@@ -184,10 +184,8 @@ TEST(ConductorLiveWorld, UnknownListPricesLoadAndFallBackToExpectedCost) {
 
 // A cost-conditioned world in sample mode (every episode its own cost weight): serving rebuilds the
 // preference from the request's cost_weight exactly as the environment encodes the episode's.
-testing::TestWorld cost_conditioned_world() {
-  const std::string yaml =
-      "synthetic: {queries: 300, seed: 11}\nsplit: train\nmax_steps: 3\nfeatures: {hash_dim: 32, ngram_max: 2}\n"
-      "reward: {w_cost: 30, w_cost_range: [3, 3000]}\n";
+// The environment of an `env` YAML mapping, its world spec and the serving world built from it.
+testing::TestWorld world_from_yaml(const std::string& yaml) {
   ConfigDoc doc = ConfigDoc::load_string(yaml, "test-env.yaml");
   ConfigReader r = doc.root();
   testing::TestWorld t;
@@ -198,21 +196,19 @@ testing::TestWorld cost_conditioned_world() {
   return t;
 }
 
+testing::TestWorld cost_conditioned_world() {
+  return world_from_yaml(
+      "synthetic: {queries: 300, seed: 11}\nsplit: train\nmax_steps: 3\nfeatures: {hash_dim: 32, ngram_max: 2}\n"
+      "reward: {w_cost: 30, w_cost_range: [3, 3000]}\n");
+}
+
 // A world whose features have the text head (features.text): the export carries the fitted head,
 // and serving computes the same block as the environment for queries outside the training split.
 // (Training queries carry out-of-fold predictions in the environment, by design: there the block
 // differs from serving's full head.)
 testing::TestWorld text_head_world(const std::string& split) {
-  const std::string yaml = "synthetic: {queries: 400, seed: 5}\nsplit: " + split +
-                           "\nmax_steps: 3\nfeatures: {hash_dim: 32, text: {enabled: true, char_ngrams: [0, 0]}}\n";
-  ConfigDoc doc = ConfigDoc::load_string(yaml, "test-env.yaml");
-  ConfigReader r = doc.root();
-  testing::TestWorld t;
-  t.config = ConductorEnvConfig::parse(r);
-  t.world = ConductorWorld::build(t.config);
-  t.spec = conductor_world_spec(*t.world, t.config).to_json();
-  t.live = ConductorLiveWorld::from_spec(t.spec, "test-spec");
-  return t;
+  return world_from_yaml("synthetic: {queries: 400, seed: 5}\nsplit: " + split +
+                         "\nmax_steps: 3\nfeatures: {hash_dim: 32, text: {enabled: true, char_ngrams: [0, 0]}}\n");
 }
 
 TEST(ConductorLiveWorld, TextHeadObservationsEqualTheEnvironmentsOnHeldOutQueries) {
