@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   // One compute thread unless a command asks for more (`threads` / --threads): OpenBLAS's own pool
   // would otherwise spin on the other cores.
   conductor::set_compute_threads(1);
+  // Keep freed tensor memory for reuse instead of unmapping it (policies/compute.h).
+  conductor::tune_allocator();
   CLI::App app{"conductor: train, evaluate, export and serve an LLM orchestration policy"};
   app.require_subcommand(1);
   // Options of the top-level app may also be given after the subcommand.
