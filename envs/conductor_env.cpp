@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "core/error.h"
 #include "envs/registry.h"
@@ -313,6 +314,39 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
     }
   }
 
+  // Per-task means on the training split (the per-task expert), over the same available cells.
+  {
+    const TraceSet& T = *W.traces;
+    std::vector<std::size_t> train = T.split_indices(Split::kTrain);
+    std::map<std::string, int> task_row;
+    for (std::size_t q : train) task_row.emplace(T.query_task[q], 0);
+    int rows = 0;
+    for (auto& kv : task_row) kv.second = rows++;
+    task_of_query_.assign(T.n_queries(), -1);
+    for (std::size_t q = 0; q < T.n_queries(); ++q) {
+      const auto it = task_row.find(T.query_task[q]);
+      if (it != task_row.end()) task_of_query_[q] = it->second;
+    }
+    task_quality_.assign(static_cast<std::size_t>(rows) * M_, 0.0);
+    task_cost_.assign(static_cast<std::size_t>(rows) * M_, 0.0);
+    std::vector<int> n(static_cast<std::size_t>(rows) * M_, 0);
+    for (std::size_t q : train)
+      for (int k = 0; k < M_; ++k) {
+        const Cell& c = cells_[q * M_ + k];
+        if (!c.available) continue;
+        const std::size_t j = static_cast<std::size_t>(task_of_query_[q]) * M_ + k;
+        task_quality_[j] += c.quality;
+        task_cost_[j] += c.cost_usd;
+        ++n[j];
+      }
+    for (std::size_t j = 0; j < n.size(); ++j) {
+      const int k = static_cast<int>(j % M_);
+      // A worker never seen on a task scores its global means there.
+      task_quality_[j] = n[j] ? task_quality_[j] / n[j] : W.trust[k];
+      task_cost_[j] = n[j] ? task_cost_[j] / n[j] : W.expected_cost[k];
+    }
+  }
+
   const std::size_t N = num_envs_;
   obs_.assign(N * L.dim, 0.f);
   final_obs_.assign(N * L.dim, 0.f);
@@ -559,12 +593,41 @@ void ConductorEnv::step(const int32_t* actions) {
   }
 }
 
-bool ConductorEnv::expert_actions(int32_t* actions) const {
+bool ConductorEnv::expert_actions(int32_t* actions) const { return expert_actions_impl(actions, false); }
+
+bool ConductorEnv::task_expert_actions(int32_t* actions) const { return expert_actions_impl(actions, true); }
+
+bool ConductorEnv::expert_actions_impl(int32_t* actions, bool per_task) const {
+  const ConductorWorld& W = *world_;
   for (int i = 0; i < num_envs_; ++i) {
     const uint8_t* m = mask_.data() + static_cast<std::size_t>(i) * A_;
+    int worker = expert_worker_;
+    const int row = per_task ? task_of_query_[slots_[i].query] : -1;
+    if (row >= 0) {
+      // The episode's cost weight (cost-conditioned runs draw one per episode).
+      const double wc = w_cost_.empty() ? config_.reward.w_cost : w_cost_[i];
+      double best = -1e300;
+      for (int k = 0; k < M_; ++k) {
+        const std::size_t j = static_cast<std::size_t>(row) * M_ + k;
+        const double v = config_.reward.w_quality * task_quality_[j] - wc * task_cost_[j];
+        if (v > best) {
+          best = v;
+          worker = k;
+        }
+      }
+    } else if (per_task && !w_cost_.empty()) {
+      double best = -1e300;
+      for (int k = 0; k < M_; ++k) {
+        const double v = config_.reward.w_quality * W.trust[k] - w_cost_[i] * W.expected_cost[k];
+        if (v > best) {
+          best = v;
+          worker = k;
+        }
+      }
+    }
     int a = -1;
     if (slots_[i].n_answers > 0 && m[default_rule_action_]) a = default_rule_action_;
-    else if (m[expert_worker_]) a = expert_worker_;
+    else if (m[worker]) a = worker;
     else
       for (int b = 0; b < A_ && a < 0; ++b)
         if (m[b]) a = b;

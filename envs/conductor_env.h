@@ -115,6 +115,7 @@ class ConductorEnv : public VectorEnv {
   const ConductorStateView* state_views() const override;
   const std::vector<EpisodeRecord>& finished() const override { return finished_; }
   bool expert_actions(int32_t* actions) const override;
+  bool task_expert_actions(int32_t* actions) const override;
   // Exact snapshot (RNG streams, episode states, observations, fault windows, sequential cursor,
   // budget multiplier) for bit-for-bit resume; load_state() needs an env of the same config and size.
   bool supports_state() const override { return true; }
@@ -222,6 +223,13 @@ class ConductorEnv : public VectorEnv {
   int first_ = 0;  // stream index of sub-environment 0 (set_first_index)
   std::size_t pass0_finished_ = 0;
   int expert_worker_ = 0;
+  // Per-task expert (task_expert_actions): mean training-split quality and cost of every worker over
+  // the queries of each task ([tasks x M]); task_of_query_ maps a query to its row, -1 for a task with
+  // no training query (the global means then apply).
+  std::vector<int> task_of_query_;
+  std::vector<double> task_quality_, task_cost_;
+  // Expert actions of both kinds: per_task picks the worker by its task's means.
+  bool expert_actions_impl(int32_t* actions, bool per_task) const;
   bool has_faults_ = false;
 };
 

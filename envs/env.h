@@ -98,6 +98,11 @@ class VectorEnv {
   // split for the routing environment. Used by behaviour-cloning warm starts. Returns false (and
   // writes nothing) when the environment provides none.
   virtual bool expert_actions(int32_t* actions) const { return false; }
+  // The best fixed strategy of each task instead of one for all (e.g. the worker with the highest
+  // training-split reward among queries of the episode's task): a stronger expert for warm starts
+  // (bc_warmstart.expert: per_task) that a policy can only imitate by reading the task from its
+  // observation. Same contract as expert_actions.
+  virtual bool task_expert_actions(int32_t* actions) const { return false; }
 
   // [num_envs] structured states of the current episodes (the conductor's ConductorStateView), or
   // null for environments that only have the dense encoding. Valid until the next step/reset.

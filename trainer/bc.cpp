@@ -1,4 +1,5 @@
-// Behaviour cloning of the environment's best fixed strategy (VectorEnv::expert_actions): as a warm
+// Behaviour cloning of the environment's best fixed strategy (VectorEnv::expert_actions, or with
+// bc_warmstart.expert: per_task the best fixed strategy of each task, task_expert_actions): as a warm
 // start before RL (bc_warmstart.enabled) and as an algorithm of its own (algo: bc), which repeats
 // collect-then-imitate until total_steps environment steps.
 #include <cmath>
@@ -13,7 +14,8 @@ namespace {
 
 // Steps `env` with the expert's actions until `samples` (observation, expert action) rows are in
 // `buf`; returns the environment steps taken.
-int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, RolloutBuffer& buf) {
+int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, const std::string& kind, RolloutBuffer& buf) {
+  const bool per_task = kind == "per_task";
   const int N = env.num_envs(), A = env.spec().n_actions;
   buf.clear();
   buf.n_actions = A;
@@ -21,9 +23,11 @@ int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, RolloutBuff
   run_env_loop(
       env,
       [&](const ObsBatch& obs, int32_t* expert) {
-        if (!env.expert_actions(expert))
-          fail("behaviour cloning: environment '", env.spec().id,
-               "' provides no expert strategy to imitate; set bc_warmstart.enabled: false (or another algo)");
+        if (per_task ? !env.task_expert_actions(expert) : !env.expert_actions(expert))
+          fail("behaviour cloning: environment '", env.spec().id, "' provides no ",
+               per_task ? "per-task expert (bc_warmstart.expert: per_task)" : "expert strategy",
+               " to imitate; set bc_warmstart.enabled: false (or another algo)",
+               per_task ? ", or bc_warmstart.expert: best_fixed" : "");
         for (int i = 0; i < N && buf.size() < samples; ++i) {
           if (expert[i] < 0 || expert[i] >= A || !obs.mask[int64_t(i) * A + expert[i]])
             throw InternalError("environment '" + env.spec().id + "' returned expert action " +
@@ -109,7 +113,7 @@ class Bc final : public Algorithm {
   }
   void collect_rollouts(TrainerState& s, RolloutBuffer& buf) override {
     // Every rank collects the same number of steps from its own shard.
-    s.global_step += collect_expert(s, *env_, bc_.samples, buf) * s.group->world_size();
+    s.global_step += collect_expert(s, *env_, bc_.samples, bc_.expert, buf) * s.group->world_size();
   }
   void train(TrainerState& s, RolloutBuffer& buf, Metrics& m) override {
     imitate(s, bc_, buf, *s.optimizer, s.model->policy_parameters(), s.rng, /*weighted=*/false, m);
@@ -129,7 +133,7 @@ Metrics bc_warm_start(TrainerState& s) {
   s.shard(*env);
   env->reset(s.shard_seed(derive_seed(s.cfg.seed, 0xBC)));
   RolloutBuffer buf;
-  collect_expert(s, *env, bc.samples, buf);
+  collect_expert(s, *env, bc.samples, bc.expert, buf);
   const auto params = s.model->policy_parameters();
   torch::optim::Adam opt(params, torch::optim::AdamOptions(bc.learning_rate));
   Metrics m;

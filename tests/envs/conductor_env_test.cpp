@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -751,6 +752,46 @@ TEST(ConductorEnv, CostRangeErrorsNameTheKey) {
   const std::string outside = error_of("reward: {w_cost: 1, w_cost_range: [3, 300]}\n");
   EXPECT_NE(outside.find("must lie in w_cost_range [3, 300]"), std::string::npos) << outside;
   EXPECT_NE(outside.find("env.yaml"), std::string::npos) << outside;
+}
+
+TEST(ConductorEnv, PerTaskExpertPicksEachTasksBestWorker) {
+  // w1 answers every math query and nothing else, w2 every trivia query: the best single worker is one
+  // of them for all queries, the per-task expert calls w1 on math and w2 on trivia, then finishes.
+  TraceSet t = tiny_world();
+  for (std::size_t q = 0; q < t.n_queries(); ++q)
+    for (int m = 0; m < 4; ++m) {
+      const bool right = (t.query_task[q] == "math" && m == 1) || (t.query_task[q] == "trivia" && m == 2);
+      t.quality[t.at(q, m)] = right ? 1.f : 0.f;
+      t.answer[t.at(q, m)] = right ? 0 : 1;
+    }
+  auto env = make_env_from("max_steps: 3\nreward: {w_cost: 0}\n", 8, std::make_shared<const TraceSet>(t));
+  std::vector<int32_t> fixed(8), per_task(8);
+  int math = 0, trivia = 0;
+  std::set<int32_t> fixed_first;
+  for (int s = 0; s < 40; ++s) {
+    ASSERT_TRUE(env->expert_actions(fixed.data()));
+    ASSERT_TRUE(env->task_expert_actions(per_task.data()));
+    const ConductorStateView* views = env->state_views();
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_EQ(env->action_mask()[i * env->spec().n_actions + per_task[i]], 1);
+      if (views[i].n_steps > 0) {
+        // One answer in hand: both experts finish with the default rule.
+        EXPECT_GE(per_task[i], env->n_workers());
+        EXPECT_EQ(per_task[i], fixed[i]);
+        continue;
+      }
+      const bool is_math = std::string(views[i].task) == "math";
+      EXPECT_EQ(per_task[i], is_math ? 1 : 2) << views[i].task;
+      fixed_first.insert(fixed[i]);
+      (is_math ? math : trivia) += 1;
+    }
+    env->step(per_task.data());
+  }
+  EXPECT_GT(math, 10);
+  EXPECT_GT(trivia, 10);
+  // The best fixed strategy calls one worker whatever the task.
+  ASSERT_EQ(fixed_first.size(), 1u);
+  EXPECT_TRUE(*fixed_first.begin() == 1 || *fixed_first.begin() == 2);
 }
 
 }  // namespace
