@@ -22,20 +22,26 @@ TrainResult train(ConfigDoc doc, const std::string& dir, int64_t stop_after = -1
   return testing::train_quietly(std::move(doc), dir, stop_after, resume);
 }
 
-// Measured with seeds 1-5: the mean of the last 10 updates is 4.1% below, 3.6% above, 8.1% below,
-// 4.4% above and 0.7% below the target with the 128x128 network; 5.7%, 1.1% and 9.0% below with this
-// config's 64x64 one (docs/environment.md). Plain dual ascent (lambda_kp 0) oscillated around it.
+// The mean over a window of N updates of the relative gap e is (I_end - I_start) / N (the integral
+// term of the PI controller, I <- max(0, I + e)), so a short window is noise: with N = 10 one unit of I
+// is 10% and the last-10 mean moved from 5.7% to 11.6% below the target between two machines with the
+// same seed (the CI failure of 2026-12-01). Measured 2026-12-02, seeds 1-8, mean of the last 100 of
+// 292 updates: -2.7%, +2.4%, -1.2%, +5.8%, -2.1%, +4.2%, -3.0%, +8.9% (last 10: -11.6% ... +18.6%);
+// docs/environment.md "Budget mode". A plain w_cost 2 run spends 5x the target, so 15% still fails
+// any controller that does not converge. Plain dual ascent (lambda_kp 0) oscillated around it.
 TEST(Budget, LagrangeRunConvergesToItsTargetMeanCost) {
   const std::string dir = testing::temp_dir() + "/run";
   ConfigDoc doc = ConfigDoc::load_file(std::string(CONDUCTOR_SOURCE_DIR) + "/configs/budget.yaml");
   doc.apply_overrides({"final_eval.enabled=false", "log.tensorboard=false", "log.console=false"});
   train(doc, dir);
   const auto rows = metric_rows(dir);
-  ASSERT_GT(rows.size(), 100u);
+  ASSERT_GT(rows.size(), 200u);
   const double target = 0.001;
-  double last10 = 0;
-  for (std::size_t i = rows.size() - 10; i < rows.size(); ++i) last10 += rows[i]["charts/budget_mean_cost_usd"].get<double>() / 10;
-  EXPECT_NEAR(last10, target, 0.1 * target) << "mean cost of the last 10 updates";
+  const std::size_t window = 100;
+  double tail_mean = 0;
+  for (std::size_t i = rows.size() - window; i < rows.size(); ++i)
+    tail_mean += rows[i]["charts/budget_mean_cost_usd"].get<double>() / window;
+  EXPECT_NEAR(tail_mean, target, 0.15 * target) << "mean cost of the last " << window << " updates";
   // The first update spends about 5x the target (a near-uniform policy); the multiplier rose and stayed.
   EXPECT_GT(rows.front()["charts/budget_mean_cost_usd"].get<double>(), 3 * target);
   EXPECT_GT(rows.back()["charts/budget_lambda"].get<double>(), 5.0);
