@@ -22,13 +22,13 @@ TrainResult train(ConfigDoc doc, const std::string& dir, int64_t stop_after = -1
   return testing::train_quietly(std::move(doc), dir, stop_after, resume);
 }
 
-// The mean over a window of N updates of the relative gap e is (I_end - I_start) / N (the integral
-// term of the PI controller, I <- max(0, I + e)), so a short window is noise: with N = 10 one unit of I
+// While the integral term stays above 0 (I <- max(0, I + e)), the mean of the relative gap e over a
+// window of N updates is (I_end - I_start) / N, so a short window is noise: with N = 10 one unit of I
 // is 10% and the last-10 mean moved from 5.7% to 11.6% below the target between two machines with the
 // same seed (the CI failure of 2026-12-01). Measured 2026-12-02, seeds 1-8, mean of the last 100 of
 // 292 updates: -2.7%, +2.4%, -1.2%, +5.8%, -2.1%, +4.2%, -3.0%, +8.9% (last 10: -11.6% ... +18.6%);
-// docs/environment.md "Budget mode". A plain w_cost 2 run spends 5x the target, so 15% still fails
-// any controller that does not converge. Plain dual ascent (lambda_kp 0) oscillated around it.
+// docs/environment.md "Budget mode". The tolerance stays 10%; a plain w_cost 2 run spends 5x the
+// target. Plain dual ascent (lambda_kp 0) oscillated around it.
 TEST(Budget, LagrangeRunConvergesToItsTargetMeanCost) {
   const std::string dir = testing::temp_dir() + "/run";
   ConfigDoc doc = ConfigDoc::load_file(std::string(CONDUCTOR_SOURCE_DIR) + "/configs/budget.yaml");
@@ -41,7 +41,7 @@ TEST(Budget, LagrangeRunConvergesToItsTargetMeanCost) {
   double tail_mean = 0;
   for (std::size_t i = rows.size() - window; i < rows.size(); ++i)
     tail_mean += rows[i]["charts/budget_mean_cost_usd"].get<double>() / window;
-  EXPECT_NEAR(tail_mean, target, 0.15 * target) << "mean cost of the last " << window << " updates";
+  EXPECT_NEAR(tail_mean, target, 0.1 * target) << "mean cost of the last " << window << " updates";
   // The first update spends about 5x the target (a near-uniform policy); the multiplier rose and stayed.
   EXPECT_GT(rows.front()["charts/budget_mean_cost_usd"].get<double>(), 3 * target);
   EXPECT_GT(rows.back()["charts/budget_lambda"].get<double>(), 5.0);
