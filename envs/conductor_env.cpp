@@ -119,6 +119,7 @@ ConductorEnvConfig ConductorEnvConfig::parse(ConfigReader& r) {
   c.reward_model = parse_reward_model_kind(r.get_choice("reward_model", "replay", {"replay", "model", "hybrid"}));
   c.predictors = PredictorConfig::parse(r.child("predictors"));
   c.world_seed = r.get<uint64_t>("world_seed", 0);
+  c.observe_price_changes = r.get<bool>("observe_price_changes", false);
   r.finish();
   return c;
 }
@@ -244,6 +245,7 @@ ConductorWorldSpec conductor_world_spec(const ConductorWorld& W, const Conductor
   spec.max_steps = config.max_steps;
   spec.finish_rules = config.finish_rules;
   spec.default_finish = config.default_finish;
+  spec.observe_price_changes = config.observe_price_changes;
   if (config.reward.budget.mode == BudgetMode::kCap) spec.budget_cap_usd = config.reward.budget.cap_usd;
   if (config.reward.cost_conditioned()) {
     spec.cost_conditioning.w_cost_min = config.reward.w_cost_min;

@@ -64,6 +64,7 @@ struct ConductorEnvConfig {
   RewardModelKind reward_model = RewardModelKind::kReplay;  // `reward_model`
   PredictorConfig predictors;           // `predictors: {...}` used by model / hybrid and latency fill
   uint64_t world_seed = 0;              // `world_seed`: draws of the model reward model
+  bool observe_price_changes = false;   // `observe_price_changes`: log2(price factor) per worker in the observation
 
   // Reads the `env` mapping (the caller has read `id` and `num_envs`) and calls r.finish().
   static ConductorEnvConfig parse(ConfigReader& r);

@@ -68,6 +68,7 @@ json ConductorWorldSpec::to_json() const {
                {"finish_rules", rules},
                {"default_finish", finish_rule_name(default_finish)},
                {"budget_cap_usd", budget_cap_usd >= 0 ? json(budget_cap_usd) : json(nullptr)}};
+  spec["observe_price_changes"] = observe_price_changes;
   spec["cost_conditioning"] = nullptr;
   if (cost_conditioning.cost_conditioned())
     spec["cost_conditioning"] = {{"w_cost_min", cost_conditioning.w_cost_min},
@@ -154,6 +155,11 @@ ConductorWorldSpec ConductorWorldSpec::from_json(const json& spec, const std::st
     w.cost_conditioning.w_cost_max = hi;
     w.cost_conditioning.w_cost = def;
   }
+  if (spec.contains("observe_price_changes")) {
+    const json& v = spec["observe_price_changes"];
+    if (!v.is_boolean()) fail(source, ": world.observe_price_changes: expected true or false, got ", v.dump());
+    w.observe_price_changes = v.get<bool>();
+  }
   const json& rules = field(spec, "finish_rules", source, where);
   if (!rules.is_array() || rules.empty()) fail(source, ": world.finish_rules: expected a non-empty array");
   for (const auto& r : rules) w.finish_rules.push_back(rule_of(r, source, "world.finish_rules"));
@@ -180,6 +186,11 @@ float output_length_obs(int32_t tokens) {
   return static_cast<float>(std::log1p(static_cast<double>(std::max(0, tokens))) / 10.0);
 }
 }  // namespace
+
+float price_change_obs(float price_factor) {
+  if (!(price_factor > 0.f)) return -4.f;  // free (or a non-positive factor): the clip's floor
+  return std::clamp(std::log2(price_factor), -4.f, 4.f);
+}
 
 ConductorObsWriter::ConductorObsWriter(const ConductorWorldSpec& spec)
     : n_workers_(spec.n_workers()),
@@ -209,6 +220,9 @@ ConductorObsWriter::ConductorObsWriter(const ConductorWorldSpec& spec)
   L.preference = o;
   L.preference_dim = preference_.cost_conditioned() ? 1 : 0;
   o += L.preference_dim;
+  L.price_change = o;
+  L.price_change_dim = spec.observe_price_changes ? M : 0;
+  o += L.price_change_dim;
   L.mask = o;
   o += n_actions_;
   L.dim = o;
@@ -224,6 +238,9 @@ void ConductorObsWriter::write_start(const ConductorStateView& s, float* o) cons
     o[L.pool + k] = s.pool[k];
     o[L.prices + k] = static_cast<float>(expected_cost_[k] * s.price_factor[k] * inv_cost);
   }
+  if (L.price_change_dim)
+    for (int k = 0; k < n_workers_; ++k)
+      o[L.price_change + k] = price_change_obs(s.price_factor[k]);
 }
 
 void ConductorObsWriter::write_history_slot(const ConductorStateView& s, int j, float* o) const {

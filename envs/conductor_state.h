@@ -16,6 +16,8 @@
 //   summary [4]          cum cost / cost_scale, cum latency / latency_scale, steps / max_steps,
 //                        majority vote share of the comparable answers
 //   preference [0 or 1]  the episode's cost weight as RewardConfig::cost_preference (cost-conditioned)
+//   price_change [0 or M] log2(current price / list price) per worker, clipped to [-4, 4]
+//                        (world.observe_price_changes; 0 for every worker at list prices)
 //   mask [M + R]         the action mask
 #pragma once
 
@@ -67,6 +69,10 @@ struct ConductorStateView {
 // them equal to next's answer (0 when next failed, is not comparable, or there are none).
 float answer_agreement(const ConductorStepView* steps, int n, const ConductorStepView& next);
 
+// The price_change observation of one worker: log2(price factor) clipped to [-4, 4] (-4 when the
+// factor is 0: the call became free).
+float price_change_obs(float price_factor);
+
 // What serving (and replay of an export) needs to rebuild the environment's observations and finish
 // rules: written into export manifests as `world` (docs/serving.md).
 struct ConductorWorldSpec {
@@ -85,6 +91,10 @@ struct ConductorWorldSpec {
   double budget_cap_usd = -1.0;          // < 0: none (training budget.mode was not `cap`)
   // Cost conditioning (reward.w_cost_range): w_cost_min/max/w_cost set; all 0 = a single weight.
   RewardConfig cost_conditioning;
+  // env.observe_price_changes: the observation carries log2(price factor) per worker, so a price
+  // change is a large input rather than a small shift of the prices segment. Absent in older
+  // exports: false.
+  bool observe_price_changes = false;
 
   int n_workers() const { return static_cast<int>(workers.size()); }
   int n_actions() const { return n_workers() + static_cast<int>(finish_rules.size()); }
@@ -106,6 +116,7 @@ struct ObsLayout {
   int history = 0, history_slot = 0;
   int summary = 0;
   int preference = 0, preference_dim = 0;
+  int price_change = 0, price_change_dim = 0;
   int mask = 0;
   int dim = 0;
 };

@@ -71,6 +71,12 @@ json DecisionRecorder::row(const LoggedDecision& d) const {
   j["available"] = avail;
   if (std::isfinite(d.query.budget_usd)) j["budget_usd"] = d.query.budget_usd;
   if (std::isfinite(d.query.cost_weight)) j["cost_weight"] = d.query.cost_weight;
+  if (!d.query.price_factor.empty()) {
+    json pf = json::object();
+    for (std::size_t w = 0; w < workers.size() && w < d.query.price_factor.size(); ++w)
+      if (d.query.price_factor[w] != 1.f) pf[workers[w]] = d.query.price_factor[w];
+    if (!pf.empty()) j["price_factors"] = pf;
+  }
   j["policy"] = router_->model_version();
   j["exploration"] = exploration_.id();
   j["max_steps"] = world.max_steps();

@@ -403,6 +403,8 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     // No list price (null in the manifest): the worker's mean training cost per call.
     if (!std::isfinite(c.cost_usd)) c.cost_usd = w.expected_call_cost_usd(current_worker_);
     if (!std::isfinite(c.cost_usd)) c.cost_usd = 0.0;
+    // The request's current price of this worker (conductor.price_factors), relative to the list price.
+    if (q_.price_factor.size() > static_cast<std::size_t>(current_worker_)) c.cost_usd *= q_.price_factor[current_worker_];
     if (a.has_answer_id) {
       c.answer_id = a.answer_id;
     } else {
@@ -727,13 +729,15 @@ void Gateway::handle(HttpRequest& req, Responder respond) {
   if (j.contains("conductor")) {
     const json& c = j["conductor"];
     if (!c.is_object())
-      bad("'conductor' must be an object {available, budget_usd, cost_weight, task, input_tokens, query_id}, got " +
+      bad("'conductor' must be an object {available, budget_usd, cost_weight, price_factors, task, input_tokens, "
+          "query_id}, got " +
           type_name(c));
     for (const auto& [k, v] : c.items())
-      if (k != "available" && k != "budget_usd" && k != "cost_weight" && k != "task" && k != "input_tokens" &&
-          k != Router::kQueryIdField)
+      if (k != "available" && k != "budget_usd" && k != "cost_weight" && k != "price_factors" && k != "task" &&
+          k != "input_tokens" && k != Router::kQueryIdField)
         bad("'conductor." + k +
-            "' is not a known option (expected available, budget_usd, cost_weight, task, input_tokens, query_id)");
+            "' is not a known option (expected available, budget_usd, cost_weight, price_factors, task, input_tokens, "
+            "query_id)");
     // Same validation as /v1/route.
     json probe = c;
     probe["query"] = "";

@@ -123,6 +123,21 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
         bad("'cost_weight' must lie in [" + json(lo).dump() + ", " + json(hi).dump() +
             "] (the range the policy was trained on), got " + v.dump());
       q.cost_weight = w;
+    } else if (key == "price_factors") {
+      if (v.is_null()) continue;
+      if (!v.is_object()) bad("'price_factors' must be an object {worker: current price / list price}, got " + type_name(v));
+      q.price_factor.assign(n_workers, 1.f);
+      for (const auto& [name, f] : v.items()) {
+        const int w = worker_index(name);
+        if (w < 0) {
+          std::string known;
+          for (const auto& n : world_->workers()) known += (known.empty() ? "" : ", ") + n;
+          bad("'price_factors': unknown worker '" + name + "' (known: " + known + ")");
+        }
+        if (!f.is_number() || !std::isfinite(f.get<double>()) || f.get<double>() < 0 || f.get<double>() > 1e6)
+          bad("'price_factors." + name + "' must be a number in [0, 1e6] (current price / list price), got " + f.dump());
+        q.price_factor[w] = static_cast<float>(f.get<double>());
+      }
     } else if (key == "task") {
       if (!v.is_string()) bad("'task' must be a string, got " + type_name(v));
       q.task = v.get<std::string>();
@@ -134,7 +149,8 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
         bad("'input_tokens' must be an integer in [0, 2^30], got " + v.dump());
       q.input_tokens = v.get<int>();
     } else {
-      bad("unknown field '" + key + "' (expected query, query_id, available, budget_usd, cost_weight, task, input_tokens)");
+      bad("unknown field '" + key +
+          "' (expected query, query_id, available, budget_usd, cost_weight, price_factors, task, input_tokens)");
     }
   }
   if (!has_query) bad("missing field 'query' (a string)");

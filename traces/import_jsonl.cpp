@@ -300,7 +300,7 @@ class Builder {
                           "quality", "cost_usd", "latency_s", "timestamp_ms", "available", "policy", "meta",
                           // written by `conductor serve --log-dir` (docs/production.md)
                           "request_id", "endpoint", "exploration", "max_steps", "steps", "answered_by", "status",
-                          "budget_usd", "cost_weight"});
+                          "budget_usd", "cost_weight", "price_factors"});
     const QueryMeta meta = parse_query_meta(L, "query_id");
     DecisionRow r;
     r.where = L.where;
@@ -318,6 +318,11 @@ class Builder {
     L.count(L.j, "", "status", 999, "an HTTP status");
     L.number(L.j, "", "budget_usd", 0, kInf, false, false, "a budget >= 0 (USD) or null");
     L.number(L.j, "", "cost_weight", -kInf, kInf, false, false, "a number or null");
+    if (const json* pf = Line::find(L.j, "price_factors"); pf && !pf->is_null()) {
+      if (!pf->is_object()) L.bad("price_factors", "an object {worker: current price / list price}", *pf);
+      for (const auto& [name, f] : pf->items())
+        if (!f.is_number() || f.get<double>() < 0) L.bad("price_factors." + name, "a number >= 0", f);
+    }
     if (const json* st = Line::find(L.j, "steps"); st && !st->is_array())
       L.bad("steps", "an array of steps {action, propensity, ...}", *st);
     r.chosen = *L.str(L.j, "", "chosen", true);

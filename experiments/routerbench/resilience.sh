@@ -6,6 +6,9 @@
 # --scenario` applies each fault to every policy alike (docs/evaluation.md).
 #
 #   experiments/routerbench/resilience.sh [OUT]      # SEED, W_COST, STEPS, DATA as in run.sh
+#   SPLIT=validation DATA_DIR=<carved csvs> ...        # the same table on a validation split carved
+#                                                      # from train (experiments/llmrouter/carve_validation.py)
+#   EXTRA="key=value ..."                             # extra --set for the resilient conductor only
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,19 +18,26 @@ OUT="${1:-$root/runs/routerbench-resilience}"
 W_COST="${W_COST:-100}"
 STEPS="${STEPS:-300000}"
 SEED="${SEED:-1}"
+SPLIT="${SPLIT:-test}"
+DATA_DIR="${DATA_DIR:-$DATA/routerbench}"
+extra=()
+for kv in ${EXTRA:-}; do extra+=(--set "$kv"); done
 
 [ -x "$CONDUCTOR" ] || { echo "error: conductor binary not found at $CONDUCTOR (build it or set CONDUCTOR)" >&2; exit 1; }
-[ -d "$DATA/routerbench" ] || { echo "error: $DATA/routerbench is absent: this experiment needs the public RouterBench slice" >&2; exit 1; }
+[ -d "$DATA_DIR" ] || { echo "error: $DATA_DIR is absent: this experiment needs the public RouterBench slice" >&2; exit 1; }
 mkdir -p "$OUT"
-[ -f "$OUT/routerbench.h5" ] || "$CONDUCTOR" traces import --format routerbench --input "$DATA/routerbench" \
+[ -f "$OUT/routerbench.h5" ] || "$CONDUCTOR" traces import --format routerbench --input "$DATA_DIR" \
   --pricing "$DATA/pricing/model_prices_and_context_window.2025-02-06.json" --out "$OUT/routerbench.h5"
 
 for variant in conductor resilient; do
   run="$OUT/$variant"
   if [ ! -f "$run/checkpoints/latest" ]; then
     rm -rf "$run"
+    more=()
+    [ "$variant" = resilient ] && more=("${extra[@]}")
     "$CONDUCTOR" train "$here/$variant.yaml" --out "$run" --quiet --set "env.traces=$OUT/routerbench.h5" \
-      --set "env.reward.w_cost=$W_COST" --set "total_steps=$STEPS" --set "seed=$SEED" --set final_eval.enabled=false
+      --set "env.reward.w_cost=$W_COST" --set "total_steps=$STEPS" --set "seed=$SEED" --set final_eval.enabled=false \
+      ${more[@]+"${more[@]}"}
   fi
 done
 
@@ -35,7 +45,7 @@ evaluate() {  # SCENARIO
   local name="${1//:/_}"
   local dir="$OUT/eval-${name//\//_}"
   "$CONDUCTOR" eval --checkpoint "$OUT/conductor" --checkpoint "$OUT/resilient" --label plain --label resilient \
-    --traces "$OUT/routerbench.h5" --split test --scenario "$1" --report "$dir" --aiq-bootstrap 0 --seed "$SEED" > /dev/null
+    --traces "$OUT/routerbench.h5" --split "$SPLIT" --scenario "$1" --report "$dir" --aiq-bootstrap 0 --seed "$SEED" > /dev/null
 }
 evaluate none
 # The plain conductor's most-used worker without faults.

@@ -571,6 +571,34 @@ TEST(ConductorEnv, RegisteredAndLoadsATraceFile) {
   EXPECT_EQ(env->num_envs(), 3);
 }
 
+// env.observe_price_changes: a segment of log2(price factor) per worker, 0 at list prices and
+// log2(3) inside a tripled-price window; absent (dimension unchanged) when off.
+TEST(ConductorEnv, PriceChangeSegmentCarriesLog2OfTheFactor) {
+  const char* faults = "max_steps: 1\nmode: sequential\nfaults:\n  - {type: price_change, worker: w1, factor: 3, start: 1, duration: 1}\n";
+  auto off = make_env_from(faults, 1);
+  auto on = make_env_from(std::string(faults) + "observe_price_changes: true\n", 1);
+  const ObsLayout& L = on->layout();
+  EXPECT_EQ(off->layout().price_change_dim, 0);
+  EXPECT_EQ(L.price_change_dim, on->n_workers());
+  EXPECT_EQ(L.dim, off->layout().dim + on->n_workers());
+  EXPECT_EQ(L.mask + on->spec().n_actions, L.dim);  // the mask stays the last segment
+  for (int e = 0; e < 3; ++e) {
+    const float* o = on->obs();
+    for (int k = 0; k < on->n_workers(); ++k)
+      EXPECT_FLOAT_EQ(o[L.price_change + k], (e == 1 && k == 1) ? static_cast<float>(std::log2(3.0)) : 0.f)
+          << "episode " << e << " worker " << k;
+    // Everything before the new segment is what the environment without it writes.
+    for (int j = 0; j < L.price_change; ++j) EXPECT_EQ(o[j], off->obs()[j]) << "episode " << e << " float " << j;
+    int32_t a = 1;
+    on->step(&a);
+    off->step(&a);
+  }
+  EXPECT_FLOAT_EQ(price_change_obs(1.f), 0.f);
+  EXPECT_FLOAT_EQ(price_change_obs(0.5f), -1.f);
+  EXPECT_FLOAT_EQ(price_change_obs(1000.f), 4.f);
+  EXPECT_FLOAT_EQ(price_change_obs(0.f), -4.f);
+}
+
 TEST(ConductorEnv, StateViewMatchesTheVectorObservation) {
   auto env = make_env_from("max_steps: 3\n", 2);
   int32_t a[2] = {1, 2};

@@ -23,6 +23,7 @@ LiveQuery query_of(const ConductorStateView& v) {
   q.input_tokens = v.input_tokens;
   q.available.assign(v.pool, v.pool + v.n_workers);
   q.cost_weight = v.cost_weight;  // ignored unless the world is cost-conditioned
+  q.price_factor.assign(v.price_factor, v.price_factor + v.n_workers);  // the episode's prices (faults)
   return q;
 }
 
@@ -294,6 +295,53 @@ TEST(ConductorLiveWorld, RouteRequestCostWeightIsCheckedAgainstTheTrainedRange) 
     EXPECT_EQ(e.status(), 400);
     EXPECT_NE(std::string(e.what()).find("needs a cost-conditioned policy"), std::string::npos) << e.what();
   }
+}
+
+// env.observe_price_changes with random price windows in training: the request's price_factors
+// (current price / list price) give serving the same observation as the environment's episode,
+// in the prices segment and in the log2 segment.
+TEST(ConductorLiveWorld, PriceFactorsReachTheObservationLikeTheEnvironments) {
+  const auto t = world_from_yaml(
+      "synthetic: {queries: 300, seed: 11}\nsplit: train\nmax_steps: 3\nfeatures: {hash_dim: 32, ngram_max: 2}\n"
+      "observe_price_changes: true\nfaults:\n  - {type: price_change, worker: all, factor: 3, rate: 0.05, duration: 5}\n");
+  EXPECT_EQ(t.spec["observe_price_changes"], true);
+  check_env_matches_live(t, 4, 300, 13);
+  // Older exports have no such key: off.
+  json old = t.spec;
+  old.erase("observe_price_changes");
+  EXPECT_EQ(ConductorLiveWorld::from_spec(old, "old.json")->obs_dim(), t.live->obs_dim() - t.live->spec().n_workers());
+  json bad = t.spec;
+  bad["observe_price_changes"] = "yes";
+  expect_spec_error(bad, "world.observe_price_changes");
+
+  const MlpSpec spec = testing::mlp_spec_for(*t.live, {16});
+  Router router(std::shared_ptr<const Policy>(make_mlp_policy(spec, testing::random_mlp_tensors(spec, 5))), t.live, "v1");
+  const std::string w1 = t.live->workers()[1];
+  const LiveQuery q = router.parse_route_request(R"({"query": "q", "price_factors": {")" + w1 + R"(": 3}})");
+  ASSERT_EQ(q.price_factor.size(), t.live->workers().size());
+  for (std::size_t k = 0; k < q.price_factor.size(); ++k) EXPECT_EQ(q.price_factor[k], k == 1 ? 3.f : 1.f);
+  EXPECT_TRUE(router.parse_route_request(R"({"query": "q"})").price_factor.empty());
+  std::vector<float> a(t.live->obs_dim()), b(t.live->obs_dim());
+  std::vector<uint8_t> m(t.live->n_actions());
+  testing::observe(*t.live->start(q), a, m);
+  testing::observe(*t.live->start(router.parse_route_request(R"({"query": "q"})")), b, m);
+  int differ = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) differ += a[k] != b[k];
+  EXPECT_EQ(differ, 2);  // worker 1's price and its log2 factor
+  EXPECT_NE(std::find(a.begin(), a.end(), static_cast<float>(std::log2(3.0))), a.end());
+  auto message_of = [&](const std::string& body) -> std::string {
+    try {
+      router.parse_route_request(body);
+    } catch (const HttpError& e) {
+      EXPECT_EQ(e.status(), 400);
+      return e.what();
+    }
+    return "accepted";
+  };
+  EXPECT_NE(message_of(R"({"query": "q", "price_factors": {"nobody": 2}})").find("unknown worker 'nobody'"), std::string::npos);
+  EXPECT_NE(message_of(R"({"query": "q", "price_factors": {")" + w1 + R"(": -1}})").find("price_factors." + w1),
+            std::string::npos);
+  EXPECT_NE(message_of(R"({"query": "q", "price_factors": [3]})").find("must be an object"), std::string::npos);
 }
 
 }  // namespace

@@ -189,6 +189,29 @@ TEST(Gateway, RestrictedPoolsAndBudgetsAreHonoured) {
   EXPECT_EQ(resp.status, 503) << resp.body;  // nothing affordable: no call made
 }
 
+// conductor.price_factors: the gateway charges the changed price (and the policy observes it).
+TEST(Gateway, PriceFactorsScaleTheChargedCost) {
+  auto r = make_rig({});
+  const TraceSet& T = *r->t.world->traces;
+  const std::string text = T.query_text[clean_query(T)];
+  const std::string only = r->t.live->workers()[3];
+  json body = json::parse(chat_body(text));
+  body["conductor"] = {{"available", {only}}};
+  auto base = post(r->port(), "/v1/chat/completions", body.dump());
+  ASSERT_EQ(base.status, 200) << base.body;
+  body["conductor"]["price_factors"] = {{only, 3.0}};
+  auto tripled = post(r->port(), "/v1/chat/completions", body.dump());
+  ASSERT_EQ(tripled.status, 200) << tripled.body;
+  EXPECT_EQ(tripled.header("x-conductor-route"), only);
+  const double c0 = std::stod(base.header("x-conductor-cost-usd")), c3 = std::stod(tripled.header("x-conductor-cost-usd"));
+  EXPECT_GT(c0, 0.0);
+  EXPECT_NEAR(c3, 3.0 * c0, 1e-9 + 1e-6 * c0);
+  body["conductor"]["price_factors"] = {{"nobody", 3.0}};
+  auto bad = post(r->port(), "/v1/chat/completions", body.dump());
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("unknown worker 'nobody'"), std::string::npos) << bad.body;
+}
+
 TEST(Gateway, InvalidChatRequestsGet400) {
   auto r = make_rig({});
   for (const std::string& bad :
