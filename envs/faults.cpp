@@ -1,6 +1,7 @@
 #include "envs/faults.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -10,9 +11,9 @@ FaultSpec FaultSpec::parse(ConfigReader r) {
   FaultSpec f;
   f.where = r.where("type");
   if (!r.has("type"))
-    r.fail_at("type", "required key is missing (expected one of outage, timeout, latency_spike, price_change, task_mix)");
+    r.fail_at("type", "required key is missing (expected one of outage, timeout, latency_spike, price_change, price_noise, task_mix)");
   const std::string type =
-      r.get_choice("type", "outage", {"outage", "timeout", "latency_spike", "price_change", "task_mix"});
+      r.get_choice("type", "outage", {"outage", "timeout", "latency_spike", "price_change", "price_noise", "task_mix"});
   auto positive = [&](const char* key, double def) {
     const double v = r.get<double>(key, def);
     if (!(v > 0)) r.fail_at(key, "expected a positive number");
@@ -58,6 +59,11 @@ FaultSpec FaultSpec::parse(ConfigReader r) {
     } else {
       f.at_episode = r.get_in<int64_t>("at_episode", 0, 0, int64_t(1) << 50);
     }
+  } else if (type == "price_noise") {
+    f.kind = FaultKind::kPriceNoise;
+    f.log2_sd = r.required_in<double>("log2_sd", 0.0, 4.0);
+    if (!(f.log2_sd > 0)) r.fail_at("log2_sd", "expected a standard deviation in (0, 4] (of log2 of the price factor)");
+    f.prob = r.has("prob") ? probability("prob") : 1.0;
   } else {
     f.kind = FaultKind::kTaskMix;
     f.at_episode = r.get_in<int64_t>("at_episode", 0, 0, int64_t(1) << 50);
@@ -182,6 +188,9 @@ void FaultModel::begin_episode(int64_t episode, Rng& rng, FaultEffects& fx) cons
           break;
         case FaultKind::kPriceChange:
           if (r.window >= 0 ? active : episode >= s.at_episode) fx.price_factor[k] *= static_cast<float>(s.factor);
+          break;
+        case FaultKind::kPriceNoise:
+          if (rng.bernoulli(s.prob)) fx.price_factor[k] *= static_cast<float>(std::exp2(s.log2_sd * rng.normal()));
           break;
         case FaultKind::kTaskMix:
           break;

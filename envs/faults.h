@@ -19,6 +19,9 @@
 //                                                                (the observed prices follow)
 //   - {type: price_change, worker: W, factor: 3, rate|start, duration}  cost x factor in windows
 //     (random or scheduled, as outages: training for price changes the policy must notice)
+//   - {type: price_noise, worker: W, log2_sd: 1, prob: 0.5}     each episode, with probability prob,
+//     the worker's price is multiplied by 2^N(0, log2_sd^2) (domain randomization of prices: the policy
+//     sees prices move in most episodes instead of in rare windows, and learns to weigh them)
 //   - {type: task_mix, at_episode: 1000, weights: {mbpp: 3, arc-challenge: 1}}  sample mode draws a
 //     task by weight, then a query of that task uniformly (tasks not listed get weight 0)
 #pragma once
@@ -32,7 +35,7 @@
 
 namespace conductor {
 
-enum class FaultKind { kOutage, kTimeout, kLatencySpike, kPriceChange, kTaskMix };
+enum class FaultKind { kOutage, kTimeout, kLatencySpike, kPriceChange, kPriceNoise, kTaskMix };
 
 struct FaultSpec {
   FaultKind kind = FaultKind::kOutage;
@@ -44,6 +47,7 @@ struct FaultSpec {
   double prob = 0.0;                      // timeout / per-call latency spike probability
   double timeout_s = 30.0;                // latency of a failed call
   double factor = 1.0;                    // latency or price factor
+  double log2_sd = 0.0;                   // price_noise: sd of log2(price factor)
   bool announced = false;                 // outage visible in the pool mask
   int64_t at_episode = 0;                 // price_change, task_mix
   std::vector<std::pair<std::string, double>> task_weights;  // task_mix

@@ -9,6 +9,7 @@
 #   SPLIT=validation DATA_DIR=<carved csvs> ...        # the same table on a validation split carved
 #                                                      # from train (experiments/llmrouter/carve_validation.py)
 #   EXTRA="key=value ..."                             # extra --set for the resilient conductor only
+#   RESILIENT_CONFIG=file.yaml                        # another config for it (default resilient.yaml)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -20,6 +21,7 @@ STEPS="${STEPS:-300000}"
 SEED="${SEED:-1}"
 SPLIT="${SPLIT:-test}"
 DATA_DIR="${DATA_DIR:-$DATA/routerbench}"
+RESILIENT_CONFIG="${RESILIENT_CONFIG:-$here/resilient.yaml}"
 extra=()
 for kv in ${EXTRA:-}; do extra+=(--set "$kv"); done
 
@@ -34,8 +36,9 @@ for variant in conductor resilient; do
   if [ ! -f "$run/checkpoints/latest" ]; then
     rm -rf "$run"
     more=()
-    [ "$variant" = resilient ] && more=("${extra[@]}")
-    "$CONDUCTOR" train "$here/$variant.yaml" --out "$run" --quiet --set "env.traces=$OUT/routerbench.h5" \
+    config="$here/conductor.yaml"
+    [ "$variant" = resilient ] && { more=("${extra[@]}"); config="$RESILIENT_CONFIG"; }
+    "$CONDUCTOR" train "$config" --out "$run" --quiet --set "env.traces=$OUT/routerbench.h5" \
       --set "env.reward.w_cost=$W_COST" --set "total_steps=$STEPS" --set "seed=$SEED" --set final_eval.enabled=false \
       ${more[@]+"${more[@]}"}
   fi

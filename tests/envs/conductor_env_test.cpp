@@ -539,7 +539,9 @@ TEST(ConductorEnv, ConformanceReplayWithFaultsAndPools) {
             "  - {type: outage, worker: w1, rate: 0.05, duration: 3, announced: true}\n"
             "  - {type: timeout, worker: all, prob: 0.05}\n"
             "  - {type: latency_spike, worker: w2, prob: 0.2, factor: 3}\n"
-            "  - {type: price_change, worker: w0, factor: 2, at_episode: 30}\n",
+            "  - {type: price_change, worker: w0, factor: 2, at_episode: 30}\n"
+            "  - {type: price_noise, worker: all, log2_sd: 1, prob: 0.3}\n"
+            "observe_price_changes: true\n",
             6);
       },
       o);
@@ -597,6 +599,50 @@ TEST(ConductorEnv, PriceChangeSegmentCarriesLog2OfTheFactor) {
   EXPECT_FLOAT_EQ(price_change_obs(0.5f), -1.f);
   EXPECT_FLOAT_EQ(price_change_obs(1000.f), 4.f);
   EXPECT_FLOAT_EQ(price_change_obs(0.f), -4.f);
+}
+
+// price_noise: each episode (with probability prob) a worker's price is multiplied by
+// 2^N(0, log2_sd^2); the charged cost and the observed log2 factor agree, the draws are seeded.
+TEST(ConductorEnv, PriceNoiseDrawsLogNormalFactorsThePolicySees) {
+  const TraceSet& T = *shared_tiny();
+  const std::string yaml = "max_steps: 1\nmode: sequential\nobserve_price_changes: true\nfaults:\n"
+                           "  - {type: price_noise, worker: w1, log2_sd: 1, prob: 0.5}\n";
+  auto env = make_env_from(yaml, 1);
+  const ObsLayout& L = env->layout();
+  std::vector<float> seen;
+  int unchanged = 0;
+  for (int e = 0; e < 2000; ++e) {
+    const float x = env->obs()[L.price_change + 1];
+    EXPECT_EQ(env->obs()[L.price_change + 0], 0.f);  // other workers keep list prices
+    const int q = env->state_view(0).query;
+    int32_t a = 1;
+    env->step(&a);
+    EXPECT_NEAR(env->finished()[0].extras[ConductorEnv::kCostUsd], T.cost_usd[T.at(q, 1)] * std::exp2(double(x)),
+                1e-6 * T.cost_usd[T.at(q, 1)] + 1e-12);
+    if (x == 0.f) ++unchanged; else seen.push_back(x);
+  }
+  // About half the episodes at list price; the others log2-normal with sd 1 (clip at +-4 aside).
+  EXPECT_NEAR(unchanged / 2000.0, 0.5, 0.05);
+  double m = 0, v = 0;
+  for (float x : seen) m += x;
+  m /= seen.size();
+  for (float x : seen) v += (x - m) * (x - m);
+  v /= seen.size();
+  EXPECT_NEAR(m, 0.0, 0.1);
+  EXPECT_NEAR(std::sqrt(v), 1.0, 0.08);
+  // Same seed, same draws.
+  auto a1 = make_env_from(yaml, 1), a2 = make_env_from(yaml, 1);
+  int differ_from_first = 0;
+  for (int e = 0; e < 50; ++e) {
+    EXPECT_EQ(a1->obs()[L.price_change + 1], a2->obs()[L.price_change + 1]) << "episode " << e;
+    differ_from_first += a1->obs()[L.price_change + 1] != (e < static_cast<int>(seen.size()) ? seen[0] : 0.f);
+    int32_t a = 1;
+    a1->step(&a);
+    a2->step(&a);
+  }
+  EXPECT_GT(differ_from_first, 0);
+  EXPECT_THROW(make_env_from("faults:\n  - {type: price_noise, worker: w1, log2_sd: 0}\n", 1), Error);
+  EXPECT_THROW(make_env_from("faults:\n  - {type: price_noise, worker: w1, log2_sd: 1, prob: 2}\n", 1), Error);
 }
 
 TEST(ConductorEnv, StateViewMatchesTheVectorObservation) {
