@@ -2,10 +2,10 @@
 # Resilience table (issue 14): on RouterBench test, the conductor trained without faults
 # (conductor.yaml) and one trained with randomized pools and outages (resilient.yaml), both at
 # w_cost W (default 100), next to the router and the cascade, when the conductor's most-used
-# worker is down (unannounced and announced), 5x slower, or 3x the price. `conductor eval
+# worker is down (unannounced and announced), 5x slower, or 3x (and 10x) the price. `conductor eval
 # --scenario` applies each fault to every policy alike (docs/evaluation.md).
 #
-#   experiments/routerbench/resilience.sh [OUT]      # SEED, W_COST, STEPS, DATA as in run.sh
+#   experiments/routerbench/resilience.sh [OUT]      # SEED, W_COST, DATA as in run.sh; STEPS (3M)
 #   SPLIT=validation DATA_DIR=<carved csvs> ...        # the same table on a validation split carved
 #                                                      # from train (experiments/llmrouter/carve_validation.py)
 #   EXTRA="key=value ..."                             # extra --set for the resilient conductor only
@@ -17,7 +17,7 @@ CONDUCTOR="${CONDUCTOR:-$root/build/bin/conductor}"
 DATA="${DATA:-$root/../shared/data}"
 OUT="${1:-$root/runs/routerbench-resilience}"
 W_COST="${W_COST:-100}"
-STEPS="${STEPS:-300000}"
+STEPS="${STEPS:-3000000}"
 SEED="${SEED:-1}"
 SPLIT="${SPLIT:-test}"
 DATA_DIR="${DATA_DIR:-$DATA/routerbench}"
@@ -55,7 +55,7 @@ evaluate none
 W="$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["policies"]["conductor"]["call_share"]; print(max(s, key=s.get))' \
   "$OUT/eval-none/report.json")"
 echo "most-used worker of the plain conductor: $W"
-scenarios=(none "down:$W" "down-announced:$W" "slow:$W:5" "price:$W:3")
+scenarios=(none "down:$W" "down-announced:$W" "slow:$W:5" "price:$W:3" "price:$W:10")
 for sc in "${scenarios[@]:1}"; do evaluate "$sc"; done
 
 python3 - "$OUT" "$W_COST" "${scenarios[@]}" <<'PY' | tee "$OUT/resilience.md"
