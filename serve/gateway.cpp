@@ -204,6 +204,7 @@ ProviderConfig ProviderConfig::parse(ConfigReader r) {
   p.max_concurrency = r.get_in<int>("max_concurrency", 0, 0, 1 << 20);
   p.max_tokens = r.get_in<int>("max_tokens", p.max_tokens, 1, 1 << 24);
   p.anthropic_version = r.get<std::string>("anthropic_version", p.anthropic_version);
+  p.price_factor = r.get_in<double>("price_factor", 1.0, 0.0, 1e6);
   r.finish();
   return p;
 }
@@ -283,6 +284,18 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       q_.available.assign(n_workers, 1);
     }
     if (q_.input_tokens < 0) q_.input_tokens = estimate_tokens(text);
+    // Provider price factors from serve.yaml, unless the request names the worker's own.
+    std::vector<uint8_t> request_priced(static_cast<std::size_t>(n_workers), 0);
+    if (request_.contains("conductor") && request_["conductor"].contains("price_factors") &&
+        request_["conductor"]["price_factors"].is_object())
+      for (int w = 0; w < n_workers; ++w)
+        request_priced[w] = request_["conductor"]["price_factors"].contains(world().workers()[w]);
+    for (int w = 0; w < n_workers; ++w) {
+      const int u = gw_->upstream_of_worker[w];
+      if (u < 0 || request_priced[w] || gw_->upstreams[u]->cfg.price_factor == 1.0) continue;
+      if (q_.price_factor.size() != static_cast<std::size_t>(n_workers)) q_.price_factor.assign(n_workers, 1.f);
+      q_.price_factor[w] = static_cast<float>(gw_->upstreams[u]->cfg.price_factor);
+    }
     const auto now = Clock::now();
     int callable = 0;
     for (int w = 0; w < n_workers; ++w) {

@@ -81,6 +81,9 @@ struct ProviderConfig {
   double timeout_s = 0.0;   // 0 = the gateway's call_timeout_s
   int max_concurrency = 0;  // 0 = the gateway's max_concurrency
   int max_tokens = 1024;
+  // Current price / the manifest's list price: the gateway charges calls at it and the policy sees
+  // it (as a request's conductor.price_factors does; a request's own factor for the worker wins).
+  double price_factor = 1.0;
   std::string anthropic_version = "2023-06-01";
   static ProviderConfig parse(ConfigReader r);
 };

@@ -18,7 +18,8 @@ using testing::post;
 
 using Rig = testing::GatewayRig;
 
-std::unique_ptr<Rig> make_rig(ReplayOptions ropt, double timeout_s = 5.0, int retries = 1, int max_steps = 3) {
+std::unique_ptr<Rig> make_rig(ReplayOptions ropt, double timeout_s = 5.0, int retries = 1, int max_steps = 3,
+                              const std::string& priced_worker = "", double price_factor = 1.0) {
   auto r = std::make_unique<Rig>();
   r->t = testing::make_test_world(300, max_steps);
   const MlpSpec spec = testing::mlp_spec_for(*r->t.live);
@@ -37,7 +38,8 @@ std::unique_ptr<Rig> make_rig(ReplayOptions ropt, double timeout_s = 5.0, int re
                                 std::to_string(retries) + "\nbackoff_initial_s: 0.01\nproviders:\n";
   std::string yaml = yaml_head;
   for (const auto& w : r->t.live->workers())
-    yaml += "  - {worker: " + w + ", base_url: \"http://127.0.0.1:" + std::to_string(r->replay_server->port()) + "/v1\"}\n";
+    yaml += "  - {worker: " + w + ", base_url: \"http://127.0.0.1:" + std::to_string(r->replay_server->port()) + "/v1\"" +
+            (w == priced_worker ? ", price_factor: " + std::to_string(price_factor) : std::string()) + "}\n";
   ConfigDoc doc = ConfigDoc::load_string(yaml, "serve.yaml");
   r->gateway = std::make_shared<Gateway>(r->router, GatewayConfig::parse(doc.root()));
   HttpServerOptions so;
@@ -206,6 +208,17 @@ TEST(Gateway, PriceFactorsScaleTheChargedCost) {
   const double c0 = std::stod(base.header("x-conductor-cost-usd")), c3 = std::stod(tripled.header("x-conductor-cost-usd"));
   EXPECT_GT(c0, 0.0);
   EXPECT_NEAR(c3, 3.0 * c0, 1e-9 + 1e-6 * c0);
+  // The same factor from serve.yaml (providers[].price_factor) for every request; a request's own
+  // factor for the worker wins.
+  auto priced = make_rig({}, 5.0, 1, 3, only, 3.0);
+  body["conductor"] = {{"available", {only}}};
+  auto from_config = post(priced->port(), "/v1/chat/completions", body.dump());
+  ASSERT_EQ(from_config.status, 200) << from_config.body;
+  EXPECT_NEAR(std::stod(from_config.header("x-conductor-cost-usd")), 3.0 * c0, 1e-9 + 1e-6 * c0);
+  body["conductor"]["price_factors"] = {{only, 1.0}};
+  auto overridden = post(priced->port(), "/v1/chat/completions", body.dump());
+  ASSERT_EQ(overridden.status, 200) << overridden.body;
+  EXPECT_NEAR(std::stod(overridden.header("x-conductor-cost-usd")), c0, 1e-9 + 1e-6 * c0);
   body["conductor"]["price_factors"] = {{"nobody", 3.0}};
   auto bad = post(r->port(), "/v1/chat/completions", body.dump());
   EXPECT_EQ(bad.status, 400) << bad.body;

@@ -10,6 +10,8 @@
 
 #include <cmath>
 #include <filesystem>
+
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -31,8 +33,11 @@ using testing::exited_with;
 class LoggedWarmStart : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // One world and one log file for the suite (temp_dir() needs a running test).
-    const auto p = std::filesystem::path(CONDUCTOR_BINARY_DIR) / "test-tmp" / "LoggedWarmStart";
+    // One world and one log file for the suite (temp_dir() needs a running test). CTest runs every
+    // test of the suite in its own process, possibly at the same time: one directory per process,
+    // or one process's remove_all pulls the files from under another.
+    const auto p = std::filesystem::path(CONDUCTOR_BINARY_DIR) / "test-tmp" /
+                   ("LoggedWarmStart-" + std::to_string(static_cast<long>(::getpid())));
     std::filesystem::remove_all(p);
     std::filesystem::create_directories(p);
     dir_ = new std::string(p.string());
@@ -41,7 +46,11 @@ class LoggedWarmStart : public ::testing::Test {
          "4000", "--seed", "1", "--out", *dir_ + "/logs.h5"},
         "logs");
   }
-  static void TearDownTestSuite() { delete dir_; }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    std::filesystem::remove_all(*dir_, ec);
+    delete dir_;
+  }
   static void run(const std::vector<std::string>& args, const std::string& tag) {
     Child c(args, {}, *dir_ + "/" + tag + ".log");
     ASSERT_TRUE(exited_with(c.wait(), 0)) << c.log();
