@@ -631,16 +631,23 @@ TEST(ConductorEnv, PriceNoiseDrawsLogNormalFactorsThePolicySees) {
   EXPECT_NEAR(m, 0.0, 0.1);
   EXPECT_NEAR(std::sqrt(v), 1.0, 0.08);
   // Same seed, same draws.
-  auto a1 = make_env_from(yaml, 1), a2 = make_env_from(yaml, 1);
-  int differ_from_first = 0;
+  // Same seed, same draws; another seed, other draws; and the draws are not one repeated value.
+  auto a1 = make_env_from(yaml, 1), a2 = make_env_from(yaml, 1), b = make_env_from(yaml, 1);
+  a1->reset(7);
+  a2->reset(7);
+  b->reset(8);
+  int differ_other_seed = 0;
   for (int e = 0; e < 50; ++e) {
     EXPECT_EQ(a1->obs()[L.price_change + 1], a2->obs()[L.price_change + 1]) << "episode " << e;
-    differ_from_first += a1->obs()[L.price_change + 1] != (e < static_cast<int>(seen.size()) ? seen[0] : 0.f);
+    differ_other_seed += a1->obs()[L.price_change + 1] != b->obs()[L.price_change + 1];
     int32_t a = 1;
     a1->step(&a);
     a2->step(&a);
+    b->step(&a);
   }
-  EXPECT_GT(differ_from_first, 0);
+  EXPECT_GT(differ_other_seed, 10);
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_TRUE(seen[0] != seen[1] && seen[1] != seen[2]);
   EXPECT_THROW(make_env_from("faults:\n  - {type: price_noise, worker: w1, log2_sd: 0}\n", 1), Error);
   EXPECT_THROW(make_env_from("faults:\n  - {type: price_noise, worker: w1, log2_sd: 1, prob: 2}\n", 1), Error);
 }

@@ -192,6 +192,48 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
   }
 }
 
+// An export trained with env.observe_price_changes, evaluated without its run folder: the env is
+// rebuilt from the manifest's world spec, price segment included, and a price scenario reaches it.
+TEST(Evaluate, ExportWithThePriceObservationReplaysFromItsManifest) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  write_traces(*world_traces(), dir + "/w.h5");
+  ConfigDoc doc = ConfigDoc::load_string(
+      "synthetic: {queries: 600, seed: 11}\nsplit: test\nmode: sequential\nmax_steps: 1\n"
+      "features: {hash_dim: 32, ngram_max: 2}\nobserve_price_changes: true\n",
+      "env.yaml");
+  ConfigReader r = doc.root();
+  const ConductorEnvConfig cfg = ConductorEnvConfig::parse(r);
+  const auto world = ConductorWorld::build(cfg);
+  const json spec = conductor_world_spec(*world, cfg).to_json();
+  ASSERT_EQ(spec["observe_price_changes"], true);
+  const auto live = ConductorLiveWorld::from_spec(spec, "spec");
+  const MlpSpec ms = conductor::testing::mlp_spec_for(*live, {16});
+  ExportContents c;
+  c.policy = mlp_exported_policy(ms, conductor::testing::random_mlp_tensors(ms, 4, 3.0));
+  c.world = spec;
+  c.env_id = "conductor";
+  for (const auto& a : live->actions()) c.action_names.push_back(a.name);
+  c.reward = {{"w_quality", 1.0}, {"w_cost", 30.0}, {"w_latency", 0.0}};
+  c.training = {{"run_dir", "test"}};
+  write_export(dir + "/export", c);
+  EvalOptions o;
+  o.traces_path = dir + "/w.h5";
+  o.split = Split::kTest;
+  o.aiq_bootstrap = 0;
+  o.checkpoints = {dir + "/export"};
+  const json plain = run_evaluation(o);
+  ASSERT_TRUE(plain["policies"].contains("conductor"));
+  // The most-called worker at 1000x its price: the policy's observation changes, so its choices do.
+  const json& share = plain["policies"]["conductor"]["call_share"];
+  std::string top;
+  double most = -1;
+  for (const auto& [w, v] : share.items())
+    if (v.get<double>() > most) most = v.get<double>(), top = w;
+  o.scenario = "price:" + top + ":1000";
+  const json priced = run_evaluation(o);
+  EXPECT_NE(plain["policies"]["conductor"]["call_share"].dump(), priced["policies"]["conductor"]["call_share"].dump());
+}
+
 // The test split of the synthetic world replayed through ConductorEnv (sequential, `max_steps`),
 // next to its full-information table.
 struct Replay {

@@ -306,6 +306,28 @@ TEST(ConductorLiveWorld, PriceFactorsReachTheObservationLikeTheEnvironments) {
       "observe_price_changes: true\nfaults:\n  - {type: price_change, worker: all, factor: 3, rate: 0.05, duration: 5}\n");
   EXPECT_EQ(t.spec["observe_price_changes"], true);
   check_env_matches_live(t, 4, 300, 13);
+  {  // the comparison above did meet changed prices (same seed, same episodes)
+    ConductorEnv env(t.config, t.world, 4);
+    env.reset(13);
+    int changed = 0;
+    std::vector<int32_t> a(4);
+    for (int s = 0; s < 300; ++s) {
+      for (int i = 0; i < 4; ++i) {
+        const ConductorStateView v = env.state_view(i);
+        for (int k = 0; k < v.n_workers; ++k) changed += v.price_factor[k] != 1.f;
+        a[i] = env.n_workers();  // finish when allowed, else the first callable worker
+        const uint8_t* m = env.action_mask() + static_cast<std::size_t>(i) * env.spec().n_actions;
+        if (!m[a[i]])
+          for (int k = 0; k < env.spec().n_actions; ++k)
+            if (m[k]) {
+              a[i] = k;
+              break;
+            }
+      }
+      env.step(a.data());
+    }
+    EXPECT_GT(changed, 0);
+  }
   // Older exports have no such key: off.
   json old = t.spec;
   old.erase("observe_price_changes");
