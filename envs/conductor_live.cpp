@@ -55,8 +55,8 @@ class ConductorLiveEpisode : public LiveEpisode {
     called_.assign(M, 0);
     // The request's current prices relative to the list prices of the manifest (route API
     // `price_factors`); list prices otherwise.
-    price_factor_ = q.price_factor;
-    if (price_factor_.size() != static_cast<std::size_t>(M)) price_factor_.assign(M, 1.f);
+    if (q.price_factor.size() == static_cast<std::size_t>(M)) price_factor_.assign(q.price_factor.begin(), q.price_factor.end());
+    else price_factor_.assign(M, 1.f);
     expected_cost_ = spec.expected_costs();
     steps_.reserve(static_cast<std::size_t>(spec.max_steps));
     cap_ = !std::isnan(q.budget_usd) ? q.budget_usd : spec.budget_cap_usd;

@@ -40,7 +40,7 @@ struct LiveQuery {
   std::vector<uint8_t> available;  // [n_workers] 1 = may be called; all ones when the request names none
   double budget_usd = std::nan("");  // NaN = no per-request budget
   double cost_weight = std::nan("");  // NaN = the policy's default (cost-conditioned policies only)
-  std::vector<float> price_factor;  // [n_workers] current price / list price; empty = list prices
+  std::vector<double> price_factor;  // [n_workers] current price / list price; empty = list prices
 };
 
 // The observable result of one worker call (never the hidden quality).

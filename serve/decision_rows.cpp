@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 
 #include "artifacts/sha256.h"
@@ -75,12 +74,7 @@ json DecisionRecorder::row(const LoggedDecision& d) const {
   if (!d.query.price_factor.empty()) {
     json pf = json::object();
     for (std::size_t w = 0; w < workers.size() && w < d.query.price_factor.size(); ++w)
-      if (d.query.price_factor[w] != 1.f) {
-        // The float the policy saw, logged with the digits a float carries (1.1, not 1.100000023841858).
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.7g", static_cast<double>(d.query.price_factor[w]));
-        pf[workers[w]] = std::strtod(buf, nullptr);
-      }
+      if (d.query.price_factor[w] != 1.0) pf[workers[w]] = d.query.price_factor[w];
     if (!pf.empty()) j["price_factors"] = pf;
   }
   j["policy"] = router_->model_version();

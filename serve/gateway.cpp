@@ -293,8 +293,8 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     for (int w = 0; w < n_workers; ++w) {
       const int u = gw_->upstream_of_worker[w];
       if (u < 0 || request_priced[w] || gw_->upstreams[u]->cfg.price_factor == 1.0) continue;
-      if (q_.price_factor.size() != static_cast<std::size_t>(n_workers)) q_.price_factor.assign(n_workers, 1.f);
-      q_.price_factor[w] = static_cast<float>(gw_->upstreams[u]->cfg.price_factor);
+      if (q_.price_factor.size() != static_cast<std::size_t>(n_workers)) q_.price_factor.assign(n_workers, 1.0);
+      q_.price_factor[w] = gw_->upstreams[u]->cfg.price_factor;
     }
     const auto now = Clock::now();
     int callable = 0;

@@ -71,6 +71,16 @@ int Router::worker_index(const std::string& name) const {
   return -1;
 }
 
+int Router::known_worker(const std::string& name, const std::string& field) const {
+  const int w = worker_index(name);
+  if (w < 0) {
+    std::string known;
+    for (const auto& n : world_->workers()) known += (known.empty() ? "" : ", ") + n;
+    bad(field + ": unknown worker '" + name + "' (known: " + known + ")");
+  }
+  return w;
+}
+
 LiveQuery Router::parse_route_request(const std::string& body) const {
   json j;
   try {
@@ -96,12 +106,7 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
         if (!v[i].is_string())
           bad("'available[" + std::to_string(i) + "]' must be a string, got " + type_name(v[i]));
         const std::string name = v[i].get<std::string>();
-        const int w = worker_index(name);
-        if (w < 0) {
-          std::string known;
-          for (const auto& n : world_->workers()) known += (known.empty() ? "" : ", ") + n;
-          bad("'available[" + std::to_string(i) + "]': unknown worker '" + name + "' (known: " + known + ")");
-        }
+        const int w = known_worker(name, "'available[" + std::to_string(i) + "]'");
         if (q.available[w]) bad("'available' names worker '" + name + "' twice");
         q.available[w] = 1;
       }
@@ -126,17 +131,12 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
     } else if (key == "price_factors") {
       if (v.is_null()) continue;
       if (!v.is_object()) bad("'price_factors' must be an object {worker: current price / list price}, got " + type_name(v));
-      q.price_factor.assign(n_workers, 1.f);
+      q.price_factor.assign(n_workers, 1.0);
       for (const auto& [name, f] : v.items()) {
-        const int w = worker_index(name);
-        if (w < 0) {
-          std::string known;
-          for (const auto& n : world_->workers()) known += (known.empty() ? "" : ", ") + n;
-          bad("'price_factors': unknown worker '" + name + "' (known: " + known + ")");
-        }
+        const int w = known_worker(name, "'price_factors'");
         if (!f.is_number() || !std::isfinite(f.get<double>()) || f.get<double>() < 0 || f.get<double>() > 1e6)
           bad("'price_factors." + name + "' must be a number in [0, 1e6] (current price / list price), got " + f.dump());
-        q.price_factor[w] = static_cast<float>(f.get<double>());
+        q.price_factor[w] = f.get<double>();
       }
     } else if (key == "task") {
       if (!v.is_string()) bad("'task' must be a string, got " + type_name(v));

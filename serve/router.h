@@ -74,6 +74,8 @@ class Router {
   const Policy& policy() const { return *policy_; }
   const std::string& model_version() const { return model_version_; }
   int worker_index(const std::string& name) const;  // -1 when unknown
+  // worker_index, or a 400 naming `field`, the unknown name and the known workers.
+  int known_worker(const std::string& name, const std::string& field) const;
 
  private:
   std::shared_ptr<const Policy> policy_;

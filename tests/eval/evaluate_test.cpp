@@ -144,23 +144,27 @@ TEST(Evaluate, ConductorFrontierGetsPairedAiqIntervals) {
 
 // A cost-conditioned export is one checkpoint but a whole frontier: one point per --cost-weights
 // value, each replayed at that weight (the preference the policy observes changes its decisions).
-TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
+// The synthetic world's traces and a random MLP exported for the conductor env of `env_yaml` (a
+// YAML tail after the synthetic world's keys), whose run folder does not exist: evaluation options
+// on the test split that replay it from its manifest. Large weights (scale 3) so that every input
+// matters for the decisions. *spec gets the export's world spec.
+EvalOptions random_export_eval(const std::string& env_yaml, uint64_t seed, json* spec = nullptr) {
   const std::string dir = ::conductor::testing::temp_dir();
   write_traces(*world_traces(), dir + "/w.h5");
   ConfigDoc doc = ConfigDoc::load_string(
-      "synthetic: {queries: 600, seed: 11}\nsplit: test\nmode: sequential\nmax_steps: 2\n"
-      "features: {hash_dim: 32, ngram_max: 2}\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n",
+      "synthetic: {queries: 600, seed: 11}\nsplit: test\nmode: sequential\nfeatures: {hash_dim: 32, ngram_max: 2}\n" +
+          env_yaml,
       "env.yaml");
   ConfigReader r = doc.root();
   const ConductorEnvConfig cfg = ConductorEnvConfig::parse(r);
   const auto world = ConductorWorld::build(cfg);
-  const json spec = conductor_world_spec(*world, cfg).to_json();
-  const auto live = ConductorLiveWorld::from_spec(spec, "spec");
+  const json world_spec = conductor_world_spec(*world, cfg).to_json();
+  if (spec) *spec = world_spec;
+  const auto live = ConductorLiveWorld::from_spec(world_spec, "spec");
   const MlpSpec ms = conductor::testing::mlp_spec_for(*live, {16});
   ExportContents c;
-  // Large weights on the preference input so that it matters for the decisions.
-  c.policy = mlp_exported_policy(ms, conductor::testing::random_mlp_tensors(ms, 3, 3.0));
-  c.world = spec;
+  c.policy = mlp_exported_policy(ms, conductor::testing::random_mlp_tensors(ms, seed, 3.0));
+  c.world = world_spec;
   c.env_id = "conductor";
   for (const auto& a : live->actions()) c.action_names.push_back(a.name);
   c.reward = {{"w_quality", 1.0}, {"w_cost", 30.0}, {"w_latency", 0.0}};
@@ -171,6 +175,11 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
   o.split = Split::kTest;
   o.aiq_bootstrap = 0;
   o.checkpoints = {dir + "/export"};
+  return o;
+}
+
+TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
+  EvalOptions o = random_export_eval("max_steps: 2\nreward: {w_cost: 30, w_cost_range: [3, 3000]}\n", 3);
   o.cost_weights = {3, 30, 3000, 3};  // the default (30) and a repeat add no point
   const json rep = run_evaluation(o);
   const json& P = rep["policies"];
@@ -195,32 +204,9 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
 // An export trained with env.observe_price_changes, evaluated without its run folder: the env is
 // rebuilt from the manifest's world spec, price segment included, and a price scenario reaches it.
 TEST(Evaluate, ExportWithThePriceObservationReplaysFromItsManifest) {
-  const std::string dir = ::conductor::testing::temp_dir();
-  write_traces(*world_traces(), dir + "/w.h5");
-  ConfigDoc doc = ConfigDoc::load_string(
-      "synthetic: {queries: 600, seed: 11}\nsplit: test\nmode: sequential\nmax_steps: 1\n"
-      "features: {hash_dim: 32, ngram_max: 2}\nobserve_price_changes: true\n",
-      "env.yaml");
-  ConfigReader r = doc.root();
-  const ConductorEnvConfig cfg = ConductorEnvConfig::parse(r);
-  const auto world = ConductorWorld::build(cfg);
-  const json spec = conductor_world_spec(*world, cfg).to_json();
+  json spec;
+  EvalOptions o = random_export_eval("max_steps: 1\nobserve_price_changes: true\n", 4, &spec);
   ASSERT_EQ(spec["observe_price_changes"], true);
-  const auto live = ConductorLiveWorld::from_spec(spec, "spec");
-  const MlpSpec ms = conductor::testing::mlp_spec_for(*live, {16});
-  ExportContents c;
-  c.policy = mlp_exported_policy(ms, conductor::testing::random_mlp_tensors(ms, 4, 3.0));
-  c.world = spec;
-  c.env_id = "conductor";
-  for (const auto& a : live->actions()) c.action_names.push_back(a.name);
-  c.reward = {{"w_quality", 1.0}, {"w_cost", 30.0}, {"w_latency", 0.0}};
-  c.training = {{"run_dir", "test"}};
-  write_export(dir + "/export", c);
-  EvalOptions o;
-  o.traces_path = dir + "/w.h5";
-  o.split = Split::kTest;
-  o.aiq_bootstrap = 0;
-  o.checkpoints = {dir + "/export"};
   const json plain = run_evaluation(o);
   ASSERT_TRUE(plain["policies"].contains("conductor"));
   // The most-called worker at 1000x its price: the policy's observation changes, so its choices do.

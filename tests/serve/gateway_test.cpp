@@ -176,13 +176,19 @@ TEST(Gateway, EveryWorkerFailingGivesA502JsonError) {
   EXPECT_EQ(get(r->port(), "/healthz").status, 200);  // and the gateway goes on
 }
 
+// A chat request for a clean test query whose pool is one worker (the rig's fourth: *only).
+json single_worker_chat(const Rig& r, std::string* only) {
+  const TraceSet& T = *r.t.world->traces;
+  *only = r.t.live->workers()[3];
+  json body = json::parse(chat_body(T.query_text[clean_query(T)]));
+  body["conductor"] = {{"available", {*only}}};
+  return body;
+}
+
 TEST(Gateway, RestrictedPoolsAndBudgetsAreHonoured) {
   auto r = make_rig({});
-  const TraceSet& T = *r->t.world->traces;
-  const std::string text = T.query_text[clean_query(T)];
-  const std::string only = r->t.live->workers()[3];
-  json body = json::parse(chat_body(text));
-  body["conductor"] = {{"available", {only}}};
+  std::string only;
+  json body = single_worker_chat(*r, &only);
   auto resp = post(r->port(), "/v1/chat/completions", body.dump());
   ASSERT_EQ(resp.status, 200) << resp.body;
   EXPECT_EQ(resp.header("x-conductor-route"), only);
@@ -194,11 +200,9 @@ TEST(Gateway, RestrictedPoolsAndBudgetsAreHonoured) {
 // conductor.price_factors: the gateway charges the changed price (and the policy observes it).
 TEST(Gateway, PriceFactorsScaleTheChargedCost) {
   auto r = make_rig({});
-  const TraceSet& T = *r->t.world->traces;
-  const std::string text = T.query_text[clean_query(T)];
-  const std::string only = r->t.live->workers()[3];
-  json body = json::parse(chat_body(text));
-  body["conductor"] = {{"available", {only}}};
+  std::string only;
+  json body = single_worker_chat(*r, &only);
+  const json one_worker = body["conductor"];
   auto base = post(r->port(), "/v1/chat/completions", body.dump());
   ASSERT_EQ(base.status, 200) << base.body;
   body["conductor"]["price_factors"] = {{only, 3.0}};
@@ -211,7 +215,7 @@ TEST(Gateway, PriceFactorsScaleTheChargedCost) {
   // The same factor from serve.yaml (providers[].price_factor) for every request; a request's own
   // factor for the worker wins.
   auto priced = make_rig({}, 5.0, 1, 3, only, 3.0);
-  body["conductor"] = {{"available", {only}}};
+  body["conductor"] = one_worker;
   auto from_config = post(priced->port(), "/v1/chat/completions", body.dump());
   ASSERT_EQ(from_config.status, 200) << from_config.body;
   EXPECT_NEAR(std::stod(from_config.header("x-conductor-cost-usd")), 3.0 * c0, 1e-9 + 1e-6 * c0);

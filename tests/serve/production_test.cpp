@@ -632,8 +632,9 @@ TEST(DecisionLog, RouteDecisionsCarryExactPropensitiesAndFeedbackJoinsAtImport) 
     for (int i = 0; i < n; ++i) {
       const int q = i;
       const int tokens = estimate_tokens(T.query_text[q]);
-      auto resp = post(r->port(), "/v1/route",
-                       json{{"query", T.query_text[q]}, {"query_id", T.query_id[q]}, {"input_tokens", tokens}}.dump());
+      json body = {{"query", T.query_text[q]}, {"query_id", T.query_id[q]}, {"input_tokens", tokens}};
+      if (i == 5) body["price_factors"] = {{r->t.live->workers()[0], 1.1}};  // logged as sent
+      auto resp = post(r->port(), "/v1/route", body.dump());
       ASSERT_EQ(resp.status, 200) << resp.body;
       const json j = json::parse(resp.body);
       ids.push_back(j["request_id"]);
@@ -644,6 +645,10 @@ TEST(DecisionLog, RouteDecisionsCarryExactPropensitiesAndFeedbackJoinsAtImport) 
       lq.text = T.query_text[q];
       lq.input_tokens = tokens;
       lq.available.assign(r->t.live->workers().size(), 1);
+      if (i == 5) {
+        lq.price_factor.assign(r->t.live->workers().size(), 1.0);
+        lq.price_factor[0] = 1.1;
+      }
       auto ep = r->t.live->start(lq);
       const Decision greedy = r->router->decide(*ep);
       int allowed = 0;
@@ -677,6 +682,7 @@ TEST(DecisionLog, RouteDecisionsCarryExactPropensitiesAndFeedbackJoinsAtImport) 
     }
     const std::string metrics = get(r->port(), "/metrics").body;
     EXPECT_NE(metrics.find("conductor_feedback_total{result=\"recorded\"} 1\n"), std::string::npos) << metrics;
+    const std::string r_workers0 = r->t.live->workers()[0];
     r.reset();  // drains the server and closes the log
     const auto decisions = log_rows(dir, "decision");
     const auto feedback = log_rows(dir, "feedback");
@@ -691,6 +697,8 @@ TEST(DecisionLog, RouteDecisionsCarryExactPropensitiesAndFeedbackJoinsAtImport) 
       EXPECT_EQ(decisions[i]["query_id"], T.query_id[i]);
       EXPECT_EQ(decisions[i]["propensity"].get<double>(), props[i]);
       EXPECT_EQ(decisions[i]["policy"], "test-model");
+      if (i == 5) EXPECT_EQ(decisions[i]["price_factors"], (json{{r_workers0, 1.1}})) << decisions[i].dump();
+      else EXPECT_FALSE(decisions[i].contains("price_factors")) << decisions[i].dump();
     }
     // Import: one /decisions row per logged decision, the feedback joined by request id.
     ImportReport rep;
