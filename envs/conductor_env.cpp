@@ -595,19 +595,53 @@ void ConductorEnv::step(const int32_t* actions) {
   }
 }
 
-bool ConductorEnv::expert_actions(int32_t* actions) const { return expert_actions_impl(actions, false); }
+bool ConductorEnv::expert_actions(int32_t* actions) const {
+  return expert_actions_impl(actions, Expert::kBestFixed);
+}
 
-bool ConductorEnv::task_expert_actions(int32_t* actions) const { return expert_actions_impl(actions, true); }
+bool ConductorEnv::task_expert_actions(int32_t* actions) const {
+  return expert_actions_impl(actions, Expert::kPerTask);
+}
 
-bool ConductorEnv::expert_actions_impl(int32_t* actions, bool per_task) const {
+bool ConductorEnv::router_expert_actions(int32_t* actions) const {
+  // Worlds that replay latency-logged traces fit no predictors; the router expert fits its own once.
+  if (!router_predictors_)
+    router_predictors_ = world_->predictors
+                             ? world_->predictors
+                             : std::make_shared<const WorldPredictors>(WorldPredictors::fit(
+                                   *world_->traces, world_->features, world_->feature_dim, Split::kTrain,
+                                   config_.predictors));
+  return expert_actions_impl(actions, Expert::kRouter);
+}
+
+bool ConductorEnv::expert_actions_impl(int32_t* actions, Expert kind) const {
   const ConductorWorld& W = *world_;
   for (int i = 0; i < num_envs_; ++i) {
     const uint8_t* m = mask_.data() + static_cast<std::size_t>(i) * A_;
+    // The episode's cost weight (cost-conditioned runs draw one per episode).
+    const double wc = w_cost_.empty() ? config_.reward.w_cost : w_cost_[i];
+    const uint32_t q = slots_[i].query;
     int worker = expert_worker_;
-    const int row = per_task ? task_of_query_[slots_[i].query] : -1;
-    if (row >= 0) {
-      // The episode's cost weight (cost-conditioned runs draw one per episode).
-      const double wc = w_cost_.empty() ? config_.reward.w_cost : w_cost_[i];
+    const int row = kind == Expert::kPerTask ? task_of_query_[q] : -1;
+    if (kind == Expert::kRouter) {
+      // The router baseline's rule (eval/baselines.h) over the workers the episode may call, at
+      // the episode's prices: predicted quality and cost from the query's features.
+      const WorldPredictors& P = *router_predictors_;
+      const float* x = W.features.data() + static_cast<std::size_t>(q) * W.feature_dim;
+      const float* factor = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
+      double best = -1e300;
+      for (int k = 0; k < M_; ++k) {
+        if (!m[k]) continue;
+        const auto model = static_cast<std::size_t>(W.workers[k]);
+        const double cost =
+            P.cost_usd(*W.traces, q, model, P.output_tokens(model, x)) * factor[k];
+        const double v = config_.reward.w_quality * P.quality_prob(model, x) - wc * cost;
+        if (v > best) {
+          best = v;
+          worker = k;
+        }
+      }
+    } else if (row >= 0) {
       double best = -1e300;
       for (int k = 0; k < M_; ++k) {
         const std::size_t j = static_cast<std::size_t>(row) * M_ + k;
@@ -617,10 +651,10 @@ bool ConductorEnv::expert_actions_impl(int32_t* actions, bool per_task) const {
           worker = k;
         }
       }
-    } else if (per_task && !w_cost_.empty()) {
+    } else if (kind == Expert::kPerTask && !w_cost_.empty()) {
       double best = -1e300;
       for (int k = 0; k < M_; ++k) {
-        const double v = config_.reward.w_quality * W.trust[k] - w_cost_[i] * W.expected_cost[k];
+        const double v = config_.reward.w_quality * W.trust[k] - wc * W.expected_cost[k];
         if (v > best) {
           best = v;
           worker = k;

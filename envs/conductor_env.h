@@ -117,6 +117,8 @@ class ConductorEnv : public VectorEnv {
   const std::vector<EpisodeRecord>& finished() const override { return finished_; }
   bool expert_actions(int32_t* actions) const override;
   bool task_expert_actions(int32_t* actions) const override;
+  // Reads the world's predictors (fits its own on the training split when the world has none).
+  bool router_expert_actions(int32_t* actions) const override;
   // Exact snapshot (RNG streams, episode states, observations, fault windows, sequential cursor,
   // budget multiplier) for bit-for-bit resume; load_state() needs an env of the same config and size.
   bool supports_state() const override { return true; }
@@ -229,8 +231,11 @@ class ConductorEnv : public VectorEnv {
   // no training query (the global means then apply).
   std::vector<int> task_of_query_;
   std::vector<double> task_quality_, task_cost_;
-  // Expert actions of both kinds: per_task picks the worker by its task's means.
-  bool expert_actions_impl(int32_t* actions, bool per_task) const;
+  // Expert actions of every kind: per_task picks the worker by its task's means, router by the
+  // query's predicted quality and cost.
+  enum class Expert { kBestFixed, kPerTask, kRouter };
+  bool expert_actions_impl(int32_t* actions, Expert kind) const;
+  mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // router_expert_actions
   bool has_faults_ = false;
 };
 

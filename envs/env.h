@@ -103,6 +103,11 @@ class VectorEnv {
   // (bc_warmstart.expert: per_task) that a policy can only imitate by reading the task from its
   // observation. Same contract as expert_actions.
   virtual bool task_expert_actions(int32_t* actions) const { return false; }
+  // A per-query expert: the router rule (the worker maximising predicted quality - cost weight x
+  // predicted cost, from the environment's fitted quality predictors on the query's features), so a
+  // warm start begins from per-query routing rather than one worker per task
+  // (bc_warmstart.expert: router). Same contract as expert_actions.
+  virtual bool router_expert_actions(int32_t* actions) const { return false; }
 
   // [num_envs] structured states of the current episodes (the conductor's ConductorStateView), or
   // null for environments that only have the dense encoding. Valid until the next step/reset.

@@ -1,5 +1,6 @@
 // Behaviour cloning of the environment's best fixed strategy (VectorEnv::expert_actions, or with
-// bc_warmstart.expert: per_task the best fixed strategy of each task, task_expert_actions): as a warm
+// bc_warmstart.expert: per_task the best fixed strategy of each task, task_expert_actions, or with
+// router the router rule on each query's predictions, router_expert_actions): as a warm
 // start before RL (bc_warmstart.enabled) and as an algorithm of its own (algo: bc), which repeats
 // collect-then-imitate until total_steps environment steps.
 #include <cmath>
@@ -15,7 +16,15 @@ namespace {
 // Steps `env` with the expert's actions until `samples` (observation, expert action) rows are in
 // `buf`; returns the environment steps taken.
 int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, const std::string& kind, RolloutBuffer& buf) {
-  const bool per_task = kind == "per_task";
+  // The expert's name in error messages, and its actions.
+  const char* what = kind == "per_task" ? "per-task expert (bc_warmstart.expert: per_task)"
+                     : kind == "router" ? "router expert (bc_warmstart.expert: router)"
+                                        : "expert strategy";
+  const auto act = [&](int32_t* a) {
+    if (kind == "per_task") return env.task_expert_actions(a);
+    if (kind == "router") return env.router_expert_actions(a);
+    return env.expert_actions(a);
+  };
   const int N = env.num_envs(), A = env.spec().n_actions;
   buf.clear();
   buf.n_actions = A;
@@ -23,11 +32,10 @@ int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, const std::
   run_env_loop(
       env,
       [&](const ObsBatch& obs, int32_t* expert) {
-        if (per_task ? !env.task_expert_actions(expert) : !env.expert_actions(expert))
-          fail("behaviour cloning: environment '", env.spec().id, "' provides no ",
-               per_task ? "per-task expert (bc_warmstart.expert: per_task)" : "expert strategy",
+        if (!act(expert))
+          fail("behaviour cloning: environment '", env.spec().id, "' provides no ", what,
                " to imitate; set bc_warmstart.enabled: false (or another algo)",
-               per_task ? ", or bc_warmstart.expert: best_fixed" : "");
+               kind != "best_fixed" ? ", or bc_warmstart.expert: best_fixed" : "");
         for (int i = 0; i < N && buf.size() < samples; ++i) {
           if (expert[i] < 0 || expert[i] >= A || !obs.mask[int64_t(i) * A + expert[i]])
             throw InternalError("environment '" + env.spec().id + "' returned expert action " +

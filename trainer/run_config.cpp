@@ -56,7 +56,7 @@ BcConfig BcConfig::parse(ConfigReader r) {
   c.epochs = r.get_in<int>("epochs", c.epochs, 1, 100000);
   c.minibatch_size = r.get_in<int>("minibatch_size", c.minibatch_size, 1, 1 << 24);
   c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
-  c.expert = r.get_choice("expert", c.expert, {"best_fixed", "per_task"});
+  c.expert = r.get_choice("expert", c.expert, {"best_fixed", "per_task", "router"});
   c.logs = r.get<std::string>("logs", c.logs);
   c.weighting = r.get_choice("weighting", c.weighting, {"advantage", "uniform"});
   c.beta = r.get_in<double>("beta", c.beta, 1e-3, 1e3);

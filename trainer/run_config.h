@@ -67,7 +67,8 @@ struct BcConfig {
   int minibatch_size = 256;
   double learning_rate = 1e-3;
   // Which expert to imitate: best_fixed (VectorEnv::expert_actions, one strategy for every query) or
-  // per_task (VectorEnv::task_expert_actions, the best fixed strategy of each query's task).
+  // per_task (VectorEnv::task_expert_actions, the best fixed strategy of each query's task) or router
+  // (VectorEnv::router_expert_actions, the router rule on each query's predicted quality and cost).
   std::string expert = "best_fixed";
   // Warm start from logged decisions instead of the env's expert (trainer/logged_bc.cpp): a trace
   // file with /decisions whose queries env.traces holds; the logged first calls are imitated,

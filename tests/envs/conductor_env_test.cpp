@@ -875,5 +875,52 @@ TEST(ConductorEnv, PerTaskExpertPicksEachTasksBestWorker) {
   EXPECT_TRUE(*fixed_first.begin() == 1 || *fixed_first.begin() == 2);
 }
 
+TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
+  // Within each task, w1 answers the short ("quickly") queries and w2 the long ones: one worker per
+  // task is right half the time, the router expert reads the query's features and is right on each.
+  TraceSet t = tiny_world();
+  for (std::size_t q = 0; q < t.n_queries(); ++q) {
+    const bool short_query = t.query_text[q].find("quickly") != std::string::npos;
+    for (int m = 0; m < 4; ++m) {
+      const bool right = m == (short_query ? 1 : 2);
+      t.quality[t.at(q, m)] = right ? 1.f : 0.f;
+      t.answer[t.at(q, m)] = right ? 0 : 1;
+    }
+  }
+  const auto traces = std::make_shared<const TraceSet>(t);
+  auto env = make_env_from("max_steps: 3\nreward: {w_cost: 0}\n", 8, traces);
+  std::vector<int32_t> router(8), per_task(8);
+  int first = 0, right = 0, finishes = 0;
+  std::set<std::pair<std::string, int32_t>> per_task_first;
+  for (int s = 0; s < 40; ++s) {
+    ASSERT_TRUE(env->router_expert_actions(router.data()));
+    ASSERT_TRUE(env->task_expert_actions(per_task.data()));
+    const ConductorStateView* views = env->state_views();
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_EQ(env->action_mask()[i * env->spec().n_actions + router[i]], 1);
+      if (views[i].n_steps > 0) {
+        EXPECT_EQ(router[i], per_task[i]);  // one answer in hand: finish with the default rule
+        EXPECT_GE(router[i], env->n_workers());
+        ++finishes;
+        continue;
+      }
+      const bool short_query = std::string(views[i].text).find("quickly") != std::string::npos;
+      ++first;
+      right += router[i] == (short_query ? 1 : 2);
+      per_task_first.insert({std::string(views[i].task), per_task[i]});
+    }
+    env->step(router.data());
+  }
+  EXPECT_GT(finishes, 100);
+  ASSERT_GT(first, 100);
+  EXPECT_EQ(right, first);
+  EXPECT_EQ(per_task_first.size(), 2u);  // the per-task expert: one worker per task
+
+  // A high cost weight makes the cheapest worker the router's choice on every query.
+  auto thrifty = make_env_from("max_steps: 3\nreward: {w_cost: 1000000}\n", 8, traces);
+  ASSERT_TRUE(thrifty->router_expert_actions(router.data()));
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(router[i], 0);
+}
+
 }  // namespace
 }  // namespace conductor
