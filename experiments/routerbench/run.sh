@@ -8,7 +8,7 @@
 # Environment: CONDUCTOR (binary, default build/bin/conductor), DATA (default ../shared/data),
 # W_COSTS (cost weights per USD; the first one is the headline conductor, the router and cascade are
 # tuned for it; default: 20 (chosen on validation), then the 1-1.5-2-3-5-7 series per decade from 3 to 10000),
-# STEPS (environment steps per run, default 300000), SEED (default 1), ALGO (ppo, default, or grpo:
+# STEPS (environment steps per run, default 900000 as in conductor.yaml), SEED (default 1), ALGO (ppo, default, or grpo:
 # the grpo section of conductor.yaml, Dr. GRPO).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,7 +17,7 @@ CONDUCTOR="${CONDUCTOR:-$root/build/bin/conductor}"
 DATA="${DATA:-$root/../shared/data}"
 OUT="${1:-$root/runs/routerbench}"
 W_COSTS="${W_COSTS:-20 3 5 7 10 15 30 50 70 100 150 200 300 500 700 1000 1500 2000 3000 5000 10000}"
-STEPS="${STEPS:-300000}"
+STEPS="${STEPS:-900000}"
 ALGO="${ALGO:-ppo}"
 SEED="${SEED:-1}"
 
