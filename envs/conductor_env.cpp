@@ -469,7 +469,6 @@ void ConductorEnv::refresh_mask(int i) {
 }
 
 void ConductorEnv::do_call(int i, int k) {
-  const ConductorWorld& W = *world_;
   Slot& s = slots_[i];
   const Cell& c = cells_[static_cast<std::size_t>(s.query) * M_ + k];
   const std::size_t base = static_cast<std::size_t>(i) * config_.max_steps;
@@ -605,6 +604,9 @@ bool ConductorEnv::task_expert_actions(int32_t* actions) const {
 
 bool ConductorEnv::router_expert_actions(int32_t* actions) const {
   // Worlds that replay latency-logged traces fit no predictors; the router expert fits its own once.
+  if (!router_predictors_ && !world_->predictors && world_->traces->split_indices(Split::kTrain).empty())
+    fail("bc_warmstart.expert: router fits its quality predictors on the training split of '",
+         config_.traces_path, "', which has no queries; use another expert or traces with a train split");
   if (!router_predictors_)
     router_predictors_ = world_->predictors
                              ? world_->predictors
@@ -618,8 +620,7 @@ bool ConductorEnv::expert_actions_impl(int32_t* actions, Expert kind) const {
   const ConductorWorld& W = *world_;
   for (int i = 0; i < num_envs_; ++i) {
     const uint8_t* m = mask_.data() + static_cast<std::size_t>(i) * A_;
-    // The episode's cost weight (cost-conditioned runs draw one per episode).
-    const double wc = w_cost_.empty() ? config_.reward.w_cost : w_cost_[i];
+    const double wc = episode_cost_weight(i);  // cost-conditioned runs draw one per episode
     const uint32_t q = slots_[i].query;
     int worker = expert_worker_;
     const int row = kind == Expert::kPerTask ? task_of_query_[q] : -1;

@@ -920,6 +920,44 @@ TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
   auto thrifty = make_env_from("max_steps: 3\nreward: {w_cost: 1000000}\n", 8, traces);
   ASSERT_TRUE(thrifty->router_expert_actions(router.data()));
   for (int i = 0; i < 8; ++i) EXPECT_EQ(router[i], 0);
+
+  // The episode's prices count: w1 at a million times its price is never the choice, w2 still is
+  // on the long queries. And in a cost-conditioned run each episode's own weight decides: the
+  // cheapest worker at a high weight, the per-query best at a tiny one.
+  auto priced = make_env_from(
+      "max_steps: 1\nreward: {w_cost: 1}\nfaults:\n  - {type: price_change, worker: w1, factor: 1000000, at_episode: 0}\n",
+      8, traces);
+  auto ranged = make_env_from("max_steps: 1\nreward: {w_cost: 1, w_cost_range: [0.0001, 1000000]}\n", 8, traces);
+  int long_queries = 0, cheap = 0, exact = 0;
+  for (int s = 0; s < 40; ++s) {
+    ASSERT_TRUE(priced->router_expert_actions(router.data()));
+    const ConductorStateView* views = priced->state_views();
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_NE(router[i], 1);
+      if (std::string(views[i].text).find("quickly") == std::string::npos) {
+        EXPECT_EQ(router[i], 2);
+        ++long_queries;
+      }
+    }
+    priced->step(router.data());
+    ASSERT_TRUE(ranged->router_expert_actions(router.data()));
+    views = ranged->state_views();
+    for (int i = 0; i < 8; ++i) {
+      const bool short_query = std::string(views[i].text).find("quickly") != std::string::npos;
+      if (views[i].cost_weight > 1e5) {
+        EXPECT_EQ(router[i], 0);
+        ++cheap;
+      }
+      if (views[i].cost_weight < 1e-2) {
+        EXPECT_EQ(router[i], short_query ? 1 : 2);
+        ++exact;
+      }
+    }
+    ranged->step(router.data());
+  }
+  EXPECT_GT(long_queries, 50);
+  EXPECT_GT(cheap, 5);
+  EXPECT_GT(exact, 5);
 }
 
 }  // namespace

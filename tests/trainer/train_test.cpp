@@ -269,6 +269,19 @@ log: {console: false}
   const auto at = first.find("\"bc/accuracy\":");
   ASSERT_NE(at, std::string::npos) << first;
   EXPECT_GE(std::stod(first.substr(at + 14)), 0.9) << first;
+  // The same run imitating the per-task expert: the per-query rule is worth more than one worker per task.
+  std::string per_task = yaml;
+  per_task.replace(per_task.find("expert: router"), 14, "expert: per_task");
+  const TrainResult t = train(per_task, testing::temp_dir() + "/run_per_task");
+  EXPECT_GT(r.final_eval.get("eval/episodic_return"), t.final_eval.get("eval/episodic_return") + 0.005);
+  // An environment without a router expert is an error that names the key.
+  try {
+    train(kCartPole, testing::temp_dir() + "/run2", {},
+          {"bc_warmstart.enabled=true", "bc_warmstart.expert=router", "total_steps=128"});
+    ADD_FAILURE() << "cartpole has no router expert";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bc_warmstart.expert: router"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RunConfig, ChecksEveryKeyWithFileAndLine) {
