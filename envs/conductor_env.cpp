@@ -225,6 +225,15 @@ std::shared_ptr<const ConductorWorld> ConductorWorld::build(const ConductorEnvCo
   return w;
 }
 
+std::shared_ptr<const WorldPredictors> world_predictors(const ConductorWorld& world, const PredictorConfig& config,
+                                                        const std::string& what) {
+  if (world.predictors) return world.predictors;
+  if (world.traces->split_indices(Split::kTrain).empty())
+    fail(what, ": the quality predictors are fitted on the training split, which has no queries");
+  return std::make_shared<const WorldPredictors>(
+      WorldPredictors::fit(*world.traces, world.features, world.feature_dim, Split::kTrain, config));
+}
+
 ConductorWorldSpec conductor_world_spec(const ConductorWorld& W, const ConductorEnvConfig& config) {
   const TraceSet& T = *W.traces;
   ConductorWorldSpec spec;
@@ -603,16 +612,9 @@ bool ConductorEnv::task_expert_actions(int32_t* actions) const {
 }
 
 bool ConductorEnv::router_expert_actions(int32_t* actions) const {
-  // Worlds that replay latency-logged traces fit no predictors; the router expert fits its own once.
-  if (!router_predictors_ && !world_->predictors && world_->traces->split_indices(Split::kTrain).empty())
-    fail("bc_warmstart.expert: router fits its quality predictors on the training split of '",
-         config_.traces_path, "', which has no queries; use another expert or traces with a train split");
   if (!router_predictors_)
-    router_predictors_ = world_->predictors
-                             ? world_->predictors
-                             : std::make_shared<const WorldPredictors>(WorldPredictors::fit(
-                                   *world_->traces, world_->features, world_->feature_dim, Split::kTrain,
-                                   config_.predictors));
+    router_predictors_ = world_predictors(*world_, config_.predictors,
+                                          "bc_warmstart.expert: router (traces '" + config_.traces_path + "')");
   return expert_actions_impl(actions, Expert::kRouter);
 }
 
@@ -634,8 +636,7 @@ bool ConductorEnv::expert_actions_impl(int32_t* actions, Expert kind) const {
       for (int k = 0; k < M_; ++k) {
         if (!m[k]) continue;
         const auto model = static_cast<std::size_t>(W.workers[k]);
-        const double cost =
-            P.cost_usd(*W.traces, q, model, P.output_tokens(model, x)) * factor[k];
+        const double cost = P.predicted_cost_usd(*W.traces, q, model, x) * factor[k];
         const double v = config_.reward.w_quality * P.quality_prob(model, x) - wc * cost;
         if (v > best) {
           best = v;

@@ -95,6 +95,11 @@ struct ConductorWorld {
                                                      std::shared_ptr<const TraceSet> traces);
 };
 
+// The world's predictors, or (worlds that replay latency-logged traces fit none) predictors fitted
+// on its training split with `config`; `what` names the caller in the error for an empty train split.
+std::shared_ptr<const WorldPredictors> world_predictors(const ConductorWorld& world, const PredictorConfig& config,
+                                                        const std::string& what);
+
 // The world spec of `world` under `config` (the `world` object of export manifests): what serving
 // needs to rebuild this environment's observations and finish rules.
 ConductorWorldSpec conductor_world_spec(const ConductorWorld& world, const ConductorEnvConfig& config);

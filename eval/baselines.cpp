@@ -22,7 +22,7 @@ Predictions predict(const ReplayTable& table, const TraceSet& traces, const Worl
     for (std::size_t k = 0; k < table.n_workers(); ++k) {
       const auto m = static_cast<std::size_t>(models[k]);
       p.quality[table.at(r, k)] = predictors.quality_prob(m, x);
-      p.cost_usd[table.at(r, k)] = predictors.cost_usd(traces, q, m, predictors.output_tokens(m, x));
+      p.cost_usd[table.at(r, k)] = predictors.predicted_cost_usd(traces, q, m, x);
     }
   }
   return p;

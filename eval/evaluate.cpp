@@ -365,10 +365,7 @@ json run_evaluation(const EvalOptions& o) {
          "are chosen and fitted on the training split");
   const auto train = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTrain);
 
-  std::shared_ptr<const WorldPredictors> predictors = world->predictors;
-  if (!predictors)
-    predictors = std::make_shared<const WorldPredictors>(
-        WorldPredictors::fit(*traces, world->features, world->feature_dim, Split::kTrain, base.predictors));
+  const std::shared_ptr<const WorldPredictors> predictors = world_predictors(*world, base.predictors, o.traces_path);
 
   const std::size_t M = test.n_workers();
   Ref ref;

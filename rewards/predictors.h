@@ -95,6 +95,10 @@ class WorldPredictors {
   int output_tokens(std::size_t model, const float* x) const;
   const FittedLatency& latency(std::size_t model) const { return latency_[model]; }
   double cost_usd(const TraceSet& traces, std::size_t q, std::size_t model, int output_tokens) const;
+  // The cost of query q (features x) on `model` at its predicted output tokens: what a router expects to pay.
+  double predicted_cost_usd(const TraceSet& traces, std::size_t q, std::size_t model, const float* x) const {
+    return cost_usd(traces, q, model, output_tokens(model, x));
+  }
   // True when every logged training quality of the worker is exactly 0 or 1.
   bool binary_quality(std::size_t model) const { return binary_[model] != 0; }
   std::size_t n_models() const { return quality_.size(); }

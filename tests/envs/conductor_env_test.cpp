@@ -835,16 +835,25 @@ TEST(ConductorEnv, CostRangeErrorsNameTheKey) {
   EXPECT_NE(outside.find("env.yaml"), std::string::npos) << outside;
 }
 
+// The tiny world where exactly one worker, right_worker(traces, q), answers query q correctly.
+template <class RightWorker>
+TraceSet one_right_worker_world(RightWorker right_worker) {
+  TraceSet t = tiny_world();
+  for (std::size_t q = 0; q < t.n_queries(); ++q) {
+    const int right = right_worker(t, q);
+    for (int m = 0; m < 4; ++m) {
+      t.quality[t.at(q, m)] = m == right ? 1.f : 0.f;
+      t.answer[t.at(q, m)] = m == right ? 0 : 1;
+    }
+  }
+  return t;
+}
+
 TEST(ConductorEnv, PerTaskExpertPicksEachTasksBestWorker) {
   // w1 answers every math query and nothing else, w2 every trivia query: the best single worker is one
   // of them for all queries, the per-task expert calls w1 on math and w2 on trivia, then finishes.
-  TraceSet t = tiny_world();
-  for (std::size_t q = 0; q < t.n_queries(); ++q)
-    for (int m = 0; m < 4; ++m) {
-      const bool right = (t.query_task[q] == "math" && m == 1) || (t.query_task[q] == "trivia" && m == 2);
-      t.quality[t.at(q, m)] = right ? 1.f : 0.f;
-      t.answer[t.at(q, m)] = right ? 0 : 1;
-    }
+  const TraceSet t =
+      one_right_worker_world([](const TraceSet& t, std::size_t q) { return t.query_task[q] == "math" ? 1 : 2; });
   auto env = make_env_from("max_steps: 3\nreward: {w_cost: 0}\n", 8, std::make_shared<const TraceSet>(t));
   std::vector<int32_t> fixed(8), per_task(8);
   int math = 0, trivia = 0;
@@ -878,16 +887,8 @@ TEST(ConductorEnv, PerTaskExpertPicksEachTasksBestWorker) {
 TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
   // Within each task, w1 answers the short ("quickly") queries and w2 the long ones: one worker per
   // task is right half the time, the router expert reads the query's features and is right on each.
-  TraceSet t = tiny_world();
-  for (std::size_t q = 0; q < t.n_queries(); ++q) {
-    const bool short_query = t.query_text[q].find("quickly") != std::string::npos;
-    for (int m = 0; m < 4; ++m) {
-      const bool right = m == (short_query ? 1 : 2);
-      t.quality[t.at(q, m)] = right ? 1.f : 0.f;
-      t.answer[t.at(q, m)] = right ? 0 : 1;
-    }
-  }
-  const auto traces = std::make_shared<const TraceSet>(t);
+  const auto traces = std::make_shared<const TraceSet>(one_right_worker_world(
+      [](const TraceSet& t, std::size_t q) { return t.query_text[q].find("quickly") != std::string::npos ? 1 : 2; }));
   auto env = make_env_from("max_steps: 3\nreward: {w_cost: 0}\n", 8, traces);
   std::vector<int32_t> router(8), per_task(8);
   int first = 0, right = 0, finishes = 0;
