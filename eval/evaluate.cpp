@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "eval/baselines.h"
 #include "core/stats.h"
 #include "envs/episode_loop.h"
@@ -605,6 +606,17 @@ json run_evaluation(const EvalOptions& o) {
   }
   report["frontier"] = frontier;
   report["aiq_cost_range_usd"] = {0.0, c_max};
+  // A conductor frontier that stops short of either end of the cost range loses AIQ that the
+  // routers' sweeps keep (measured: experiments/routerbench/README.md, "The held-out stand-in").
+  json warnings = json::array();
+  if (cq.count("conductor")) {
+    for (const auto& w : frontier_coverage_warnings(cq["conductor"], point_of(policies["best_single"]),
+                                                    point_of(policies["cheapest"]))) {
+      log_warn("conductor ", w);
+      warnings.push_back("conductor " + w);
+    }
+  }
+  report["warnings"] = warnings;
   // Per-query outcomes of every frontier point (write_report puts them in outcomes.json): what
   // `conductor eval-pool` needs to pool the bootstrap over the evaluations of several seeds.
   {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "core/error.h"
@@ -137,6 +138,35 @@ double aiq(const std::vector<CurvePoint>& points, double c_min, double c_max) {
     area += 0.5 * (hull_value(hull, a) + hull_value(hull, b)) * (b - a);
   }
   return area / (c_max - c_min);
+}
+
+std::vector<std::string> frontier_coverage_warnings(const std::vector<CurvePoint>& points, CurvePoint best_single,
+                                                    CurvePoint cheapest, double tolerance, double cheap_factor) {
+  std::vector<std::string> out;
+  if (points.size() < 2) return out;
+  const CurvePoint* top = &points[0];
+  const CurvePoint* low = &points[0];
+  for (const auto& p : points) {
+    if (p.y > top->y || (p.y == top->y && p.x < top->x)) top = &p;
+    if (p.x < low->x || (p.x == low->x && p.y > low->y)) low = &p;
+  }
+  char buf[512];
+  if (top->y < best_single.y - tolerance && top->x < best_single.x) {
+    std::snprintf(buf, sizeof buf,
+                  "top of the frontier not covered: the best point reaches quality %.4f at $%.6f per query, below the "
+                  "best single worker's %.4f at $%.6f; train at lower cost weights",
+                  top->y, top->x, best_single.y, best_single.x);
+    out.push_back(buf);
+  }
+  if (low->x > cheap_factor * cheapest.x && low->y > cheapest.y) {
+    std::snprintf(buf, sizeof buf,
+                  "cheap end of the frontier not covered: the cheapest point costs $%.6f per query (quality %.4f), "
+                  "%.1f x the cheapest worker's $%.6f (quality %.4f), and AIQ counts 0 below it; train at higher cost "
+                  "weights",
+                  low->x, low->y, low->x / cheapest.x, cheapest.x, cheapest.y);
+    out.push_back(buf);
+  }
+  return out;
 }
 
 double cost_saved_at_quality(const std::vector<CurvePoint>& points, double ref_quality, double ref_cost) {

@@ -77,6 +77,19 @@ double aiq(const std::vector<CurvePoint>& points, double c_min, double c_max);
 // `points` reaches ref_quality. NaN when the policy never reaches ref_quality.
 double cost_saved_at_quality(const std::vector<CurvePoint>& points, double ref_quality, double ref_cost);
 
+// Does a frontier of several operating points cover both ends of the cost range? AIQ counts 0 below
+// a family's cheapest point and its best quality flat above its most expensive one, so a frontier
+// whose training cost weights stop short of either end loses area that the routers' sweeps (cost
+// weight 0 to 1e5) keep. Returns one sentence per end that is not covered (empty when both are, or
+// when there are fewer than 2 points: a single checkpoint is an operating point, not a frontier):
+//  - top: the best quality is more than `tolerance` below the best single worker's and the point
+//    that reaches it costs less than that worker (cost weights too high for the top);
+//  - bottom: the cheapest point costs more than `cheap_factor` x the cheapest worker's cost and
+//    its quality is above that worker's (cost weights too low for the cheap end).
+std::vector<std::string> frontier_coverage_warnings(const std::vector<CurvePoint>& points, CurvePoint best_single,
+                                                    CurvePoint cheapest, double tolerance = 0.005,
+                                                    double cheap_factor = 1.5);
+
 // Per-query outcomes of one operating point of a frontier: row i of every point is the same query.
 struct PointOutcomes {
   std::vector<double> cost;

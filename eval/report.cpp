@@ -112,6 +112,10 @@ std::string report_markdown(const json& r) {
        << " | " << (f.contains("cpt80") ? pct(f["cpt80"]) : "-") << " | " << pct(f["cost_saved_at_best_single_quality"])
        << " |\n";
   }
+  if (r.contains("warnings") && !r["warnings"].empty()) {
+    os << "\nWarnings:\n";
+    for (const auto& w : r["warnings"]) os << "- " << w.get<std::string>() << ".\n";
+  }
   if (P.contains("cascade") && P["cascade"].contains("chain")) {
     os << "\nCascade chain: ";
     bool first = true;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "eval/baselines.h"
 #include "eval/evaluate.h"
+#include "eval/metrics.h"
 #include "policies/export.h"
 #include "tests/policies/policy_fixtures.h"
 #include "tests/test_util.h"
@@ -133,6 +134,21 @@ TEST(Evaluate, ConductorFrontierGetsPairedAiqIntervals) {
   }
   const std::string md = write_report(r, dir + "/report");
   EXPECT_NE(md.find("conductor - family (95% CI; share not above)"), std::string::npos) << md;
+  // The frontier coverage check runs on the conductor's points against the best single and the
+  // cheapest worker, and the report lists what it finds.
+  std::vector<CurvePoint> cpts;
+  for (const auto& p : r["curves"]["conductor"]) cpts.push_back({p["cost_usd"].get<double>(), p["quality"].get<double>()});
+  ASSERT_EQ(cpts.size(), 2u);
+  const json& P = r["policies"];
+  const auto expected = frontier_coverage_warnings(
+      cpts, {P["best_single"]["cost_usd"].get<double>(), P["best_single"]["quality"].get<double>()},
+      {P["cheapest"]["cost_usd"].get<double>(), P["cheapest"]["quality"].get<double>()});
+  ASSERT_EQ(r["warnings"].size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(r["warnings"][i].get<std::string>(), "conductor " + expected[i]);
+    EXPECT_NE(md.find("- conductor " + expected[i]), std::string::npos) << md;
+  }
+  EXPECT_EQ(md.find("Warnings:") != std::string::npos, !expected.empty()) << md;
   // Same seed, same intervals; no resamples, no intervals.
   EXPECT_EQ(run_evaluation(o).dump(), r.dump());
   o.aiq_bootstrap = 0;

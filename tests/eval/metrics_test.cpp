@@ -87,6 +87,37 @@ TEST(CostSaved, AtEqualQuality) {
   EXPECT_TRUE(std::isnan(cost_saved_at_quality(pts, 0.95, 4.0)));
 }
 
+TEST(FrontierCoverage, WarnsWhenTheCostWeightsStopShortOfEitherEnd) {
+  const CurvePoint best{4.0, 0.8}, cheap{1.0, 0.5};
+  // Covered: the top reaches the best single worker's quality (within 0.005), the cheapest point
+  // is the cheapest worker's.
+  EXPECT_TRUE(frontier_coverage_warnings({{1, 0.5}, {2, 0.7}, {3, 0.797}}, best, cheap).empty());
+  // Top not covered: best quality 0.7 at cost 2 < 4.
+  auto w = frontier_coverage_warnings({{1, 0.5}, {2, 0.7}}, best, cheap);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("top of the frontier not covered"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("0.7000 at $2.000000"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("lower cost weights"), std::string::npos) << w[0];
+  // A top below the best single worker that costs more than it is a weak policy, not a short grid.
+  EXPECT_TRUE(frontier_coverage_warnings({{1, 0.5}, {6, 0.7}}, best, cheap).empty());
+  // Cheap end not covered: the cheapest point costs 3 x the cheapest worker's and is better than it.
+  w = frontier_coverage_warnings({{3, 0.6}, {5, 0.8}}, best, cheap);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("cheap end of the frontier not covered"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("3.0 x the cheapest worker's"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("higher cost weights"), std::string::npos) << w[0];
+  // Within the factor (1.2 x) or not better than the cheapest worker: no warning.
+  EXPECT_TRUE(frontier_coverage_warnings({{1.2, 0.6}, {5, 0.8}}, best, cheap).empty());
+  EXPECT_TRUE(frontier_coverage_warnings({{3, 0.5}, {5, 0.8}}, best, cheap).empty());
+  // Both ends, in order top then cheap end.
+  w = frontier_coverage_warnings({{3, 0.6}, {3.5, 0.7}}, best, cheap);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[0].find("top"), std::string::npos);
+  EXPECT_NE(w[1].find("cheap end"), std::string::npos);
+  // One operating point is not a frontier.
+  EXPECT_TRUE(frontier_coverage_warnings({{3, 0.6}}, best, cheap).empty());
+}
+
 TEST(AiqBootstrap, ConstantOutcomesGiveTheExactAiqInEveryResample) {
   // Every query of x costs 1 with quality 0.5, every query of y costs 2 with quality 0.8: any
   // resample has the same means, c_max = 2, AIQ(x) = 0.5 * (2 - 1) / 2 = 0.25, AIQ(y) = 0.
