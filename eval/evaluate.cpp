@@ -607,7 +607,7 @@ json run_evaluation(const EvalOptions& o) {
   report["frontier"] = frontier;
   report["aiq_cost_range_usd"] = {0.0, c_max};
   // A conductor frontier that stops short of either end of the cost range loses AIQ that the
-  // routers' sweeps keep (measured: experiments/routerbench/README.md, "The held-out stand-in").
+  // routers' sweeps keep (measured: experiments/routerbench/README.md, "The held-out stand-in on test").
   json warnings = json::array();
   if (cq.count("conductor")) {
     for (const auto& w : frontier_coverage_warnings(cq["conductor"], point_of(policies["best_single"]),

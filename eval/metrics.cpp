@@ -158,7 +158,8 @@ std::vector<std::string> frontier_coverage_warnings(const std::vector<CurvePoint
                   top->y, top->x, best_single.y, best_single.x);
     out.push_back(buf);
   }
-  if (low->x > cheap_factor * cheapest.x && low->y > cheapest.y) {
+  // (A free cheapest worker, cost 0, has no ratio to compare with: no cheap-end check then.)
+  if (cheapest.x > 0 && low->x > cheap_factor * cheapest.x && low->y > cheapest.y) {
     std::snprintf(buf, sizeof buf,
                   "cheap end of the frontier not covered: the cheapest point costs $%.6f per query (quality %.4f), "
                   "%.1f x the cheapest worker's $%.6f (quality %.4f), and AIQ counts 0 below it; train at higher cost "

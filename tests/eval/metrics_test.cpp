@@ -114,6 +114,8 @@ TEST(FrontierCoverage, WarnsWhenTheCostWeightsStopShortOfEitherEnd) {
   ASSERT_EQ(w.size(), 2u);
   EXPECT_NE(w[0].find("top"), std::string::npos);
   EXPECT_NE(w[1].find("cheap end"), std::string::npos);
+  // A free cheapest worker gives no ratio: no cheap-end warning (and no division by 0).
+  EXPECT_TRUE(frontier_coverage_warnings({{3, 0.6}, {5, 0.8}}, best, {0.0, 0.5}).empty());
   // One operating point is not a frontier.
   EXPECT_TRUE(frontier_coverage_warnings({{3, 0.6}}, best, cheap).empty());
 }
