@@ -9,7 +9,8 @@
 # W_COSTS (cost weights per USD; the first one is the headline conductor, the router and cascade are
 # tuned for it; default: 20 (chosen on validation), then the 1-1.5-2-3-5-7 series per decade from 3 to 10000),
 # STEPS (environment steps per run, default 900000 as in conductor.yaml), SEED (default 1), ALGO (ppo, default, or grpo:
-# the grpo section of conductor.yaml, Dr. GRPO).
+# the grpo section of conductor.yaml, Dr. GRPO), COVER_ROUNDS (default 2: rounds of extra cost weights when the
+# frontier does not reach both ends of the cost range on the train split; 0 = off).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -32,8 +33,9 @@ mkdir -p "$OUT"
 # 2. Train one conductor per cost weight on the train split only.
 ckpts=()
 labels=()
-for w in $W_COSTS; do
-  run="$OUT/conductor_w$w"
+weights=()
+train_weight() {
+  local w="$1" run="$OUT/conductor_w$1"
   if [ ! -f "$run/checkpoints/latest" ]; then
     rm -rf "$run"
     "$CONDUCTOR" train "$here/conductor.yaml" --out "$run" \
@@ -42,6 +44,34 @@ for w in $W_COSTS; do
   fi
   ckpts+=(--checkpoint "$run")
   labels+=(--label "w_cost=$w")
+  weights+=("$w")
+}
+for w in $W_COSTS; do train_weight "$w"; done
+
+# 2b. Coverage, checked on the TRAIN split (never on test): AIQ counts 0 below the frontier's cheapest
+#     point and its best quality flat above its dearest one, and the routers sweep cost weights from 0
+#     to 1e5. When `conductor eval` warns that the frontier stops short of the top (best quality below
+#     the best single worker's at a lower cost) a weight 10 times below the lowest is added; short of
+#     the cheap end, one 10 times above the highest. At most COVER_ROUNDS rounds.
+COVER_ROUNDS="${COVER_ROUNDS:-2}"
+for ((round = 1; round <= COVER_ROUNDS; round++)); do
+  cov="$OUT/coverage_train_$round"
+  "$CONDUCTOR" eval "${ckpts[@]}" "${labels[@]}" --traces "$OUT/routerbench.h5" --split train \
+    --aiq-bootstrap 0 --report "$cov" > /dev/null
+  extra=()
+  if grep -q "top of the frontier not covered" "$cov/report.md"; then
+    extra+=("$(printf '%s\n' "${weights[@]}" | sort -g | head -n1 | awk '{printf "%g", $1 / 10}')")
+  fi
+  if grep -q "cheap end of the frontier not covered" "$cov/report.md"; then
+    extra+=("$(printf '%s\n' "${weights[@]}" | sort -g | tail -n1 | awk '{printf "%g", $1 * 10}')")
+  fi
+  fresh=()
+  for w in "${extra[@]}"; do
+    printf '%s\n' "${weights[@]}" | grep -qx -- "$w" || fresh+=("$w")
+  done
+  [ ${#fresh[@]} -eq 0 ] && break
+  echo "coverage round $round (train split): adding cost weights ${fresh[*]}"
+  for w in "${fresh[@]}"; do train_weight "$w"; done
 done
 
 # 3. Evaluate on the test split: conductor (first cost weight) and its frontier vs the baselines.
