@@ -612,8 +612,8 @@ json run_evaluation(const EvalOptions& o) {
   if (cq.count("conductor")) {
     for (const auto& w : frontier_coverage_warnings(cq["conductor"], point_of(policies["best_single"]),
                                                     point_of(policies["cheapest"]))) {
-      log_warn("conductor ", w);
       warnings.push_back("conductor " + w);
+      log_warn(warnings.back().get<std::string>());
     }
   }
   report["warnings"] = warnings;
