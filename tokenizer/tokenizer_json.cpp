@@ -10,71 +10,18 @@
 #include "core/error.h"
 #include "core/json_util.h"
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/json_reader.h"
 
 namespace conductor {
 namespace {
 
-std::string describe(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case json::value_t::string: return "the string " + v.dump();
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "the number " + v.dump();
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a " + std::string(v.type_name());
-  }
-}
+using tokenizer_json::describe;
+using tokenizer_json::quote;
 
-std::string quote(std::string_view s) { return json(std::string(s)).dump(); }
-
-class Reader {
+// The BPE-specific parts; the generic field access is tokenizer_json::Reader.
+class Reader : public tokenizer_json::Reader {
  public:
-  explicit Reader(const std::string& name) : name_(name) {}
-
-  [[noreturn]] void bad(const std::string& path, const std::string& what) const { fail(name_, ": ", path, ": ", what); }
-
-  // Checks that `v` is an object whose fields are all in `allowed`.
-  void fields(const json& v, const std::string& path, std::initializer_list<const char*> allowed) const {
-    if (!v.is_object()) bad(path, "expected an object, found " + describe(v));
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      bool known = false;
-      for (const char* a : allowed) known = known || it.key() == a;
-      if (known) continue;
-      std::string list;
-      for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
-      bad(path + "." + it.key(), "unknown field (this loader reads: " + list + "); refusing to ignore it");
-    }
-  }
-  const json* find(const json& obj, const char* key) const {
-    auto it = obj.find(key);
-    return it == obj.end() ? nullptr : &*it;
-  }
-  const json& need(const json& obj, const std::string& path, const char* key) const {
-    const json* v = find(obj, key);
-    if (!v) bad(path.empty() ? std::string(key) : path + "." + key, "missing");
-    return *v;
-  }
-  std::string string(const json& obj, const std::string& path, const char* key) const {
-    const json& v = need(obj, path, key);
-    if (!v.is_string()) bad(path + "." + key, "expected a string, found " + describe(v));
-    return v.get<std::string>();
-  }
-  bool boolean(const json& obj, const std::string& path, const char* key, std::optional<bool> fallback) const {
-    const json* v = find(obj, key);
-    if (!v) {
-      if (fallback) return *fallback;
-      bad(path + "." + key, "missing");
-    }
-    if (!v->is_boolean()) bad(path + "." + key, "expected true or false, found " + describe(*v));
-    return v->get<bool>();
-  }
-  std::string type(const json& v, const std::string& path) const {
-    if (!v.is_object()) bad(path, "expected an object, found " + describe(v));
-    return string(v, path, "type");
-  }
+  using tokenizer_json::Reader::Reader;
 
   // A ByteLevel component; HF's defaults for absent flags are all true.
   ByteLevelFlags byte_level(const json& v, const std::string& path) const {
@@ -187,10 +134,7 @@ class Reader {
     if (!vocab.is_object()) bad(path + ".vocab", "expected an object {token: id}, found " + describe(vocab));
     spec.vocab.reserve(vocab.size());
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      const json& id = it.value();
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX - 1)
-        bad(path + ".vocab[" + quote(it.key()) + "]", "expected an id in [0, 2^31 - 2], found " + describe(id));
-      spec.vocab.emplace_back(it.key(), static_cast<int32_t>(id.get<int64_t>()));
+      spec.vocab.emplace_back(it.key(), id(it.value(), path + ".vocab[" + quote(it.key()) + "]"));
     }
 
     const json& merges = need(v, path, "merges");
@@ -216,30 +160,6 @@ class Reader {
     }
   }
 
-  void added_tokens(const json& v, const std::string& path, BpeSpec& spec) const {
-    if (v.is_null()) return;
-    if (!v.is_array()) bad(path, "expected an array, found " + describe(v));
-    for (size_t i = 0; i < v.size(); ++i) {
-      const std::string p = path + "[" + std::to_string(i) + "]";
-      const json& t = v[i];
-      fields(t, p, {"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"});
-      AddedToken a;
-      const json& id = need(t, p, "id");
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX - 1)
-        bad(p + ".id", "expected an id in [0, 2^31 - 2], found " + describe(id));
-      a.id = static_cast<int32_t>(id.get<int64_t>());
-      a.content = string(t, p, "content");
-      a.single_word = boolean(t, p, "single_word", std::nullopt);
-      a.lstrip = boolean(t, p, "lstrip", std::nullopt);
-      a.rstrip = boolean(t, p, "rstrip", std::nullopt);
-      a.normalized = boolean(t, p, "normalized", std::nullopt);
-      a.special = boolean(t, p, "special", std::nullopt);
-      spec.added_tokens.push_back(std::move(a));
-    }
-  }
-
- private:
-  const std::string& name_;
 };
 
 // Indents every line but the first of `block` by `spaces`.
@@ -294,7 +214,7 @@ BpeSpec parse_tokenizer_json(const std::string& text, const std::string& name) {
   if (dt != "ByteLevel") r.bad("decoder.type", quote(dt) + " is not supported (only ByteLevel)");
   spec.decoder = r.byte_level(decoder, "decoder");
   r.model(r.need(doc, "", "model"), "model", spec);
-  if (const json* v = r.find(doc, "added_tokens")) r.added_tokens(*v, "added_tokens", spec);
+  if (const json* v = r.find(doc, "added_tokens")) spec.added_tokens = r.added_tokens(*v, "added_tokens");
   return spec;
 }
 
