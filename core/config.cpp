@@ -213,7 +213,10 @@ ConfigReader ConfigReader::child(const std::string& key) {
   if (n && !n.IsNull() && !n.IsMap())
     fail_at(key, "expected a mapping, got " + config_detail::describe(n));
   if (!n || n.IsNull()) n = YAML::Node(YAML::NodeType::Map);
-  resolved_[key] = YAML::Node(YAML::NodeType::Map);
+  // A second read of the same section (a parser that checks one key again) keeps what the first
+  // recorded: resetting it would write `key: {}` into the resolved config, which a resume then
+  // compares against a fully resolved section and refuses.
+  if (!resolved_[key].IsMap()) resolved_[key] = YAML::Node(YAML::NodeType::Map);
   return ConfigReader(state_, n, key_path(key), resolved_[key]);
 }
 

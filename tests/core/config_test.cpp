@@ -135,6 +135,21 @@ TEST(Config, ResolvedDocumentHasEveryKeyAndReparsesIdentically) {
             resolved.substr(resolved.find('\n')));
 }
 
+// Issue 27 item 1: a parser that reads a section a second time (to check one key again, as
+// RunConfig does for bc_warmstart.logs) must not reset what the first read recorded.
+TEST(Config, SecondReadOfASectionKeepsWhatTheFirstRecorded) {
+  ConfigDoc d = ConfigDoc::load_string("seed: 5\nppo: {lr: 0.5}\n", "run.yaml");
+  ConfigReader root = d.root();
+  (void)root.required<uint64_t>("seed");
+  const PpoCfg first = PpoCfg::parse(root.child("ppo"));
+  EXPECT_EQ(root.child("ppo").get<double>("lr", 0.0), first.lr);
+  root.finish();
+  const std::string resolved = d.resolved_yaml();
+  EXPECT_NE(resolved.find("lr: 0.5"), std::string::npos) << resolved;
+  EXPECT_NE(resolved.find("epochs: 4"), std::string::npos) << resolved;
+  EXPECT_EQ(resolved.find("ppo: {}"), std::string::npos) << resolved;
+}
+
 TEST(AtomicFile, FailedWriteLeavesNothing) {
   const std::string dir = testing::temp_dir();
   write_file_atomic(dir + "/a.txt", "hello");
