@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "policies/compute.h"
+#include "trainer/distributed.h"
 
 namespace conductor::cli {
 namespace {
@@ -36,7 +37,9 @@ int main(int argc, char** argv) {
          "--log-level", [](const std::string& v) { conductor::set_log_level(conductor::parse_log_level(v)); },
          "Diagnostics on stderr: debug, info, warn, error or off (default info)")
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
-  app.set_version_flag("--version", std::string("conductor ") + conductor::kConductorVersion);
+  app.set_version_flag("--version", std::string("conductor ") + conductor::kConductorVersion + " (" +
+                                        conductor::torch_build_description() +
+                                        (conductor::nccl_compiled_in() ? ", NCCL compiled in)" : ")"));
   for (auto setup : conductor::cli::registered_commands()) setup(app);
   try {
     app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "llm/qwen2.h"
 
+#include "llm/torch_compat.h"
+
 #include <cmath>
 #include <limits>
 
@@ -170,7 +172,7 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const Qwen2Config& c, const torch::Tensor
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const Positions& pos, KVCache* cache, int64_t layer) {
-  const int64_t B = x.size(0), T = x.size(1), g = heads_ / kv_heads_;
+  const int64_t B = x.size(0), T = x.size(1);
   torch::Tensor q = q_proj(x).view({B, T, heads_, head_dim_}).transpose(1, 2);  // [B, heads, T, d]
   torch::Tensor k = k_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
   torch::Tensor v = v_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
@@ -182,18 +184,11 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const Position
     std::tie(k, v) = cache->append(layer, k, v);
   }
   const int64_t S = k.size(2);
-
-  // Query head h reads KV head h / g. Stacking the g heads of a group as g*T rows lets one batched
-  // matmul per KV head do the work of repeat_kv without copying K and V g times.
-  const torch::Tensor qg = q.reshape({B, kv_heads_, g * T, head_dim_});
-  torch::Tensor scores = torch::matmul(qg, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  if (pos.hidden_keys.defined()) {
+  if (pos.hidden_keys.defined())
     CONDUCTOR_CHECK(pos.hidden_keys.size(1) == S, "mask for ", pos.hidden_keys.size(1), " keys, attention over ", S);
-    scores.view({B, kv_heads_, g, T, S}).masked_fill_(pos.hidden_keys, -std::numeric_limits<double>::infinity());
-  }
-  const torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
-  const torch::Tensor out = torch::matmul(probs, v)                   // [B, kv, g*T, d]
-                                .view({B, heads_, T, head_dim_})       // head = kv * g + group index
+  // A fresh sequence (no cached prefix) has the plain causal mask: the fused kernels' causal path.
+  const bool causal = pos.hidden_keys.defined() && S == T;
+  const torch::Tensor out = compat::attention(q, k, v, pos.hidden_keys, causal)  // [B, heads, T, d]
                                 .transpose(1, 2)
                                 .reshape({B, T, heads_ * head_dim_});
   return o_proj(out);

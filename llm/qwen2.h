@@ -14,8 +14,10 @@
 //  - grouped-query attention: query head h reads KV head h / (heads / kv_heads); softmax in f32 then
 //    cast back; scores scaled by 1/sqrt(head_dim);
 //  - q/k/v projections have biases, o_proj and the MLP none.
-// What differs (same math, less memory traffic): the g query heads that share a KV head are
-// multiplied against it as one matrix of g*T rows, instead of copying K and V g times (repeat_kv);
+// What differs (same math, less memory traffic): attention is llm/torch_compat.h's compat::attention,
+// at::scaled_dot_product_attention on LibTorch >= 2.5 (the fused kernels; its causal path for a fresh
+// sequence), else matmul + f32 softmax; either way the g query heads that share a KV head read it as
+// one matrix of g*T rows (or through enable_gqa) instead of copying K and V g times (repeat_kv);
 // cos/sin and the causal mask are built once per call, not per layer; without autograd (inference)
 // the element-wise steps reuse their buffers in place.
 //

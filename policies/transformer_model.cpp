@@ -1,5 +1,7 @@
 #include "policies/transformer_model.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>

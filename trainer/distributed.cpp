@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "llm/torch_compat.h"
 
 namespace conductor {
 
@@ -229,11 +230,21 @@ class C10dProcessGroup final : public ProcessGroup {
 
   DistributedOptions o_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  c10::intrusive_ptr<compat::C10dBackend> pg_;
   torch::Device comm_device_{torch::kCPU};  // where collectives' tensors live (cuda:LOCAL_RANK for NCCL)
 };
 
 }  // namespace
+
+bool nccl_compiled_in() {
+#ifdef CONDUCTOR_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string torch_build_description() { return compat::torch_build_description(); }
 
 DistributedOptions resolve_distributed_options(const DistributedFlags& flags,
                                                const std::function<const char*(const char*)>& getenv) {
@@ -242,6 +253,24 @@ DistributedOptions resolve_distributed_options(const DistributedFlags& flags,
     return v ? std::string(v) : std::string();
   };
   DistributedOptions o;
+  // The backend first: a bad or unusable one is an error even for a single process, which never
+  // builds a process group (the user asked for something this build or machine cannot do).
+  o.backend = !flags.backend.empty() ? flags.backend
+              : !env("CONDUCTOR_DIST_BACKEND").empty() ? env("CONDUCTOR_DIST_BACKEND")
+                                                        : std::string("gloo");
+  if (o.backend != "gloo" && o.backend != "nccl") fail("distributed backend '", o.backend, "': unknown (gloo | nccl)");
+  if (o.backend == "nccl") {
+    if (!nccl_compiled_in())
+      fail("distributed backend 'nccl': NCCL is absent from this build (", torch_build_description(),
+           "); use gloo (the default), which runs every collective on the CPU, or build against a CUDA "
+           "LibTorch: bash scripts/build.sh --torch pip (docs/distributed.md)");
+    if (torch::cuda::device_count() == 0) {
+      const std::string visible = env("CUDA_VISIBLE_DEVICES");
+      fail("distributed backend 'nccl': no CUDA GPU is visible to this process (NCCL is compiled in: ",
+           torch_build_description(), "; CUDA_VISIBLE_DEVICES=", visible.empty() ? "<unset>" : "'" + visible + "'",
+           "); run on a GPU machine, or use gloo for CPU training");
+    }
+  }
   if (flags.world_size > 0) {
     o.source = "--world-size/--rank/--master";
     o.world_size = flags.world_size;
@@ -299,16 +328,6 @@ DistributedOptions resolve_distributed_options(const DistributedFlags& flags,
     o.timeout_s = std::strtod(t.c_str(), &end);
     if (*end != '\0' || !(o.timeout_s > 0)) fail("CONDUCTOR_DIST_TIMEOUT: '", t, "' is not a positive number of seconds");
   }
-  o.backend = !flags.backend.empty() ? flags.backend
-              : !env("CONDUCTOR_DIST_BACKEND").empty() ? env("CONDUCTOR_DIST_BACKEND")
-                                                        : std::string("gloo");
-#ifndef CONDUCTOR_WITH_NCCL
-  if (o.backend == "nccl")
-    fail("distributed backend 'nccl': NCCL is absent from this build (LibTorch CPU from Debian); "
-         "use gloo (the default), which runs every collective on the CPU, or build against a CUDA "
-         "LibTorch (docs/distributed.md)");
-#endif
-  if (o.backend != "gloo") fail("distributed backend '", o.backend, "': unknown (gloo | nccl)");
   return o;
 }
 

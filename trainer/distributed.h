@@ -55,6 +55,11 @@ DistributedOptions resolve_distributed_options(const DistributedFlags& flags,
 // until every rank has joined, at most o.timeout_s); NCCL when o.backend is nccl (CUDA builds).
 std::shared_ptr<ProcessGroup> make_process_group(const DistributedOptions& o);
 
+// Whether ProcessGroupNCCL is compiled in (a CUDA LibTorch), and what LibTorch this binary was built
+// against ("LibTorch 2.11.0, CUDA 13.0").
+bool nccl_compiled_in();
+std::string torch_build_description();
+
 // Per-minibatch advantage normalization over the union of every rank's minibatch rows (the
 // single-process normalize_advantages() over the global minibatch): (a - mean) / (std + 1e-8) with
 // the unbiased standard deviation, the sums taken in double precision.

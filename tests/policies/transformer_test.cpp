@@ -3,6 +3,7 @@
 // LoRA training only adapters and heads, the KL reference, save/load, and the HF-layout export.
 // Tiny random models on the checked-in 1024-id tokenizer fixture: each test runs in about a second.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <filesystem>
