@@ -19,7 +19,7 @@ namespace {
 struct EvalArgs {
   std::vector<std::string> checkpoints, labels;
   std::string traces, split = "test", report;
-  double cost_weight = -1;
+  double cost_weight = 0;
   uint64_t seed = 0;
   int num_envs = 16;
   bool sample = false;
@@ -54,7 +54,7 @@ void setup_eval(CLI::App& app) {
   c->add_option("--traces", a->traces, "full-information trace file (.h5)")->required();
   c->add_option("--split", a->split, "train | validation | test")->capture_default_str();
   c->add_option("--report", a->report, "output folder")->required();
-  c->add_option("--cost-weight", a->cost_weight,
+  CLI::Option* cost_weight = c->add_option("--cost-weight", a->cost_weight,
                 "USD weight the router and cascade are tuned for (default: the first checkpoint's w_cost / w_quality)");
   c->add_option("--seed", a->seed, "seed of the random baseline and the replay")->capture_default_str();
   c->add_option("--num-envs", a->num_envs, "environments stepped together during replay")->capture_default_str();
@@ -74,7 +74,7 @@ void setup_eval(CLI::App& app) {
                 "fault for the whole split, on conductors and baselines alike: none | down:W | down-announced:W | "
                 "slow:W:FACTOR | price:W:FACTOR (docs/evaluation.md)")
       ->capture_default_str();
-  c->callback([a] {
+  c->callback([a, cost_weight] {
     set_compute_threads(a->threads);
     eval::EvalOptions o;
     o.scenario = a->scenario;
@@ -84,7 +84,7 @@ void setup_eval(CLI::App& app) {
     o.labels = a->labels;
     o.traces_path = a->traces;
     o.split = parse_split(a->split);
-    o.cost_weight = a->cost_weight;
+    if (cost_weight->count() > 0) o.cost_weight = a->cost_weight;  // any value given is checked, none is a marker
     o.seed = a->seed;
     o.num_envs = a->num_envs;
     o.greedy = !a->sample;

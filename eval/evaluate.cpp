@@ -342,12 +342,34 @@ int apply_scenario(const Scenario& sc, ReplayTable& table) {
 json run_evaluation(const EvalOptions& o) {
   if (!o.labels.empty() && o.labels.size() != o.checkpoints.size())
     fail("--label was given ", o.labels.size(), " times for ", o.checkpoints.size(), " checkpoints");
+  if (o.cost_weight && !(std::isfinite(*o.cost_weight) && *o.cost_weight >= 0))
+    fail("--cost-weight: ", *o.cost_weight, " is not a valid cost weight: expected a finite number >= 0 (USD per unit "
+         "of quality; leave it out to use the first checkpoint's w_cost / w_quality)");
+  for (double cw : o.cost_weights)
+    if (!(std::isfinite(cw) && cw >= 0))
+      fail("--cost-weights: ", cw, " is not a valid cost weight: expected finite numbers >= 0 (USD per unit of quality)");
+  if (!o.cost_weights.empty() && o.checkpoints.empty())
+    fail("--cost-weights: no --checkpoint was given; --cost-weights evaluates cost-conditioned checkpoints (trained "
+         "with env.reward.w_cost_range) at other cost weights");
+
   auto traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
 
   std::vector<ConductorCheckpoint> cks;
   for (const auto& p : o.checkpoints) {
     cks.push_back(load_conductor_checkpoint(p));
     check_workers_present(cks.back(), *traces, o.traces_path);
+  }
+  if (!o.cost_weights.empty()) {
+    std::vector<std::string> fixed;
+    for (const auto& ck : cks)
+      if (!ck.env.reward.cost_conditioned()) fixed.push_back(ck.path);
+    if (fixed.size() == cks.size())
+      fail("--cost-weights: no checkpoint is cost-conditioned (", join(fixed), " trained for one cost weight)",
+           "; --cost-weights evaluates policies trained with env.reward.w_cost_range at other cost weights. Leave it "
+           "out, or train with --set 'env.reward.w_cost_range=[LO,HI]'");
+    for (const auto& f : fixed)
+      log_warn("--cost-weights: checkpoint ", f, " is not cost-conditioned (no env.reward.w_cost_range): it is "
+               "evaluated at its own w_cost only");
   }
   // The world (features, predictors, outcome table) of the first checkpoint's configuration, or
   // of the default configuration when only baselines are evaluated.
@@ -384,9 +406,9 @@ json run_evaluation(const EvalOptions& o) {
   const Scenario scenario = parse_scenario(o.scenario);
   const int fault_worker = apply_scenario(scenario, test);
 
-  double cost_weight = o.cost_weight;
+  double cost_weight = o.cost_weight.value_or(-1.0);
   std::string cost_weight_source = "--cost-weight";
-  if (cost_weight < 0) {
+  if (!o.cost_weight) {
     if (!cks.empty()) {
       cost_weight = cks[0].env.reward.w_cost / std::max(1e-12, cks[0].env.reward.w_quality);
       cost_weight_source = "env.reward.w_cost / env.reward.w_quality of " + cks[0].path;

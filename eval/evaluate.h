@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,15 @@ struct EvalOptions {
   std::vector<std::string> labels;       // optional names of the checkpoints (same count)
   std::string traces_path;
   Split split = Split::kTest;
-  double cost_weight = -1.0;             // router/cascade tuning; < 0 = from the first checkpoint (else 0)
+  // Router/cascade tuning (USD weight, finite and >= 0); unset = from the first checkpoint (else 0).
+  std::optional<double> cost_weight;
   uint64_t seed = 0;                     // random baseline and environment seeds
   int num_envs = 16;
   bool greedy = true;                    // false: sample the conductor's actions (seeded)
   int aiq_bootstrap = 1000;              // paired bootstrap resamples of frontier AIQ (0 = none)
-  std::vector<double> cost_weights;      // cost-conditioned checkpoints: extra frontier points
+  // Cost-conditioned checkpoints: extra frontier points. Refused when no checkpoint is
+  // cost-conditioned (they would be ignored); a warning names each checkpoint that is not.
+  std::vector<double> cost_weights;
   // A fault for the whole evaluated split, applied to the conductors (through the environment's
   // fault injection, envs/faults.h) and the baselines alike (docs/evaluation.md, "Fault scenarios"):
   //   none | down:W (calls to W fail: error after 30 s, no cost) | down-announced:W (W is known to be

@@ -5,7 +5,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <unordered_map>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -91,19 +90,11 @@ json run_ope(const OpePolicyOptions& o) {
   check_workers_present(ck, *traces, o.traces_path);
 
   // Logged queries -> trace queries (by id); logged models -> policy workers (by name).
-  std::unordered_map<std::string, std::size_t> qid;
-  for (std::size_t q = 0; q < traces->n_queries(); ++q) qid.emplace(traces->query_id[q], q);
-  std::vector<std::size_t> tq(d.size());
+  const std::vector<std::size_t> tq = match_logged_queries(
+      logs, o.logs_path, *traces, o.traces_path,
+      "--traces must hold the logged queries (the policy's observation is built from them)");
   std::set<uint8_t> splits;
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    const auto& id = logs.query_id[static_cast<std::size_t>(d.query[i])];
-    const auto it = qid.find(id);
-    if (it == qid.end())
-      fail(o.logs_path, ": /decisions/query[", i, "] is query '", id, "', which ", o.traces_path,
-           " does not have: --traces must hold the logged queries (the policy's observation is built from them)");
-    tq[i] = it->second;
-    splits.insert(traces->split[it->second]);
-  }
+  for (std::size_t q : tq) splits.insert(traces->split[q]);
 
   std::map<std::size_t, std::vector<double>> pi;  // trace query -> [M] first-call probabilities
   std::vector<std::string> workers;

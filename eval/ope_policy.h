@@ -6,8 +6,9 @@
 // this evaluates its routing decision, not the rest of its workflow (said in the report).
 //
 // The policy's observation is rebuilt by the environment of the checkpoint's configuration over
-// `traces_path` (a trace file holding the logged queries, matched by query id: e.g. the file the
-// logs were simulated from). When that file has full-information outcomes for the logged queries,
+// `traces_path` (a trace file holding the logged queries, matched by query id and checked to have
+// the logged task and text: e.g. the file the logs were simulated from; logs of another world,
+// whose ids repeat, are refused). When that file has full-information outcomes for the logged queries,
 // the report also gives the true value of the policy on the logged query distribution.
 //
 // Reward model for DM / DR / SNDR / switch-DR, fitted on the logs only: per worker, logistic

@@ -1,6 +1,7 @@
 #include "traces/trace_set.h"
 
 #include <sstream>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -152,6 +153,45 @@ void TraceSet::validate(const std::string& where) const {
     }
   }
   if (!outcomes && K == 0 && N > 0) v.bad("/outcomes: the file has neither /outcomes nor /decisions");
+}
+
+namespace {
+// A query's text for an error message: quoted, cut to 60 bytes.
+std::string quoted_excerpt(const std::string& text) {
+  return "\"" + (text.size() > 60 ? text.substr(0, 60) + "..." : text) + "\"";
+}
+}  // namespace
+
+std::vector<std::size_t> match_logged_queries(const TraceSet& logs, const std::string& logs_name,
+                                              const TraceSet& traces, const std::string& traces_name,
+                                              const std::string& why_needed) {
+  std::unordered_map<std::string, std::size_t> by_id;
+  for (std::size_t q = 0; q < traces.n_queries(); ++q) by_id.emplace(traces.query_id[q], q);
+  const Decisions& d = logs.decisions;
+  const bool texts = logs.has_text() && traces.has_text();
+  std::vector<std::size_t> out(d.size());
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const auto lq = static_cast<std::size_t>(d.query[i]);
+    const std::string& id = logs.query_id[lq];
+    const auto it = by_id.find(id);
+    if (it == by_id.end())
+      fail(logs_name, ": /decisions/query[", i, "] is query '", id, "', which ", traces_name, " does not have: ",
+           why_needed);
+    const std::size_t tq = it->second;
+    const std::string& lt = logs.query_task[lq];
+    const std::string& tt = traces.query_task[tq];
+    if (!lt.empty() && !tt.empty() && lt != tt)
+      fail(logs_name, ": /decisions/query[", i, "] is query '", id, "' of task '", lt, "', but ", traces_name,
+           "'s query '", id, "' is of task '", tt, "': the logs were recorded on other queries than these traces "
+           "(same ids, another world); give the trace file the logs were made from");
+    if (texts && logs.query_text[lq] != traces.query_text[tq])
+      fail(logs_name, ": /decisions/query[", i, "] is query '", id, "' with text ", quoted_excerpt(logs.query_text[lq]),
+           ", but ", traces_name, "'s query '", id, "' has text ", quoted_excerpt(traces.query_text[tq]),
+           ": the logs were recorded on other queries than these traces (same ids, another world); give the trace "
+           "file the logs were made from");
+    out[i] = tq;
+  }
+  return out;
 }
 
 }  // namespace conductor

@@ -83,4 +83,14 @@ struct TraceSet {
   void validate(const std::string& where = "") const;
 };
 
+// The query of `traces` each logged decision of `logs` was made on (/decisions/query -> a query of
+// `traces` with the same id), one index per decision. Ids alone do not identify a query (every
+// synthetic world names its queries synth-0000000, ...), so a query found by id must also have the
+// logged task (when both are known) and the logged text (when both files hold texts). Throws
+// conductor::Error starting with `logs_name` that names the decision, the query id and what differs
+// (or that `traces_name` lacks the id, followed by `why_needed`).
+std::vector<std::size_t> match_logged_queries(const TraceSet& logs, const std::string& logs_name,
+                                              const TraceSet& traces, const std::string& traces_name,
+                                              const std::string& why_needed);
+
 }  // namespace conductor

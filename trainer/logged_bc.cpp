@@ -82,8 +82,9 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   ConductorEnv& train_env = env_for(Split::kTrain);
   const ConductorWorld& world = train_env.world();
   const TraceSet& traces = *world.traces;
-  std::unordered_map<std::string, std::size_t> qid;
-  for (std::size_t q = 0; q < traces.n_queries(); ++q) qid.emplace(traces.query_id[q], q);
+  const std::vector<std::size_t> logged_query = match_logged_queries(
+      logs, "bc_warmstart.logs: " + path, traces, "env.traces (" + traces.source + ")",
+      "the observation of a logged decision is rebuilt from env.traces, so it must hold the logged queries");
   const int M = static_cast<int>(world.worker_names.size());
   std::vector<int> worker_of_model(logs.n_models(), -1);
   for (std::size_t m = 0; m < logs.n_models(); ++m)
@@ -95,12 +96,6 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   std::vector<double> reward;
   std::map<Split, std::set<std::size_t>> wanted;
   for (std::size_t i = 0; i < d.size(); ++i) {
-    const std::string& id = logs.query_id[static_cast<std::size_t>(d.query[i])];
-    const auto it = qid.find(id);
-    if (it == qid.end())
-      fail("bc_warmstart.logs: ", path, ": /decisions/query[", i, "] is query '", id, "', which env.traces (",
-           traces.source, ") does not have: the observation of a logged decision is rebuilt from env.traces, so it "
-           "must hold the logged queries");
     const int k = worker_of_model[static_cast<std::size_t>(d.action[i])];
     if (k < 0) {
       std::string known;
@@ -118,10 +113,10 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
       continue;
     }
     kept.push_back(i);
-    trace_query.push_back(it->second);
+    trace_query.push_back(logged_query[i]);
     reward.push_back(rw.w_quality * d.quality[i] - rw.w_cost * d.cost_usd[i] -
                      (needs_latency ? rw.w_latency * d.latency_s[i] : 0.0));
-    wanted[static_cast<Split>(traces.split[it->second])].insert(it->second);
+    wanted[static_cast<Split>(traces.split[logged_query[i]])].insert(logged_query[i]);
   }
   if (kept.empty())
     fail("bc_warmstart.logs: ", path, ": none of its ", d.size(),

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
@@ -10,6 +11,8 @@
 #include "eval/baselines.h"
 #include "eval/evaluate.h"
 #include "eval/metrics.h"
+#include "eval/ope_policy.h"
+#include "eval/simulate_logs.h"
 #include "policies/export.h"
 #include "tests/policies/policy_fixtures.h"
 #include "tests/test_util.h"
@@ -215,6 +218,68 @@ TEST(Evaluate, CostConditionedCheckpointGivesAPointPerCostWeight) {
     FAIL() << "a weight outside the trained range was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("outside the range [3, 3000]"), std::string::npos) << e.what();
+  }
+}
+
+// Issue 27 items 3 and 4: a cost weight that cannot be one is refused (a negative number was the
+// "not given" marker and silently became the checkpoint's 30), and --cost-weights on checkpoints
+// that are not cost-conditioned is refused instead of ignored.
+TEST(Evaluate, InvalidCostWeightsAreRefusedNotReplaced) {
+  EvalOptions o = random_export_eval("max_steps: 2\nreward: {w_cost: 30}\n", 3);
+  auto error_of = [&](const EvalOptions& x) -> std::string {
+    try {
+      run_evaluation(x);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "<no error>";
+  };
+  for (double bad : {-3.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    EvalOptions x = o;
+    x.cost_weight = bad;
+    const std::string e = error_of(x);
+    EXPECT_NE(e.find("--cost-weight: "), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("expected a finite number >= 0"), std::string::npos) << e;
+  }
+  EvalOptions x = o;
+  x.cost_weights = {10};
+  const std::string e = error_of(x);
+  EXPECT_NE(e.find("--cost-weights: no checkpoint is cost-conditioned (" + o.checkpoints[0]), std::string::npos) << e;
+  EXPECT_NE(e.find("env.reward.w_cost_range"), std::string::npos) << e;
+  x.cost_weights = {-5};
+  EXPECT_NE(error_of(x).find("--cost-weights: -5 is not a valid cost weight"), std::string::npos) << error_of(x);
+  x.cost_weights.clear();
+  x.cost_weight = 0.0;  // a zero weight is a weight
+  EXPECT_EQ(run_evaluation(x)["cost_weight_source"], "--cost-weight");
+}
+
+// Issue 27 item 2: `ope` on logs simulated in another world (same query ids synth-0000000, ...,
+// other queries) is refused naming the first mismatching query; logs of this world are accepted.
+TEST(Ope, LogsOfAnotherWorldAreRefused) {
+  const EvalOptions e = random_export_eval("max_steps: 1\nreward: {w_cost: 30}\n", 3);
+  const std::string dir = std::filesystem::path(e.traces_path).parent_path().string();
+  SynthConfig other;
+  other.queries = 600;
+  other.seed = 12;
+  const TraceSet world2 = synthesize(other, default_catalog());
+  const TraceSet world1 = read_traces(e.traces_path);
+  write_traces(simulate_logs(world2, Split::kTest, parse_logging_policy("uniform", world2), 200, 1), dir + "/logs2.h5");
+  write_traces(simulate_logs(world1, Split::kTest, parse_logging_policy("uniform", world1), 200, 1), dir + "/logs1.h5");
+  OpePolicyOptions o;
+  o.checkpoint = e.checkpoints[0];
+  o.traces_path = e.traces_path;
+  o.ope.bootstrap_samples = 20;
+  o.logs_path = dir + "/logs1.h5";
+  EXPECT_NO_THROW(run_ope(o));
+  o.logs_path = dir + "/logs2.h5";
+  try {
+    run_ope(o);
+    FAIL() << "logs of another world were accepted";
+  } catch (const Error& err) {
+    const std::string m = err.what();
+    EXPECT_NE(m.find(dir + "/logs2.h5: /decisions/query[0] is query 'synth-"), std::string::npos) << m;
+    EXPECT_NE(m.find("another world"), std::string::npos) << m;
+    EXPECT_NE(m.find(e.traces_path + "'s query"), std::string::npos) << m;
   }
 }
 
