@@ -162,6 +162,40 @@ std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string&
   return final_dir.string();
 }
 
+std::vector<std::string> resume_candidates(const std::string& run_dir) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (fs::exists(root / "latest")) {
+    std::string name = read_file((root / "latest").string());
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    if (!name.empty()) out.push_back((root / name).string());
+  }
+  std::vector<std::string> names;
+  if (fs::is_directory(root, ec))
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_directory() && n.rfind("update_", 0) == 0 && fs::exists(e.path() / "state.json")) names.push_back(n);
+    }
+  std::sort(names.rbegin(), names.rend());
+  for (const auto& n : names)
+    if (out.empty() || fs::path(out[0]).filename() != n) out.push_back((root / n).string());
+  if (out.empty())
+    fail(run_dir, ": no checkpoint to resume from (no checkpoints/latest and no complete checkpoints/update_*)");
+  return out;
+}
+
+void set_aside_damaged_checkpoint(const std::string& damaged_dir, const std::string& fallback_dir) {
+  const fs::path damaged(damaged_dir);
+  const fs::path root = damaged.parent_path();
+  if (fs::exists(damaged)) {
+    const fs::path aside = root / ("damaged-" + damaged.filename().string());
+    fs::remove_all(aside);
+    fs::rename(damaged, aside);
+  }
+  write_file_atomic((root / "latest").string(), fs::path(fallback_dir).filename().string() + "\n");
+}
+
 void remove_stale_temporaries(const std::string& run_dir) {
   auto sweep = [](const fs::path& dir, std::initializer_list<const char*> prefixes) {
     std::error_code ec;

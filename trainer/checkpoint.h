@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "trainer/algorithm.h"
 
@@ -32,6 +33,16 @@ struct ResumedState {
 // Throws conductor::Error naming the file when it is not a checkpoint of this config and version.
 ResumedState load_checkpoint(TrainerState& s, Algorithm& algo, const std::string& checkpoint_dir,
                              const std::string& fingerprint);
+
+// The checkpoints a resume may load, best first: the one checkpoints/latest names, then every other
+// complete checkpoint (update_* holding state.json), newest first. Throws conductor::Error when the
+// run folder has none.
+std::vector<std::string> resume_candidates(const std::string& run_dir);
+
+// Moves a checkpoint that could not be loaded out of the update_* names (to damaged-update_N, kept
+// for inspection, never loaded or pruned) and points `latest` at `fallback_dir`, so the resumed run
+// writes that update again instead of finding the damaged folder in its way.
+void set_aside_damaged_checkpoint(const std::string& damaged_dir, const std::string& fallback_dir);
 
 // Removes what a process killed mid-checkpoint left (checkpoints/.tmp-*, AtomicOutput temporaries).
 void remove_stale_temporaries(const std::string& run_dir);

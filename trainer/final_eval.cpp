@@ -3,10 +3,18 @@
 // overrides, one sub-environment so the episode sequence is fixed).
 #include "trainer/final_eval.h"
 
+#include <algorithm>
+
 #include "core/error.h"
+#include "envs/conductor_env.h"
 #include "envs/episode_loop.h"
 
 namespace conductor {
+
+int64_t final_eval_step_cap(int episodes, int max_episode_steps, std::size_t pass_queries) {
+  const int64_t runs = pass_queries > 0 ? static_cast<int64_t>(pass_queries) + 1 : int64_t(episodes);
+  return runs * std::max(1, max_episode_steps) * 4 + 100000;
+}
 
 Metrics final_evaluation(TrainerState& s, const std::string& resolved_yaml) {
   ConfigDoc doc = ConfigDoc::load_string(resolved_yaml, s.run_dir + "/config.yaml (final_eval)");
@@ -26,7 +34,11 @@ Metrics final_evaluation(TrainerState& s, const std::string& resolved_yaml) {
       if (sp.extra_names[k] == "pass") pass_idx = static_cast<int>(k);
     log.begin_update(sp.extra_names);
     env->reset(derive_seed(s.cfg.seed, 0xE7A1));
-    const int64_t max_steps = int64_t(episodes) * std::max(1, sp.max_episode_steps) * 4 + 100000;
+    // One pass over the split can be far longer than `episodes` (80k test queries of a large trace
+    // set): the cap follows what the loop runs until.
+    const auto* conductor_env = dynamic_cast<const ConductorEnv*>(env.get());
+    const std::size_t pass_queries = pass_idx >= 0 && conductor_env ? conductor_env->split_size() : 0;
+    const int64_t max_steps = final_eval_step_cap(episodes, sp.max_episode_steps, pass_queries);
     bool has_expert = true, done = false;
     EncodedObs enc;
     run_env_loop(

@@ -113,6 +113,10 @@ RunConfig RunConfig::parse(ConfigReader r) {
   c.total_steps = r.get_in<int64_t>("total_steps", c.total_steps, 1, int64_t(1) << 50);
   c.checkpoint_every = r.get_in<int>("checkpoint_every", c.checkpoint_every, 0, 1 << 30);
   c.checkpoint_keep = r.get_in<int>("checkpoint_keep", c.checkpoint_keep, 1, 1 << 20);
+  if (c.checkpoint_keep < 2)
+    r.fail_at("checkpoint_keep", "value " + std::to_string(c.checkpoint_keep) +
+                                     " is too small: expected at least 2 (a resume falls back to the previous "
+                                     "checkpoint when the newest is damaged)");
   c.threads = r.get_in<int>("threads", c.threads, 1, 1024);
   c.log = LogConfig::parse(r.child("log"));
   c.final_eval = FinalEvalConfig::parse(r.child("final_eval"));

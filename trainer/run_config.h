@@ -109,7 +109,8 @@ struct RunConfig {
   BcConfig bc;
   int64_t total_steps = 100000;  // environment steps
   int checkpoint_every = 10;     // updates; 0 = only at the end (and on SIGINT/SIGTERM)
-  int checkpoint_keep = 3;       // newest checkpoints kept (older ones are deleted)
+  int checkpoint_keep = 3;       // newest checkpoints kept (older ones are deleted); >= 2: a resume
+                                 // falls back to the previous one when the newest cannot be loaded
   int threads = 1;               // compute threads: LibTorch's intra-op pool and OpenBLAS's together
   LogConfig log;
   FinalEvalConfig final_eval;

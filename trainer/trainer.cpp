@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -113,8 +114,32 @@ TrainResult Trainer::run(bool resume) {
   const bool writer = s_.group->rank() == 0;  // rank 0 alone writes the run folder
   if (resume) {
     if (writer) remove_stale_temporaries(s_.run_dir);
-    const std::string ckpt = resolve_checkpoint_dir(s_.run_dir);
-    const ResumedState r = load_checkpoint(s_, *algo_, ckpt, fingerprint_);
+    // The newest checkpoint, or when it cannot be loaded (a truncated or damaged file) the newest
+    // one that can: checkpoint_keep >= 2 keeps one to fall back to, as LevelDB keeps its previous
+    // manifest.
+    const std::vector<std::string> candidates = resume_candidates(s_.run_dir);
+    std::string ckpt, reasons;
+    ResumedState r;
+    std::size_t loaded = 0;
+    for (; loaded < candidates.size() && ckpt.empty(); ++loaded) {
+      try {
+        r = load_checkpoint(s_, *algo_, candidates[loaded], fingerprint_);
+        ckpt = candidates[loaded];
+      } catch (const std::exception& e) {
+        reasons += std::string(reasons.empty() ? "" : "; ") + e.what();
+        if (loaded + 1 == candidates.size())
+          fail(s_.run_dir, ": cannot resume: no checkpoint can be loaded (", reasons, ")");
+        log_warn("resume: ", candidates[loaded], " cannot be loaded (", e.what(), "); trying the previous complete "
+                 "checkpoint ", fs::path(candidates[loaded + 1]).filename().string());
+      }
+    }
+    // Only once one loaded: the ones that did not are damaged (not, say, of another world size).
+    for (std::size_t i = 0; i + 1 < loaded; ++i) {
+      log_warn("resume: falling back to ", fs::path(ckpt).filename().string(), "; the damaged ",
+               fs::path(candidates[i]).filename().string(), " is kept as checkpoints/damaged-",
+               fs::path(candidates[i]).filename().string());
+      if (writer) set_aside_damaged_checkpoint(candidates[i], ckpt);
+    }
     resume_exact_ = r.exact;
     if (s_.cfg.log.jsonl && writer)
       jsonl_ = std::make_unique<JsonlSink>(s_.run_dir + "/metrics.jsonl", r.metrics_jsonl_bytes);
@@ -242,6 +267,11 @@ TrainResult run_training(const ConfigDoc& doc, const TrainOptions& options) {
   const std::string& dir = options.run_dir;
   if (dir.empty()) fail("train: no run folder given");
   const std::string run_json = dir + "/run.json";
+  // A fresh start that fails before its first checkpoint leaves nothing to resume: what it added to
+  // the folder is removed, so a retry with the same --out starts again instead of being told the
+  // folder "already holds a run".
+  bool fresh = false, folder_existed = false;
+  std::set<std::string> entries_before;
   if (options.group && options.group->rank() != 0) {
     // Rank 0 checks and writes the run folder; the others only read checkpoints when resuming.
   } else if (options.resume) {
@@ -264,6 +294,10 @@ TrainResult run_training(const ConfigDoc& doc, const TrainOptions& options) {
   } else {
     if (fs::exists(run_json))
       fail(dir, ": already holds a run; resume it with --resume or choose another --out folder");
+    fresh = true;
+    folder_existed = fs::exists(dir);
+    if (folder_existed)
+      for (const auto& e : fs::directory_iterator(dir)) entries_before.insert(e.path().filename().string());
     make_dirs(dir);
     write_file_atomic(dir + "/config.yaml", resolved);
     write_json_atomic(run_json, json{{"format", "conductor-run"},
@@ -274,8 +308,25 @@ TrainResult run_training(const ConfigDoc& doc, const TrainOptions& options) {
                                      {"env", cfg.env_id},
                                      {"algo", cfg.algo}});
   }
-  Trainer trainer(std::move(cfg), options, fp, resolved);
-  return trainer.run(options.resume);
+  try {
+    Trainer trainer(std::move(cfg), options, fp, resolved);
+    return trainer.run(options.resume);
+  } catch (...) {
+    if (fresh && !fs::exists(fs::path(dir) / "checkpoints" / "latest")) {
+      std::error_code ec;
+      if (!folder_existed) {
+        fs::remove_all(dir, ec);
+      } else {
+        std::vector<fs::path> added;
+        for (const auto& e : fs::directory_iterator(dir, ec))
+          if (!entries_before.count(e.path().filename().string())) added.push_back(e.path());
+        for (const auto& p : added) fs::remove_all(p, ec);
+      }
+      log_warn("train: the run failed before its first checkpoint; removed what it had written to ", dir,
+               " (nothing to resume), so the same command can be run again");
+    }
+    throw;
+  }
 }
 
 }  // namespace conductor

@@ -144,6 +144,44 @@ TEST_F(LoggedWarmStart, BadInputsNameWhatIsWrong) {
   EXPECT_NE(e5.find("weighting"), std::string::npos) << e5;
 }
 
+// Issue 27 item 1: the run folder's config.yaml records the whole bc_warmstart section (it was saved
+// as `bc_warmstart: {}` whenever logs were given), so such a run can be resumed.
+TEST_F(LoggedWarmStart, RunWarmStartedFromLogsCanBeResumed) {
+  const std::string run = *dir_ + "/resumable";
+  ConfigDoc doc = ConfigDoc::load_string(config("{enabled: true, logs: " + *dir_ + "/logs.h5, epochs: 1}"), "r.yaml");
+  doc.apply_override("total_steps=256");
+  doc.apply_override("final_eval.enabled=false");
+  const TrainResult first = testing::train_quietly(doc, run, /*stop_after=*/1);
+  ASSERT_TRUE(first.interrupted);
+  const std::string saved = read_file(run + "/config.yaml");
+  EXPECT_EQ(saved.find("bc_warmstart: {}"), std::string::npos) << saved;
+  EXPECT_NE(saved.find("logs: " + *dir_ + "/logs.h5"), std::string::npos) << saved;
+  const TrainResult resumed = testing::train_quietly(load_run_config(run, {}), run, -1, /*resume=*/true);
+  EXPECT_EQ(resumed.global_step, 256);
+  EXPECT_FALSE(resumed.interrupted);
+}
+
+// Issue 27 item 6: a start that fails before its first checkpoint (a missing or non-HDF5
+// bc_warmstart.logs) removes what it wrote: the same command then works once the input is fixed,
+// and files that were in the folder before stay.
+TEST_F(LoggedWarmStart, FailedStartLeavesNoHalfMadeRunFolder) {
+  const std::string run = *dir_ + "/retry";
+  const std::string e1 = error_of("{enabled: true, logs: " + *dir_ + "/absent.h5}", "retry");
+  EXPECT_NE(e1.find("absent.h5"), std::string::npos) << e1;
+  EXPECT_FALSE(std::filesystem::exists(run));
+  std::filesystem::create_directories(run);
+  write_file_atomic(run + "/notes.txt", "mine\n");
+  write_file_atomic(*dir_ + "/not-hdf5.h5", "plain text\n");
+  const std::string e2 = error_of("{enabled: true, logs: " + *dir_ + "/not-hdf5.h5}", "retry");
+  EXPECT_NE(e2.find("not-hdf5.h5"), std::string::npos) << e2;
+  EXPECT_FALSE(std::filesystem::exists(run + "/run.json"));
+  EXPECT_FALSE(std::filesystem::exists(run + "/config.yaml"));
+  EXPECT_FALSE(std::filesystem::exists(run + "/metrics.jsonl"));
+  EXPECT_EQ(read_file(run + "/notes.txt"), "mine\n");
+  EXPECT_EQ(error_of("{enabled: true, logs: " + *dir_ + "/logs.h5, epochs: 1}", "retry"), "");
+  EXPECT_TRUE(std::filesystem::exists(run + "/checkpoints/latest"));
+}
+
 #endif  // CONDUCTOR_BIN
 
 }  // namespace

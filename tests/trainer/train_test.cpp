@@ -12,6 +12,7 @@
 #include "envs/bandit.h"
 #include "policies/actor_critic.h"
 #include "tests/test_util.h"
+#include "trainer/final_eval.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
 
@@ -133,6 +134,59 @@ TEST(Train, InterruptedAndResumedRunEndsWithIdenticalWeights) {
   ASSERT_EQ(wa.size(), wb.size());
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].data, wb[i].data) << wa[i].name;
   EXPECT_EQ(read_file(base + "/full/metrics.jsonl"), read_file(base + "/part/metrics.jsonl"));
+}
+
+// Issue 27 item 10: a resume whose newest checkpoint is truncated falls back to the previous
+// complete one (kept by checkpoint_keep >= 2) and, training being deterministic, still ends exactly
+// like an uninterrupted run; the damaged folder is kept aside. With no loadable checkpoint the error
+// lists every reason and renames nothing.
+TEST(Train, ResumeFallsBackFromATruncatedCheckpointToThePreviousOne) {
+  const std::string base = testing::temp_dir();
+  const TrainResult full = train(kCartPole, base + "/full");
+  TrainOptions stop;
+  stop.stop_after_updates = 4;  // checkpoints update_2 and update_4
+  train(kCartPole, base + "/part", stop);
+  const std::string ck = base + "/part/checkpoints/";
+  ASSERT_TRUE(fs::exists(ck + "update_00000002/state.json"));
+  const std::string opt = ck + "update_00000004/optimizer.pt";
+  fs::resize_file(opt, fs::file_size(opt) / 2);
+  TrainOptions resume;
+  resume.resume = true;
+  const TrainResult done = train(kCartPole, base + "/part", resume);
+  EXPECT_EQ(done.updates, full.updates);
+  EXPECT_TRUE(fs::exists(ck + "damaged-update_00000004/optimizer.pt"));
+  const auto wa = weights(base + "/full"), wb = weights(base + "/part");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].data, wb[i].data) << wa[i].name;
+  EXPECT_EQ(read_file(base + "/full/metrics.jsonl"), read_file(base + "/part/metrics.jsonl"));
+
+  // Every checkpoint damaged: one error naming each, and the folders stay where they are.
+  stop.stop_after_updates = 4;
+  train(kCartPole, base + "/broken", stop);
+  const std::string bk = base + "/broken/checkpoints/";
+  write_file_atomic(bk + "update_00000004/state.json", "{\"format\": \"conductor-ch");
+  fs::resize_file(bk + "update_00000002/optimizer.pt", 10);
+  try {
+    train(kCartPole, base + "/broken", resume);
+    FAIL() << "resumed from damaged checkpoints";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("no checkpoint can be loaded"), std::string::npos) << m;
+    EXPECT_NE(m.find("update_00000004/state.json"), std::string::npos) << m;
+    EXPECT_NE(m.find("update_00000002/optimizer.pt"), std::string::npos) << m;
+  }
+  EXPECT_TRUE(fs::exists(bk + "update_00000004"));
+  EXPECT_FALSE(fs::exists(bk + "damaged-update_00000004"));
+}
+
+// Issue 27 item 11: the final evaluation's step cap covers one pass over the split whatever
+// final_eval.episodes says. The issue's case: 80k test queries at max_steps 3 (a pass can take
+// 240,003 steps) ran into the old cap of 1000 episodes x 3 x 4 + 100000 = 112,000.
+TEST(FinalEval, StepCapCoversAWholePassOfALargeSplit) {
+  EXPECT_EQ(final_eval_step_cap(1000, 3, 0), 112000);  // no pass: the episodes alone
+  EXPECT_GE(final_eval_step_cap(1000, 3, 80000), (80000 + 1) * 3);
+  EXPECT_GE(final_eval_step_cap(1, 1, 5000000), 5000001);
+  EXPECT_GE(final_eval_step_cap(1000, 0, 200000), 200001);  // an env without a step limit counts one per episode
 }
 
 TEST(Train, ResumeRefusesAnotherConfigOrVersion) {
