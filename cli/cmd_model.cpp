@@ -17,6 +17,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_util.h"
+#include "core/log.h"
 #include "llm/hf_checkpoint.h"
 #include "llm/lora.h"
 #include "llm/memory.h"
@@ -255,6 +256,11 @@ void setup_model(CLI::App& app) {
       opt.dtype = parse_dtype(*dtype);
       opt.device = parse_device(*device);
       Qwen2ForCausalLM m = load_hf_checkpoint(*checkpoint, opt);
+      const int64_t max_pos = m->config().max_position_embeddings;
+      if (static_cast<int64_t>(ids.size()) > max_pos)
+        log_warn("model logits: ", ids.size(), " token ids exceed max_position_embeddings ", max_pos, " of ",
+                 *checkpoint, "/config.json: positions ", max_pos, " and later were never trained (the rotary "
+                 "embedding extrapolates), so their logits are unreliable");
       m->eval();
       torch::InferenceMode guard;
       const torch::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
@@ -287,6 +293,8 @@ void setup_model(CLI::App& app) {
     init->add_option("--shard-mb", *shard_mb, "Shard the weights into files of at most this many MB (default: one file)");
     init->add_flag("--overwrite", *overwrite, "Replace an existing directory");
     init->callback([=] {
+      if (fs::exists(*out) && !*overwrite)
+        fail("model init: '", *out, "' already exists; pass --overwrite to replace it");
       Qwen2Config c = Qwen2Config::preset(*preset);
       if (*std_dev > 0) c.initializer_range = *std_dev;
       const DType stored = parse_dtype(*dtype);

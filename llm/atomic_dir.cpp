@@ -36,7 +36,7 @@ AtomicDirectory::AtomicDirectory(std::string final_dir, bool overwrite)
   const fs::path parent = fs::path(final_).parent_path();
   if (!parent.empty() && !fs::is_directory(parent))
     fail("cannot write '", final_, "': directory '", parent.string(), "' does not exist");
-  if (fs::exists(final_) && !overwrite_) fail("'", final_, "' already exists (pass overwrite to replace it)");
+  if (fs::exists(final_) && !overwrite_) fail("'", final_, "' already exists (set overwrite, the --overwrite flag of the command line, to replace it)");
   temp_ = final_ + suffix();
   std::error_code ec;
   fs::create_directory(temp_, ec);
