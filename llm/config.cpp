@@ -114,30 +114,6 @@ const json* find(const json& j, const char* key) {
   return it == j.end() ? nullptr : &*it;
 }
 
-int64_t get_int(const json& j, const char* key, const std::string& source, const int64_t* fallback) {
-  const json* v = find(j, key);
-  if (v == nullptr || v->is_null()) {
-    if (fallback == nullptr) fail(source, ": missing key '", key, "'");
-    return *fallback;
-  }
-  if (!v->is_number_integer()) fail(source, ": '", key, "' must be an integer, got ", v->dump());
-  return v->get<int64_t>();
-}
-
-double get_number(const json& j, const char* key, const std::string& source, double fallback) {
-  const json* v = find(j, key);
-  if (v == nullptr || v->is_null()) return fallback;
-  if (!v->is_number()) fail(source, ": '", key, "' must be a number, got ", v->dump());
-  return v->get<double>();
-}
-
-bool get_bool(const json& j, const char* key, const std::string& source, bool fallback) {
-  const json* v = find(j, key);
-  if (v == nullptr || v->is_null()) return fallback;
-  if (!v->is_boolean()) fail(source, ": '", key, "' must be true or false, got ", v->dump());
-  return v->get<bool>();
-}
-
 // A rope_scaling / rope_parameters object is accepted only when it asks for plain rotary embeddings.
 void check_default_rope(const json& v, const char* key, const std::string& source) {
   if (v.is_null()) return;
@@ -154,6 +130,30 @@ void check_default_rope(const json& v, const char* key, const std::string& sourc
 }
 
 }  // namespace
+
+int64_t config_int(const json& j, const char* key, const std::string& source, const int64_t* fallback) {
+  const json* v = find(j, key);
+  if (v == nullptr || v->is_null()) {
+    if (fallback == nullptr) fail(source, ": missing key '", key, "'");
+    return *fallback;
+  }
+  if (!v->is_number_integer()) fail(source, ": '", key, "' must be an integer, got ", v->dump());
+  return v->get<int64_t>();
+}
+
+double config_number(const json& j, const char* key, const std::string& source, double fallback) {
+  const json* v = find(j, key);
+  if (v == nullptr || v->is_null()) return fallback;
+  if (!v->is_number()) fail(source, ": '", key, "' must be a number, got ", v->dump());
+  return v->get<double>();
+}
+
+bool config_bool(const json& j, const char* key, const std::string& source, bool fallback) {
+  const json* v = find(j, key);
+  if (v == nullptr || v->is_null()) return fallback;
+  if (!v->is_boolean()) fail(source, ": '", key, "' must be true or false, got ", v->dump());
+  return v->get<bool>();
+}
 
 std::vector<std::string> Qwen2Config::preset_names() {
   std::vector<std::string> names;
@@ -193,18 +193,18 @@ Qwen2Config Qwen2Config::from_json(const json& j, const std::string& source) {
                         "num_key_value_heads", "max_position_embeddings", "rope_theta", "rms_norm_eps",
                         "tie_word_embeddings", "initializer_range", "torch_dtype", "dtype"})
     used.insert(k);
-  c.vocab_size = get_int(j, "vocab_size", source, nullptr);
-  c.hidden_size = get_int(j, "hidden_size", source, nullptr);
-  c.intermediate_size = get_int(j, "intermediate_size", source, nullptr);
-  c.num_hidden_layers = get_int(j, "num_hidden_layers", source, nullptr);
-  c.num_attention_heads = get_int(j, "num_attention_heads", source, nullptr);
-  c.num_key_value_heads = get_int(j, "num_key_value_heads", source, &c.num_attention_heads);
+  c.vocab_size = config_int(j, "vocab_size", source, nullptr);
+  c.hidden_size = config_int(j, "hidden_size", source, nullptr);
+  c.intermediate_size = config_int(j, "intermediate_size", source, nullptr);
+  c.num_hidden_layers = config_int(j, "num_hidden_layers", source, nullptr);
+  c.num_attention_heads = config_int(j, "num_attention_heads", source, nullptr);
+  c.num_key_value_heads = config_int(j, "num_key_value_heads", source, &c.num_attention_heads);
   const int64_t default_max_pos = 32768;
-  c.max_position_embeddings = get_int(j, "max_position_embeddings", source, &default_max_pos);
-  c.rope_theta = get_number(j, "rope_theta", source, 10000.0);
-  c.rms_norm_eps = get_number(j, "rms_norm_eps", source, 1e-6);
-  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", source, false);
-  c.initializer_range = get_number(j, "initializer_range", source, 0.02);
+  c.max_position_embeddings = config_int(j, "max_position_embeddings", source, &default_max_pos);
+  c.rope_theta = config_number(j, "rope_theta", source, 10000.0);
+  c.rms_norm_eps = config_number(j, "rms_norm_eps", source, 1e-6);
+  c.tie_word_embeddings = config_bool(j, "tie_word_embeddings", source, false);
+  c.initializer_range = config_number(j, "initializer_range", source, 0.02);
   for (const char* k : {"torch_dtype", "dtype"}) {  // transformers >= 4.56 writes "dtype"
     const json* d = find(j, k);
     if (d == nullptr || d->is_null()) continue;
@@ -222,9 +222,9 @@ Qwen2Config Qwen2Config::from_json(const json& j, const std::string& source) {
   if (const json* v = use("rope_scaling")) check_default_rope(*v, "rope_scaling", source);
   if (const json* v = use("rope_parameters")) {  // transformers v5 layout: {"rope_type": ..., "rope_theta": ...}
     check_default_rope(*v, "rope_parameters", source);
-    if (v->is_object()) c.rope_theta = get_number(*v, "rope_theta", source + ": rope_parameters", c.rope_theta);
+    if (v->is_object()) c.rope_theta = config_number(*v, "rope_theta", source + ": rope_parameters", c.rope_theta);
   }
-  if (get_bool(j, "use_sliding_window", source, false))
+  if (config_bool(j, "use_sliding_window", source, false))
     fail(source, ": use_sliding_window is true: sliding-window attention is not supported (full causal attention "
          "only); set it to false");
   used.insert("use_sliding_window");
@@ -234,10 +234,10 @@ Qwen2Config Qwen2Config::from_json(const json& j, const std::string& source) {
       if ((*v)[i] != "full_attention")
         fail(source, ": layer_types[", i, "] = ", (*v)[i].dump(), " is not supported (full_attention only)");
   }
-  if (const double p = get_number(j, "attention_dropout", source, 0.0); p != 0.0)
+  if (const double p = config_number(j, "attention_dropout", source, 0.0); p != 0.0)
     fail(source, ": attention_dropout ", p, " is not supported (0 only)");
   used.insert("attention_dropout");
-  if (get_bool(j, "use_mrope", source, false)) fail(source, ": use_mrope is true: multimodal rotary is not supported");
+  if (config_bool(j, "use_mrope", source, false)) fail(source, ": use_mrope is true: multimodal rotary is not supported");
   used.insert("use_mrope");
   if (const json* v = use("quantization_config"); v != nullptr && !v->is_null())
     fail(source, ": quantization_config is present: quantized checkpoints are not supported (bf16, f16, f32 only)");
@@ -246,10 +246,10 @@ Qwen2Config Qwen2Config::from_json(const json& j, const std::string& source) {
         v->get<int64_t>() != c.hidden_size / c.num_attention_heads)
       fail(source, ": head_dim ", v->dump(), " is not supported: it must equal hidden_size / num_attention_heads");
   }
-  if (!get_bool(j, "attention_bias", source, true))
+  if (!config_bool(j, "attention_bias", source, true))
     fail(source, ": attention_bias false is not supported (Qwen2 q/k/v projections have biases)");
   used.insert("attention_bias");
-  if (get_bool(j, "mlp_bias", source, false)) fail(source, ": mlp_bias true is not supported (Qwen2's MLP has none)");
+  if (config_bool(j, "mlp_bias", source, false)) fail(source, ": mlp_bias true is not supported (Qwen2's MLP has none)");
   used.insert("mlp_bias");
 
   for (const auto& [k, v] : j.items())

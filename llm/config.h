@@ -23,6 +23,12 @@ const char* dtype_name(DType d);          // "f32", "bf16", "f16"
 const char* hf_dtype_name(DType d);       // "float32", "bfloat16", "float16"
 int64_t dtype_bytes(DType d);
 
+// Typed values of a parsed config.json; `source` (the path) prefixes every error. An absent or null
+// key gives the fallback; config_int without one (nullptr) fails with "missing key".
+int64_t config_int(const json& j, const char* key, const std::string& source, const int64_t* fallback);
+double config_number(const json& j, const char* key, const std::string& source, double fallback);
+bool config_bool(const json& j, const char* key, const std::string& source, bool fallback);
+
 struct Qwen2Config {
   int64_t vocab_size = 0;               // required
   int64_t hidden_size = 0;              // required

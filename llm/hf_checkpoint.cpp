@@ -169,12 +169,13 @@ Qwen2ForCausalLM load_hf_checkpoint(const std::string& dir, const LoadOptions& o
   return model;
 }
 
-void load_hf_weights(Qwen2ForCausalLM& model, const std::string& dir) {
+CheckpointFiles open_checkpoint_files(const std::string& dir) {
   WeightMap wm = read_weight_map(dir);
   const bool single = wm.shard_of.empty();
+  CheckpointFiles cf;
+  cf.source = wm.source;
 
   // Map every file (a missing shard is named with a tensor the index puts in it).
-  std::map<std::string, std::unique_ptr<safetensors::MappedFile>> files;
   for (const auto& shard : wm.shards) {
     const std::string path = (fs::path(dir) / shard).string();
     if (!fs::exists(path)) {
@@ -184,16 +185,16 @@ void load_hf_weights(Qwen2ForCausalLM& model, const std::string& dir) {
         if (f == shard && count++ == 0) example = name;
       fail(wm.source, ": shard '", shard, "' is missing (it should hold ", count, " tensor(s), e.g. '", example, "')");
     }
-    files[shard] = std::make_unique<safetensors::MappedFile>(path);
+    cf.files[shard] = std::make_unique<safetensors::MappedFile>(path);
   }
   if (single)
-    for (const auto& name : files.begin()->second->names()) wm.shard_of[name] = kSingleFile;
+    for (const auto& name : cf.files.begin()->second->names()) wm.shard_of[name] = kSingleFile;
 
   // The index and the shards agree.
   for (const auto& [name, shard] : wm.shard_of)
-    if (!files.at(shard)->has(name))
+    if (!cf.files.at(shard)->has(name))
       fail(wm.source, ": names tensor '", name, "' in shard '", shard, "', which has no such tensor");
-  for (const auto& [shard, file] : files)
+  for (const auto& [shard, file] : cf.files)
     for (const auto& name : file->names()) {
       auto it = wm.shard_of.find(name);
       if (it == wm.shard_of.end())
@@ -202,39 +203,58 @@ void load_hf_weights(Qwen2ForCausalLM& model, const std::string& dir) {
         fail(file->path(), ": tensor '", name, "' is not listed in ", kIndexFile, " for this shard (the index puts it in '",
              it->second, "')");
     }
+  cf.shard_of = std::move(wm.shard_of);
+  return cf;
+}
 
-  // The checkpoint holds exactly the model's tensors, with the right shapes and supported dtypes.
-  auto weights = hf_named_weights(model);
-  std::set<std::string> expected;
-  for (const auto& kv : weights) expected.insert(kv.first);
-  const Qwen2Config& config = model->config();
-  for (const auto& [name, shard] : wm.shard_of) {
-    if (expected.count(name)) continue;
-    if (name == "lm_head.weight" && config.tie_word_embeddings)
-      fail(files.at(shard)->path(), ": unexpected tensor 'lm_head.weight': config.json says tie_word_embeddings = true "
-           "(the head is the embedding); set it to false or drop the tensor");
-    fail(files.at(shard)->path(), ": unexpected tensor '", name, "' (not a parameter of Qwen2ForCausalLM with this config.json)");
-  }
-  for (const auto& [name, param] : weights) {
-    if (!wm.shard_of.count(name))
-      fail(wm.source, ": tensor '", name, "' is missing",
-           name == "lm_head.weight" ? " (config.json says tie_word_embeddings = false)" : "");
-    const auto& file = *files.at(wm.shard_of.at(name));
+const safetensors::MappedFile& CheckpointFiles::file_of(const std::string& name) const {
+  auto it = shard_of.find(name);
+  if (it == shard_of.end()) fail(source, ": tensor '", name, "' is missing");
+  return *files.at(it->second);
+}
+
+void copy_checkpoint_tensors(const CheckpointFiles& cf, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  // Every tensor is present with the right shape and a supported dtype before anything is copied
+  // (checked in the caller's order, so the first bad tensor of the model is the one named).
+  for (const auto& [name, param] : tensors) {
+    const auto& file = cf.file_of(name);
     const auto& view = file.at(name);
     const std::string what = file.path() + ": tensor '" + name + "'";
     torch_dtype_of(view.dtype, what);
     const std::vector<int64_t> want(param.sizes().begin(), param.sizes().end());
     if (view.shape != want) fail(what, ": shape ", shape_str(view.shape), ", expected ", shape_str(want));
   }
-
   // Copy, file by file in layout order (sequential reads).
-  std::map<std::string, torch::Tensor> by_name(weights.begin(), weights.end());
-  for (const auto& [shard, file] : files) {
+  const std::map<std::string, torch::Tensor> by_name(tensors.begin(), tensors.end());
+  for (const auto& [shard, file] : cf.files) {
     std::vector<std::pair<const char*, std::string>> order;
-    for (const auto& [name, view] : file->tensors()) order.emplace_back(view.data, name);
+    for (const auto& [name, view] : file->tensors())
+      if (by_name.count(name)) order.emplace_back(view.data, name);
     std::sort(order.begin(), order.end());
     for (const auto& item : order) copy_tensor(by_name.at(item.second), *file, item.second);
   }
+}
+
+void load_hf_weights(Qwen2ForCausalLM& model, const std::string& dir) {
+  const CheckpointFiles cf = open_checkpoint_files(dir);
+
+  // The checkpoint holds exactly the model's tensors.
+  auto weights = hf_named_weights(model);
+  std::set<std::string> expected;
+  for (const auto& kv : weights) expected.insert(kv.first);
+  const Qwen2Config& config = model->config();
+  for (const auto& [name, shard] : cf.shard_of) {
+    if (expected.count(name)) continue;
+    if (name == "lm_head.weight" && config.tie_word_embeddings)
+      fail(cf.files.at(shard)->path(), ": unexpected tensor 'lm_head.weight': config.json says tie_word_embeddings = true "
+           "(the head is the embedding); set it to false or drop the tensor");
+    fail(cf.files.at(shard)->path(), ": unexpected tensor '", name, "' (not a parameter of Qwen2ForCausalLM with this config.json)");
+  }
+  for (const auto& [name, param] : weights)
+    if (!cf.shard_of.count(name))
+      fail(cf.source, ": tensor '", name, "' is missing",
+           name == "lm_head.weight" ? " (config.json says tie_word_embeddings = false)" : "");
+  copy_checkpoint_tensors(cf, weights);
 }
 
 void save_hf_checkpoint(Qwen2ForCausalLM& model, const std::string& dir, const SaveOptions& options) {

@@ -22,6 +22,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,7 +55,22 @@ struct SaveOptions {
 };
 void save_hf_checkpoint(Qwen2ForCausalLM& model, const std::string& dir, const SaveOptions& options = {});
 
-// ---- Helpers shared with LoRA adapter files ----
+// ---- Helpers shared with LoRA adapter files and other architectures (llm/bert.h) ----
+
+// The weights files of a checkpoint directory (model.safetensors, or the shards of
+// model.safetensors.index.json), mapped, with the index and the shards checked against each other.
+struct CheckpointFiles {
+  std::string source;  // the index, or model.safetensors: what messages about a missing tensor name
+  std::map<std::string, std::unique_ptr<safetensors::MappedFile>> files;  // by file name
+  std::map<std::string, std::string> shard_of;                            // tensor name -> file name
+  // The file holding `name`; throws conductor::Error naming `source` when none does.
+  const safetensors::MappedFile& file_of(const std::string& name) const;
+};
+CheckpointFiles open_checkpoint_files(const std::string& dir);
+// Copies the named tensors (checkpoint name -> destination parameter) out of the files, after checking,
+// in the given order, that every one is present with the destination's shape and a BF16/F16/F32
+// dtype; file by file in layout order. Tensors of the files not named are not read.
+void copy_checkpoint_tensors(const CheckpointFiles& files, const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
 // Copies tensor `name` of a mapped file into `dst` (shape must match, dtype BF16/F16/F32, converted),
 // chunk by chunk, releasing the mapped pages behind it. Errors name the file and the tensor.
