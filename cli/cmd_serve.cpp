@@ -21,7 +21,9 @@
 #include "core/signals.h"
 #include "envs/conductor_live.h"
 #include "policies/export.h"
+#include "serve/api_keys.h"
 #include "serve/load_gen.h"
+#include "serve/redis_usage.h"
 #include "serve/replay_server.h"
 #include "serve/service.h"
 #include "core/random.h"
@@ -32,6 +34,26 @@ namespace {
 
 using serve::ConductorService;
 using serve::HttpServerOptions;
+
+// SIGHUP as a request to reload the keys file: a flag the serve loop polls.
+std::atomic<bool> g_reload{false};
+extern "C" void conductor_on_sighup(int) { g_reload.store(true); }
+class ReloadSignal {
+ public:
+  ReloadSignal() {
+    struct sigaction sa {};
+    sa.sa_handler = conductor_on_sighup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, &old_);
+  }
+  ~ReloadSignal() { sigaction(SIGHUP, &old_, nullptr); }
+  ReloadSignal(const ReloadSignal&) = delete;
+  ReloadSignal& operator=(const ReloadSignal&) = delete;
+  static bool take() { return g_reload.exchange(false); }
+
+ private:
+  struct sigaction old_ {};
+};
 
 std::shared_ptr<serve::Router> router_for_export(const std::string& dir) {
   LoadedExport e = load_export_bundle(dir);
@@ -74,7 +96,12 @@ void setup_serve(CLI::App& app) {
   auto body_limit = std::make_shared<int64_t>(0);
   auto sets = std::make_shared<std::vector<std::string>>();
   auto log_dir = std::make_shared<std::string>();
+  auto keys_file = std::make_shared<std::string>();
+  auto allow_unauthenticated = std::make_shared<bool>(false);
   cmd->add_option("--export", *dir, "Export directory (conductor export)")->required();
+  cmd->add_option("--keys", *keys_file, "Client API keys file (sha256 of each key; reloaded on SIGHUP), as auth.keys_file");
+  cmd->add_flag("--allow-unauthenticated", *allow_unauthenticated,
+                "Listen on a non-loopback --host without a keys file (anyone reaching it can spend the provider keys)");
   cmd->add_option("--log-dir", *log_dir, "Append every decision (and feedback) as JSONL rows to files in this directory");
   cmd->add_option("--config", *config, "serve.yaml: server options and gateway providers");
   cmd->add_option("--set", *sets, "Override a serve.yaml key: a.b=value (repeatable)");
@@ -91,18 +118,37 @@ void setup_serve(CLI::App& app) {
     if (*threads > 0) cfg.server.threads = *threads;
     if (*body_limit > 0) cfg.server.body_limit_bytes = static_cast<std::size_t>(*body_limit);
     if (!log_dir->empty()) cfg.log.dir = *log_dir;
+    if (!keys_file->empty()) cfg.auth.keys_file = *keys_file;
+    if (*allow_unauthenticated) cfg.auth.allow_unauthenticated = true;
     auto router = router_for_export(*dir);
     std::shared_ptr<serve::Gateway> gateway;
     if (cfg.gateway) gateway = std::make_shared<serve::Gateway>(router, *cfg.gateway);
+    std::shared_ptr<serve::ApiKeys> keys;
+    if (!cfg.auth.keys_file.empty()) {
+      std::shared_ptr<serve::UsageStore> usage;
+      if (!cfg.auth.redis_url.empty()) usage = std::make_shared<serve::RedisUsage>(cfg.auth.redis_url);
+      else usage = std::make_shared<serve::LocalUsage>();
+      keys = std::make_shared<serve::ApiKeys>(cfg.auth.keys_file, router->world().workers(), usage);
+    }
     StopSignals signals(/*ignore_sigpipe=*/true);
-    ConductorService service(router, gateway, cfg.server, cfg.exploration, cfg.log);
+    ReloadSignal reload;
+    ConductorService service(router, gateway, cfg.server, cfg.exploration, cfg.log, keys,
+                             cfg.auth.allow_unauthenticated);
     service.start();
     log_info("conductor serve: ", router->model_version(), " on http://", cfg.server.host, ":", service.port(), " (",
              cfg.server.threads, " threads, ", router->world().workers().size(), " workers, gateway ",
              gateway ? std::to_string(cfg.gateway->providers.size()) + " providers" : std::string("off"),
              ", exploration ", cfg.exploration.id(), ", decision log ",
-             cfg.log.dir.empty() ? std::string("off") : cfg.log.dir, ")");
-    const int sig = StopSignals::wait();
+             cfg.log.dir.empty() ? std::string("off") : cfg.log.dir, ", API keys ",
+             keys ? std::to_string(keys->size()) + " (" + keys->usage().kind() + " counters)" : std::string("off"), ")");
+    while (StopSignals::received() == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (ReloadSignal::take()) {
+        if (keys) keys->reload();
+        else log_info("conductor serve: SIGHUP: no keys file to reload");
+      }
+    }
+    const int sig = StopSignals::received();
     log_info("conductor serve: ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining in-flight requests");
     service.drain(30.0);
     service.wait();

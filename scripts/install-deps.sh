@@ -14,6 +14,7 @@ PKGS=(
   python3 python3-h5py python3-numpy        # format interoperability test (h5py reads our traces)
   wrk curl                                  # serving load benchmark; the README's serve example
   libutf8proc-dev libpcre2-dev              # tokenizer: NFC normalization, Unicode-aware pre-tokenizer regex
+  libhiredis-dev redis-server               # gateway API keys: counters shared by replicas; its test starts a redis-server
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -60,6 +60,7 @@ json DecisionRecorder::row(const LoggedDecision& d) const {
   j["type"] = "decision";
   j["request_id"] = d.request_id;
   j["endpoint"] = d.endpoint;
+  if (!d.key_id.empty()) j["key_id"] = d.key_id;
   j["timestamp_ms"] = d.timestamp_ms;
   j["query_id"] = d.query_id;
   if (!log_ || log_->config().log_query_text) j["text"] = d.query.text;

@@ -29,7 +29,8 @@ struct LoggedStep {
 
 struct LoggedDecision {
   std::string request_id;
-  std::string endpoint;        // "route" | "chat"
+  std::string endpoint;        // "route" | "chat" | "messages"
+  std::string key_id;          // the client's API key id ("" = keys off); never the key
   std::string query_id;        // the client's, else "sha256:<16 hex of the text>"
   LiveQuery query;             // as the episode saw it (input_tokens resolved)
   std::vector<LoggedStep> steps;

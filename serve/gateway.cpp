@@ -13,10 +13,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "core/log.h"
+#include "serve/sse.h"
 #include "traces/tokens.h"
 #include "traces/trace_set.h"
 
@@ -104,28 +106,41 @@ struct Upstream {
     Clock::time_point deadline;
     double timeout_s = 0;
     ConnectionPool::Callback done;
+    ConnectionPool::DataCallback on_data;
     std::optional<net::steady_timer> timer;
-    bool taken = false;
+    bool taken = false;          // left the queue (sent, timed out or cancelled)
+    bool sent = false;
+    bool cancel_requested = false;
+    ConnectionPool::CallCancel op_cancel;  // once sent
   };
   std::mutex mu;
   int in_flight = 0;
   std::deque<std::shared_ptr<Pending>> queue;
   std::atomic<uint64_t> queued_total{0};
 
-  // Sends now if a slot is free, else waits in the queue (within the call's timeout).
-  void call(net::io_context& ioc, ClientRequest request, double timeout, ConnectionPool::Callback done) {
-    std::unique_lock<std::mutex> lk(mu);
-    if (in_flight < max_concurrency) {
-      ++in_flight;
-      lk.unlock();
-      send(std::move(request), timeout, std::move(done));
-      return;
-    }
+  // Sends now if a slot is free, else waits in the queue (within the call's timeout). With
+  // `on_data` a 200 body is streamed (serve/http_client.h). The returned function cancels the call
+  // wherever it is (queued or sent); `done` is called exactly once either way.
+  ConnectionPool::CallCancel call(net::io_context& ioc, ClientRequest request, double timeout,
+                                  ConnectionPool::Callback done, ConnectionPool::DataCallback on_data = nullptr) {
     auto p = std::make_shared<Pending>();
     p->request = std::move(request);
     p->timeout_s = timeout;
     p->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
     p->done = std::move(done);
+    p->on_data = std::move(on_data);
+    std::weak_ptr<Pending> weak = p;
+    ConnectionPool::CallCancel canceller = [this, weak] {
+      if (auto q = weak.lock()) cancel(q);
+    };
+    std::unique_lock<std::mutex> lk(mu);
+    if (in_flight < max_concurrency) {
+      ++in_flight;
+      p->taken = true;
+      lk.unlock();
+      send(p, timeout);
+      return canceller;
+    }
     p->timer.emplace(ioc, p->deadline);
     queue.push_back(p);
     queued_total.fetch_add(1, std::memory_order_relaxed);
@@ -138,23 +153,55 @@ struct Upstream {
         p->taken = true;
         queue.erase(std::remove(queue.begin(), queue.end(), p), queue.end());
       }
-      ClientResult r;
-      r.error_kind = CallErrorKind::kTimeout;
       char buf[160];
       std::snprintf(buf, sizeof buf, "no free connection slot (max_concurrency %d) within %g s", max_concurrency,
                     p->timeout_s);
-      r.error = "call to " + url.origin() + " queued: " + buf;
-      auto cb = std::move(p->done);
-      cb(std::move(r));
+      complete_unsent(p, CallErrorKind::kTimeout, "call to " + url.origin() + " queued: " + buf);
     });
+    return canceller;
   }
 
-  void send(ClientRequest request, double timeout, ConnectionPool::Callback done) {
-    pool->async_request(std::move(request), timeout, kMaxResponseBytes,
-                        [this, done = std::move(done)](ClientResult r) mutable {
-                          release();
-                          done(std::move(r));
-                        });
+  void complete_unsent(const std::shared_ptr<Pending>& p, CallErrorKind kind, std::string what) {
+    ClientResult r;
+    r.error_kind = kind;
+    r.error = std::move(what);
+    auto cb = std::move(p->done);
+    cb(std::move(r));
+  }
+
+  void cancel(const std::shared_ptr<Pending>& p) {
+    std::unique_lock<std::mutex> lk(mu);
+    p->cancel_requested = true;
+    if (!p->sent) {
+      if (p->taken) return;  // timed out in the queue, or being sent: send() sees the request
+      p->taken = true;
+      queue.erase(std::remove(queue.begin(), queue.end(), p), queue.end());
+      lk.unlock();
+      p->timer->cancel();
+      return complete_unsent(p, CallErrorKind::kCancelled, "call to " + url.origin() + " cancelled while queued");
+    }
+    auto c = p->op_cancel;
+    lk.unlock();
+    if (c) c();
+  }
+
+  void send(const std::shared_ptr<Pending>& p, double timeout) {
+    auto c = pool->async_request(
+        std::move(p->request), timeout, kMaxResponseBytes,
+        [this, p](ClientResult r) {
+          release();
+          auto cb = std::move(p->done);
+          cb(std::move(r));
+        },
+        p->on_data);
+    bool cancel_now = false;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      p->sent = true;
+      p->op_cancel = c;
+      cancel_now = p->cancel_requested;
+    }
+    if (cancel_now) c();
   }
 
   void release() {
@@ -175,7 +222,7 @@ struct Upstream {
     if (!next) return;
     next->timer->cancel();
     const double left = std::chrono::duration<double>(next->deadline - Clock::now()).count();
-    send(std::move(next->request), std::max(0.001, left), std::move(next->done));
+    send(next, std::max(0.001, left));
   }
 
   std::pair<int, int> load() {
@@ -221,6 +268,9 @@ GatewayConfig GatewayConfig::parse(ConfigReader r) {
   c.max_idle_connections = r.get_in<int>("max_idle_connections", c.max_idle_connections, 0, 1 << 16);
   c.keepalive_idle_s = r.get_in<double>("keepalive_idle_s", c.keepalive_idle_s, 0.0, 3600.0);
   c.fallback = r.get<bool>("fallback", c.fallback);
+  c.model_id = r.get<std::string>("model_id", c.model_id);
+  if (c.model_id.empty()) r.fail_at("model_id", "the conductor's model id must not be empty");
+  if (r.has("direct_workers")) c.direct_workers = r.get<std::vector<std::string>>("direct_workers", {});
   if (r.has("circuit_breaker")) c.circuit_breaker = CircuitBreakerConfig::parse(r.child("circuit_breaker"));
   for (auto& p : r.child_list("providers")) c.providers.push_back(ProviderConfig::parse(p));
   if (c.providers.empty()) r.fail_at("providers", "the gateway needs at least one provider");
@@ -240,28 +290,57 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::shared_ptr<DecisionRecorder> recorder;
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> completion_id{1};
+  int64_t created = 0;                          // start-up time (the models' `created`)
+  std::vector<std::string> configured_workers;  // workers with a provider, in the export's order
 
   explicit Impl(int n_threads) : ioc(n_threads) {}
+  int direct_worker_of(const json& chat_request, const ClientIdentity& who) const;
 };
 
 namespace {
 
-// One chat request: the conductor's episode as a chain of callbacks (no thread waits on it).
+// How a request came in and how it is answered: the OpenAI door (/v1/chat/completions) or the
+// Anthropic door (/v1/messages), streamed or not.
+struct Door {
+  ApiKind api = ApiKind::kOpenAI;
+  bool stream = false;
+  bool include_usage = false;  // openai stream_options.include_usage
+};
+
+// One chat request: the conductor's episode as a chain of callbacks on the request's strand (no
+// thread waits on it).
 class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
  public:
-  ChatRequest(std::shared_ptr<Gateway::Impl> gw, json request, Responder respond)
-      : gw_(std::move(gw)), request_(std::move(request)), respond_(std::move(respond)), rng_(0) {}
+  ChatRequest(std::shared_ptr<Gateway::Impl> gw, json request, Responder respond, Door door, ClientIdentity who,
+              int direct_worker, std::shared_ptr<RequestCancel> cancel)
+      : gw_(std::move(gw)),
+        strand_(net::make_strand(gw_->ioc)),
+        request_(std::move(request)),
+        respond_(std::move(respond)),
+        door_(door),
+        who_(std::move(who)),
+        direct_worker_(direct_worker),
+        client_cancel_(std::move(cancel)),
+        rng_(0) {}
 
   ~ChatRequest() { gw_->in_flight.fetch_sub(1); }
 
   void start() {
-    try {
-      begin();
-    } catch (const HttpError& e) {
-      respond_(json_error(e.status(), e.what(), e.type()));
-    } catch (const std::exception& e) {
-      respond_(json_error(500, std::string("gateway error: ") + e.what(), "server_error"));
+    if (client_cancel_) {
+      std::weak_ptr<ChatRequest> weak = shared_from_this();
+      client_cancel_->on_cancel([weak] {
+        if (auto self = weak.lock()) net::dispatch(self->strand_, [self] { self->on_client_gone(); });
+      });
     }
+    net::dispatch(strand_, [self = shared_from_this()] {
+      try {
+        self->begin();
+      } catch (const HttpError& e) {
+        self->respond_(client_error(self->door_.api, e.status(), e.what(), e.type()));
+      } catch (const std::exception& e) {
+        self->respond_(client_error(self->door_.api, 500, std::string("gateway error: ") + e.what(), "server_error"));
+      }
+    });
   }
 
  private:
@@ -296,6 +375,16 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       if (q_.price_factor.size() != static_cast<std::size_t>(n_workers)) q_.price_factor.assign(n_workers, 1.0);
       q_.price_factor[w] = gw_->upstreams[u]->cfg.price_factor;
     }
+    // The client's key may use only some workers: naming another is refused, the rest are masked.
+    if (!who_.workers.empty() && request_.contains("conductor") && request_["conductor"].contains("available"))
+      for (const auto& name : request_["conductor"]["available"])
+        if (std::find(who_.workers.begin(), who_.workers.end(), name.get<std::string>()) == who_.workers.end())
+          throw HttpError(403, "the API key '" + who_.key_id + "' may not use the worker '" + name.get<std::string>() + "'",
+                          "permission_error");
+    if (!who_.workers.empty())
+      for (int w = 0; w < n_workers; ++w)
+        if (std::find(who_.workers.begin(), who_.workers.end(), world().workers()[w]) == who_.workers.end())
+          q_.available[w] = 0;
     const auto now = Clock::now();
     int callable = 0;
     for (int w = 0; w < n_workers; ++w) {
@@ -304,6 +393,9 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       if (u < 0 || !gw_->upstreams[u]->breaker.available(now)) q_.available[w] = 0;
       callable += q_.available[w];
     }
+    if (direct_worker_ >= 0 && !q_.available[direct_worker_])
+      throw HttpError(503, "worker '" + world().workers()[direct_worker_] + "' is not available now (circuit open)",
+                      "service_unavailable");
     if (callable == 0)
       throw HttpError(503, "no configured provider is available for this request (unconfigured, excluded or circuit open)",
                       "service_unavailable");
@@ -317,17 +409,34 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       std::snprintf(buf, sizeof buf, "req_%llu", static_cast<unsigned long long>(gw_->completion_id.load()));
       request_id_ = buf;
     }
+    completion_id_ = gw_->completion_id.fetch_add(1);
     logged_.request_id = request_id_;
-    logged_.endpoint = "chat";
+    logged_.endpoint = door_.api == ApiKind::kAnthropic ? "messages" : "chat";
+    logged_.key_id = who_.key_id;
     logged_.timestamp_ms = unix_time_ms();
     logged_.query = q_;
     episode_ = world().start(q_);
     tried_.assign(n_workers, 0);
     finish_rule_ = world().default_finish_rule();
+    if (direct_worker_ >= 0) {
+      // A worker named as the model: one call, no policy decision (not logged as one).
+      LoggedStep step;
+      step.action = call_action(direct_worker_);
+      logged_.steps.push_back(step);
+      return start_call(direct_worker_, /*fallback=*/false, /*last=*/true);
+    }
     next_step();
   }
 
+  int call_action(int w) const {
+    for (std::size_t a = 0; a < world().actions().size(); ++a)
+      if (world().actions()[a].kind == ActionInfo::Kind::kCall && world().actions()[a].worker == w)
+        return static_cast<int>(a);
+    return -1;
+  }
+
   void next_step() {
+    if (cancelled_) return finish();
     if (episode_->steps() >= world().max_steps()) return after_policy();
     Decision d;
     try {
@@ -347,12 +456,27 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       finished_by_policy_ = true;
       return after_policy();
     }
-    start_call(a.worker, /*fallback=*/false);
+    start_call(a.worker, /*fallback=*/false, certainly_last(a.worker, d));
   }
 
-  void start_call(int w, bool fallback) {
+  // Whether the answer of a call to `w` (if it succeeds) is certainly the one returned: the step
+  // budget is then used or the mask leaves no other call, and either nothing has answered yet (any
+  // finish rule picks the only answer) or the workflow ends at max_steps with the rule `last`.
+  bool certainly_last(int w, const Decision& d) const {
+    const bool budget_used = episode_->steps() + 1 >= world().max_steps();
+    bool other_call = false;
+    const auto& actions = world().actions();
+    for (std::size_t a = 0; a < actions.size() && a < d.mask.size(); ++a)
+      if (d.mask[a] && actions[a].kind == ActionInfo::Kind::kCall && actions[a].worker != w) other_call = true;
+    if (!answered()) return budget_used || !other_call;
+    return budget_used && world().default_finish_rule() == "last";
+  }
+
+  void start_call(int w, bool fallback, bool last) {
     current_worker_ = w;
     current_fallback_ = fallback;
+    // Fallback calls come only while nothing has answered: a success is the answer.
+    relay_ = door_.stream && (last || fallback);
     attempt_ = 0;
     backoff_ = gw_->config.backoff_initial_s;
     call_t0_ = Clock::now();
@@ -363,6 +487,8 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
   Upstream& upstream() { return *gw_->upstreams[gw_->upstream_of_worker[current_worker_]]; }
 
   void attempt() {
+    retry_timer_.reset();
+    if (cancelled_) return call_failed_cancelled();
     Upstream& up = upstream();
     attempt_t0_ = Clock::now();
     if (!up.breaker.try_acquire(attempt_t0_, &probe_))
@@ -370,23 +496,96 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     if (gw_->metrics) gw_->metrics->count_worker_call(current_worker_);
     ClientRequest req;
     try {
-      req = up.adapter->build(request_, up.cfg.model, up.api_key);
+      req = relay_ ? up.adapter->build_stream(request_, up.cfg.model, up.api_key)
+                   : up.adapter->build(request_, up.cfg.model, up.api_key);
     } catch (const Error& e) {
       if (probe_) up.breaker.release_probe();
       return call_failed(UpstreamError::kBadRequest, "bad_request", -1.0, false);
     }
     auto self = shared_from_this();
-    up.call(gw_->ioc, std::move(req), up.timeout_s, [self](ClientResult r) { self->on_response(std::move(r)); });
+    ConnectionPool::DataCallback on_data;
+    reader_.reset();
+    stream_failure_.reset();
+    if (relay_) {
+      reader_ = up.adapter->stream_reader();
+      on_data = [self](std::string piece) {
+        net::dispatch(self->strand_, [self, piece = std::move(piece)] { self->on_piece(piece); });
+      };
+    }
+    call_cancel_ = up.call(
+        gw_->ioc, std::move(req), up.timeout_s,
+        [self](ClientResult r) {
+          net::dispatch(self->strand_, [self, r = std::move(r)]() mutable { self->on_response(std::move(r)); });
+        },
+        std::move(on_data));
+  }
+
+  // A piece of a streamed answer: its text goes to the client at once.
+  void on_piece(const std::string& piece) {
+    if (cancelled_ || stream_failure_ || !reader_) return;
+    std::vector<std::string> texts;
+    try {
+      reader_->feed(piece, &texts);
+    } catch (const StreamFailure& e) {
+      stream_failure_ = e.error();
+    } catch (const RequestRefused& e) {
+      stream_failure_ = ClassifiedError{UpstreamError::kBadRequest, false, -1.0, e.what()};
+    } catch (const Error& e) {
+      stream_failure_ = ClassifiedError{UpstreamError::kBadResponse, true, -1.0, e.what()};
+    }
+    for (const auto& t : texts) relay_text(t);
+    if (stream_failure_ && call_cancel_) call_cancel_();
+  }
+
+  void relay_text(const std::string& t) {
+    if (!out_) {
+      // The first token: status and headers go out now (the route so far, ending with this call).
+      out_ = std::make_shared<BodyStream>();
+      enc_ = make_sse_encoder(door_.api, answer_id(), world().workers()[current_worker_], door_.include_usage);
+      std::string route;
+      double cost = 0;
+      for (std::size_t i = 0; i < results_.size(); ++i) {
+        route += route_[i] + ",";
+        cost += results_[i].cost_usd;
+      }
+      route += world().workers()[current_worker_];
+      HttpResponse head;
+      head.content_type = "text/event-stream";
+      head.stream = out_;
+      head.headers = {{"x-conductor-route", route},
+                      {"x-conductor-cost-usd", fmt_g(cost)},
+                      {"x-conductor-model-version", gw_->router->model_version()},
+                      {"x-conductor-steps", std::to_string(results_.size() + 1)},
+                      {"x-conductor-request-id", request_id_},
+                      {"x-conductor-stream", "relayed"}};
+      out_->write(enc_->begin());
+      respond_(std::move(head));
+    }
+    out_->write(enc_->delta(t));
+  }
+
+  void on_client_gone() {
+    if (cancelled_ || done_) return;
+    cancelled_ = true;
+    if (call_cancel_) call_cancel_();
+    if (retry_timer_) retry_timer_->cancel();
   }
 
   void on_response(ClientResult r) {
+    call_cancel_ = nullptr;
+    if (cancelled_) return call_failed_cancelled();
     Upstream& up = upstream();
+    if (stream_failure_) {
+      const ClassifiedError e = *stream_failure_;
+      log_warn("gateway: ", world().workers()[current_worker_], ": the streamed answer failed: ", e.message);
+      return call_failed(e.kind, "stream_" + std::string(upstream_error_name(e.kind)), e.retry_after_s, e.retryable);
+    }
     if (!r.ok) {
       UpstreamError kind = r.error_kind == CallErrorKind::kTimeout   ? UpstreamError::kTimeout
                            : r.error_kind == CallErrorKind::kConnect ? UpstreamError::kConnect
                            : r.error_kind == CallErrorKind::kTls     ? UpstreamError::kTls
                                                                      : UpstreamError::kBadResponse;
-      if (kind == UpstreamError::kTls) log_warn("gateway: ", r.error);
+      if (kind == UpstreamError::kTls || kind == UpstreamError::kBadResponse) log_warn("gateway: ", r.error);
       return call_failed(kind, upstream_error_name(kind), -1.0, upstream_error_retryable(kind));
     }
     if (r.response.status != 200) {
@@ -396,9 +595,12 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     }
     ProviderAnswer a;
     try {
-      a = up.adapter->parse(r.response.body);
+      a = reader_ ? reader_->finish() : up.adapter->parse(r.response.body);
     } catch (const RequestRefused&) {
       return call_failed(UpstreamError::kBadRequest, "refused", -1.0, false);
+    } catch (const StreamFailure& e) {
+      return call_failed(e.error().kind, "stream_" + std::string(upstream_error_name(e.error().kind)),
+                         e.error().retry_after_s, e.error().retryable);
     } catch (const Error&) {
       return call_failed(UpstreamError::kBadResponse, "bad_response", -1.0, true);
     }
@@ -430,7 +632,18 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     c.latency_s = earlier_attempts_s_ + (a.simulated_latency_s >= 0 ? a.simulated_latency_s : seconds_since(attempt_t0_));
     prompt_tokens_total_ += prompt_tokens;
     completion_tokens_total_ += completion_tokens;
-    call_done(std::move(c), "");
+    stop_reason_ = a.stop_reason.empty() ? "stop" : a.stop_reason;
+    call_done(std::move(c), "", stop_reason_);
+  }
+
+  // The client went away: the call in flight ends here (not a provider failure) and so does the request.
+  void call_failed_cancelled() {
+    if (probe_) upstream().breaker.release_probe();
+    CallResult c;
+    c.worker = current_worker_;
+    c.error = kServerError;
+    c.latency_s = earlier_attempts_s_ + seconds_since(attempt_t0_);
+    call_done(std::move(c), "cancelled", "");
   }
 
   void call_failed(UpstreamError kind, const std::string& label, double retry_after_s, bool retryable) {
@@ -445,7 +658,8 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     earlier_attempts_s_ += this_attempt;
     const GatewayConfig& cfg = gw_->config;
     const bool wait_too_long = retry_after_s > cfg.max_retry_after_s;
-    if (retryable && !wait_too_long && attempt_ < cfg.retries) {
+    // Once tokens went to the client the answer cannot be taken back: no retry.
+    if (retryable && !wait_too_long && attempt_ < cfg.retries && !out_) {
       double wait = backoff_;
       if (retry_after_s >= 0) wait = std::max(wait, retry_after_s);
       backoff_ *= cfg.backoff_multiplier;
@@ -453,19 +667,19 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       if (retry_after_s >= 0) retry_after_waited_s_ += wait;
       earlier_attempts_s_ += wait;
       if (gw_->metrics) gw_->metrics->count_worker_retry(current_worker_);
-      auto timer = std::make_shared<net::steady_timer>(
-          gw_->ioc, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait)));
-      timer->async_wait([self = shared_from_this(), timer](boost::system::error_code) { self->attempt(); });
+      retry_timer_ = std::make_shared<net::steady_timer>(
+          strand_, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait)));
+      retry_timer_->async_wait([self = shared_from_this()](boost::system::error_code) { self->attempt(); });
       return;
     }
     CallResult c;
     c.worker = current_worker_;
     c.error = error_code_of(kind);
     c.latency_s = earlier_attempts_s_;
-    call_done(std::move(c), label);
+    call_done(std::move(c), label, "");
   }
 
-  void call_done(CallResult c, const std::string& failure) {
+  void call_done(CallResult c, const std::string& failure, const std::string& stop_reason) {
     const int w = current_worker_;
     tried_[w] = 1;
     route_.push_back(world().workers()[w] + (failure.empty() ? "" : "!" + failure));
@@ -477,9 +691,7 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     retry_after_waited_s_ = 0.0;
     if (current_fallback_) {
       LoggedStep step;
-      for (std::size_t a = 0; a < world().actions().size(); ++a)
-        if (world().actions()[a].kind == ActionInfo::Kind::kCall && world().actions()[a].worker == w)
-          step.action = static_cast<int>(a);
+      step.action = call_action(w);
       step.fallback = true;
       logged_.steps.push_back(step);
     }
@@ -489,6 +701,9 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
     step.result.answer_text.clear();
     step.failure = failure;
     results_.push_back(std::move(c));
+    stop_reasons_.push_back(stop_reason);
+    // The client is gone, tokens of this call went out (its end is the end), or a named worker answered.
+    if (cancelled_ || out_ || direct_worker_ >= 0) return finish();
     if (current_fallback_) return next_fallback(results_.back().error == kOk);
     episode_->record_call(results_.back());
     next_step();
@@ -501,7 +716,7 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
   }
 
   void after_policy() {
-    if (!finished_by_policy_ && !answered() && gw_->config.fallback) {
+    if (!finished_by_policy_ && !answered() && gw_->config.fallback && !cancelled_) {
       // Re-route past the policy's horizon: remaining workers by the policy's last probabilities.
       const auto& actions = world().actions();
       for (int w = 0; w < static_cast<int>(tried_.size()); ++w)
@@ -519,11 +734,17 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
   }
 
   void next_fallback(bool got_answer) {
-    if (got_answer || fallback_pos_ >= fallback_order_.size()) return finish();
-    start_call(fallback_order_[fallback_pos_++], /*fallback=*/true);
+    if (got_answer || fallback_pos_ >= fallback_order_.size() || cancelled_) return finish();
+    start_call(fallback_order_[fallback_pos_++], /*fallback=*/true, /*last=*/true);
+  }
+
+  std::string answer_id() const {
+    return (door_.api == ApiKind::kAnthropic ? "msg_conductor_" : "chatcmpl-conductor-") + std::to_string(completion_id_);
   }
 
   void finish() {
+    if (done_) return;
+    done_ = true;
     const LiveWorld& w = world();
     std::string route_header;
     double cost = 0.0, latency = 0.0;
@@ -532,6 +753,7 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
       cost += results_[i].cost_usd;
       latency += results_[i].latency_s;
     }
+    if (who_.charge) who_.charge(cost);
     const std::string version = gw_->router->model_version();
     std::vector<std::pair<std::string, std::string>> headers = {
         {"x-conductor-route", route_header},
@@ -539,64 +761,116 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
         {"x-conductor-model-version", version},
         {"x-conductor-steps", std::to_string(results_.size())},
         {"x-conductor-request-id", request_id_}};
-    const int pick = w.final_call(finish_rule_, results_);
+    const int pick = cancelled_ ? -1 : w.final_call(finish_rule_, results_);
+    const json summary = {{"request_id", request_id_},
+                          {"route", route_json_},
+                          {"finish_rule", finish_rule_},
+                          {"cost_usd", cost},
+                          {"latency_s", latency},
+                          {"model_version", version}};
+    const std::string failed = results_.empty() ? "no worker could be called for this request"
+                                                : "every worker failed: " + route_header;
     HttpResponse resp;
-    if (pick < 0) {
-      resp = json_error(results_.empty() ? 503 : 502,
-                        results_.empty() ? "no worker could be called for this request"
-                                         : "every worker failed: " + route_header,
-                        "upstream_error");
+    if (cancelled_) {
+      resp = client_error(door_.api, 499, "the client closed the connection", "cancelled");
+    } else if (out_) {
+      // Tokens already went out: the stream ends with the summary, or with an error event.
+      if (pick >= 0 && pick + 1 == static_cast<int>(results_.size()))
+        out_->write(enc_->end(stop_reasons_[pick], prompt_tokens_total_, completion_tokens_total_,
+                              {{"conductor", summary}}));
+      else
+        out_->write(enc_->error("the streamed answer failed: " + route_header, "upstream_error", 502));
+      resp.status = pick >= 0 ? 200 : 502;
+    } else if (pick < 0) {
+      resp = client_error(door_.api, results_.empty() ? 503 : 502, failed, "upstream_error");
     } else {
       const CallResult& chosen = results_[pick];
-      json out = {{"id", "chatcmpl-conductor-" + std::to_string(gw_->completion_id.fetch_add(1))},
-                  {"object", "chat.completion"},
-                  {"created", static_cast<int64_t>(std::time(nullptr))},
-                  {"model", w.workers()[chosen.worker]},
-                  {"choices", json::array({{{"index", 0},
-                                            {"message", {{"role", "assistant"}, {"content", chosen.answer_text}}},
-                                            {"finish_reason", "stop"}}})},
-                  {"usage",
-                   {{"prompt_tokens", prompt_tokens_total_},
-                    {"completion_tokens", completion_tokens_total_},
-                    {"total_tokens", prompt_tokens_total_ + completion_tokens_total_}}},
-                  {"conductor",
-                   {{"request_id", request_id_},
-                    {"route", route_json_},
-                    {"finish_rule", finish_rule_},
-                    {"cost_usd", cost},
-                    {"latency_s", latency},
-                    {"model_version", version}}}};
-      resp.body = out.dump();
-      logged_.answered_by = chosen.worker;
+      const std::string model = w.workers()[chosen.worker];
+      if (door_.stream) {
+        // The answer is known only now: it goes out as one stream.
+        auto enc = make_sse_encoder(door_.api, answer_id(), model, door_.include_usage);
+        resp.content_type = "text/event-stream";
+        resp.body = enc->begin() + enc->delta(chosen.answer_text) +
+                    enc->end(stop_reasons_[pick], prompt_tokens_total_, completion_tokens_total_, {{"conductor", summary}});
+        headers.emplace_back("x-conductor-stream", "buffered");
+      } else if (door_.api == ApiKind::kAnthropic) {
+        resp.body = json{{"id", answer_id()},
+                         {"type", "message"},
+                         {"role", "assistant"},
+                         {"model", model},
+                         {"content", json::array({{{"type", "text"}, {"text", chosen.answer_text}}})},
+                         {"stop_reason", anthropic_stop_reason_of(stop_reasons_[pick])},
+                         {"stop_sequence", nullptr},
+                         {"usage", {{"input_tokens", prompt_tokens_total_}, {"output_tokens", completion_tokens_total_}}},
+                         {"conductor", summary}}
+                        .dump();
+      } else {
+        resp.body = json{{"id", answer_id()},
+                         {"object", "chat.completion"},
+                         {"created", static_cast<int64_t>(std::time(nullptr))},
+                         {"model", model},
+                         {"choices", json::array({{{"index", 0},
+                                                   {"message", {{"role", "assistant"}, {"content", chosen.answer_text}}},
+                                                   {"finish_reason", stop_reasons_[pick]}}})},
+                         {"usage",
+                          {{"prompt_tokens", prompt_tokens_total_},
+                           {"completion_tokens", completion_tokens_total_},
+                           {"total_tokens", prompt_tokens_total_ + completion_tokens_total_}}},
+                         {"conductor", summary}}
+                        .dump();
+      }
     }
-    resp.headers = headers;
+    if (pick >= 0) logged_.answered_by = results_[pick].worker;
     logged_.status = resp.status;
-    if (gw_->recorder && !logged_.steps.empty()) gw_->recorder->record(logged_);
+    if (gw_->recorder && !logged_.steps.empty() && direct_worker_ < 0) gw_->recorder->record(logged_);
+    if (out_) {
+      out_->end();
+      return;
+    }
+    resp.headers.insert(resp.headers.end(), headers.begin(), headers.end());
     respond_(std::move(resp));
   }
 
   std::shared_ptr<Gateway::Impl> gw_;
+  net::strand<net::io_context::executor_type> strand_;
   json request_;
   Responder respond_;
+  Door door_;
+  ClientIdentity who_;
+  int direct_worker_ = -1;
+  std::shared_ptr<RequestCancel> client_cancel_;
   LiveQuery q_;
   std::unique_ptr<LiveEpisode> episode_;
   Rng rng_;
   std::string request_id_;
+  uint64_t completion_id_ = 0;
   LoggedDecision logged_;
   std::vector<CallResult> results_;
+  std::vector<std::string> stop_reasons_;
   std::vector<std::string> route_;
   json route_json_ = json::array();
   std::vector<uint8_t> tried_;
   std::vector<float> last_probs_;
   std::string finish_rule_;
+  std::string stop_reason_;
   bool finished_by_policy_ = false;
+  bool cancelled_ = false;  // the client went away
+  bool done_ = false;
   std::map<std::string, int32_t> text_ids_;
   std::vector<int> fallback_order_;
   std::size_t fallback_pos_ = 0;
   long prompt_tokens_total_ = 0, completion_tokens_total_ = 0;
+  // Relayed streaming: the client's stream (once the first token went out) and its encoder.
+  std::shared_ptr<BodyStream> out_;
+  std::unique_ptr<SseEncoder> enc_;
   // The call in progress.
   int current_worker_ = -1;
   bool current_fallback_ = false;
+  bool relay_ = false;  // streamed from the provider and relayed as it arrives
+  std::unique_ptr<StreamReader> reader_;
+  std::optional<ClassifiedError> stream_failure_;
+  ConnectionPool::CallCancel call_cancel_;
+  std::shared_ptr<net::steady_timer> retry_timer_;
   int attempt_ = 0;
   double backoff_ = 0.0;
   bool probe_ = false;
@@ -605,6 +879,14 @@ class ChatRequest : public std::enable_shared_from_this<ChatRequest> {
   double attempt_simulated_s_ = -1.0;
   double retry_after_waited_s_ = 0.0;
 };
+
+void launch(const std::shared_ptr<Gateway::Impl>& gw, json chat, Responder respond, const Door& door, ClientIdentity who,
+            int direct, std::shared_ptr<RequestCancel> cancel) {
+  gw->in_flight.fetch_add(1);
+  auto r = std::make_shared<ChatRequest>(gw, std::move(chat), std::move(respond), door, std::move(who), direct,
+                                         std::move(cancel));
+  r->start();
+}
 
 }  // namespace
 
@@ -652,6 +934,23 @@ Gateway::Gateway(std::shared_ptr<const Router> router, GatewayConfig config)
     }
     g.upstream_of_worker[w] = static_cast<int>(g.upstreams.size());
     g.upstreams.push_back(std::move(up));
+  }
+  g.created = static_cast<int64_t>(std::time(nullptr));
+  for (std::size_t w = 0; w < workers.size(); ++w)
+    if (g.upstream_of_worker[w] >= 0) g.configured_workers.push_back(workers[w]);
+  std::set<std::string> seen;
+  for (const auto& d : g.config.direct_workers) {
+    if (d == g.config.model_id) fail("gateway.direct_workers: '", d, "' is the conductor's own model_id");
+    if (!seen.insert(d).second) fail("gateway.direct_workers: '", d, "' is listed twice");
+    const int w = g.router->worker_index(d);
+    if (w < 0 || g.upstream_of_worker[w] < 0)
+      fail("gateway.direct_workers: '", d, "' is not a worker with a provider (providers: ",
+           [&] {
+             std::string k;
+             for (const auto& n : g.configured_workers) k += (k.empty() ? "" : ", ") + n;
+             return k;
+           }(),
+           ")");
   }
   g.work.emplace(net::make_work_guard(g.ioc));
   for (int t = 0; t < g.config.threads; ++t)
@@ -715,14 +1014,85 @@ std::string Gateway::provider_metrics_text() const {
   return o.str();
 }
 
-void Gateway::handle(HttpRequest& req, Responder respond) {
+namespace {
+
+// The `conductor` extension, validated as /v1/route validates its fields.
+void check_conductor_extension(const json& j, const Router& router) {
+  if (!j.contains("conductor")) return;
+  const json& c = j["conductor"];
+  if (!c.is_object())
+    bad("'conductor' must be an object {available, budget_usd, cost_weight, price_factors, task, input_tokens, "
+        "query_id}, got " +
+        type_name(c));
+  for (const auto& [k, v] : c.items())
+    if (k != "available" && k != "budget_usd" && k != "cost_weight" && k != "price_factors" && k != "task" &&
+        k != "input_tokens" && k != Router::kQueryIdField)
+      bad("'conductor." + k +
+          "' is not a known option (expected available, budget_usd, cost_weight, price_factors, task, input_tokens, "
+          "query_id)");
+  json probe = c;
+  probe["query"] = "(validation only)";  // the query itself comes from the messages
+  router.parse_route_request(probe.dump());
+}
+
+json parse_body_object(const std::string& body) {
   json j;
   try {
-    j = json::parse(req.body);
+    j = json::parse(body);
   } catch (const json::parse_error& e) {
     bad("request body is not valid JSON (byte " + std::to_string(e.byte) + ")");
   }
   if (!j.is_object()) bad("request body must be a JSON object, got " + type_name(j));
+  return j;
+}
+
+}  // namespace
+
+const std::string& Gateway::model_id() const { return impl_->config.model_id; }
+
+json Gateway::model_object(const std::string& id) const {
+  const Impl& g = *impl_;
+  const int64_t created = g.created;
+  if (id == g.config.model_id)
+    return {{"id", id},
+            {"object", "model"},
+            {"created", created},
+            {"owned_by", "conductor"},
+            {"conductor", {{"model_version", g.router->model_version()}, {"routes_to", g.configured_workers}}}};
+  for (const auto& w : g.config.direct_workers)
+    if (w == id) return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "conductor-direct"}};
+  std::string known = g.config.model_id;
+  for (const auto& w : g.config.direct_workers) known += ", " + w;
+  throw HttpError(404, "The model '" + id + "' does not exist (models: " + known + ")", "not_found");
+}
+
+json Gateway::models() const {
+  json data = json::array({model_object(impl_->config.model_id)});
+  for (const auto& w : impl_->config.direct_workers) data.push_back(model_object(w));
+  return {{"object", "list"}, {"data", data}};
+}
+
+// The worker a request's `model` names for a direct call (-1: the conductor routes). Throws 404
+// for a model that is neither, 403 for a worker the client's key may not use.
+int Gateway::Impl::direct_worker_of(const json& j, const ClientIdentity& who) const {
+  if (!j.contains("model")) return -1;
+  if (!j["model"].is_string()) bad("'model' must be a string, got " + type_name(j["model"]));
+  const std::string m = j["model"].get<std::string>();
+  if (m == config.model_id) return -1;
+  for (const auto& w : config.direct_workers)
+    if (w == m) {
+      if (!who.workers.empty() && std::find(who.workers.begin(), who.workers.end(), m) == who.workers.end())
+        throw HttpError(403, "the API key '" + who.key_id + "' may not use the model '" + m + "'", "permission_error");
+      return router->worker_index(m);
+    }
+  std::string known = config.model_id;
+  for (const auto& w : config.direct_workers) known += ", " + w;
+  throw HttpError(404, "The model '" + m + "' does not exist or you do not have access to it (models: " + known + ")",
+                  "not_found");
+}
+
+void Gateway::handle(HttpRequest& req, Responder respond, ClientIdentity who) {
+  json j = parse_body_object(req.body);
   if (!j.contains("messages")) bad("missing field 'messages' (an array of {role, content})");
   const json& msgs = j["messages"];
   if (!msgs.is_array() || msgs.empty()) bad("'messages' must be a non-empty array, got " + type_name(msgs));
@@ -736,29 +1106,103 @@ void Gateway::handle(HttpRequest& req, Responder respond) {
     has_user = has_user || m["role"] == "user";
   }
   if (!has_user) bad("'messages' has no message with role 'user'");
-  if (j.contains("stream") && !(j["stream"].is_boolean() && !j["stream"].get<bool>()))
-    bad("'stream' is not supported by the conductor gateway (use stream: false)");
-  if (j.contains("model") && !j["model"].is_string()) bad("'model' must be a string, got " + type_name(j["model"]));
-  if (j.contains("conductor")) {
-    const json& c = j["conductor"];
-    if (!c.is_object())
-      bad("'conductor' must be an object {available, budget_usd, cost_weight, price_factors, task, input_tokens, "
-          "query_id}, got " +
-          type_name(c));
-    for (const auto& [k, v] : c.items())
-      if (k != "available" && k != "budget_usd" && k != "cost_weight" && k != "price_factors" && k != "task" &&
-          k != "input_tokens" && k != Router::kQueryIdField)
-        bad("'conductor." + k +
-            "' is not a known option (expected available, budget_usd, cost_weight, price_factors, task, input_tokens, "
-            "query_id)");
-    // Same validation as /v1/route.
-    json probe = c;
-    probe["query"] = "";
-    impl_->router->parse_route_request(probe.dump());
+  Door door;
+  if (j.contains("stream")) {
+    if (!j["stream"].is_boolean()) bad("'stream' must be a boolean, got " + type_name(j["stream"]));
+    door.stream = j["stream"].get<bool>();
   }
-  impl_->in_flight.fetch_add(1);
-  auto r = std::make_shared<ChatRequest>(impl_, std::move(j), std::move(respond));
-  net::post(impl_->ioc, [r] { r->start(); });
+  if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+    const json& so = j["stream_options"];
+    if (!so.is_object()) bad("'stream_options' must be an object {include_usage}, got " + type_name(so));
+    if (!door.stream) bad("'stream_options' is only allowed with stream: true");
+    for (const auto& [k, v] : so.items()) {
+      if (k != "include_usage") bad("'stream_options." + k + "' is not a known option (expected include_usage)");
+      if (!v.is_boolean()) bad("'stream_options.include_usage' must be a boolean, got " + type_name(v));
+      door.include_usage = v.get<bool>();
+    }
+  }
+  const int direct = impl_->direct_worker_of(j, who);
+  check_conductor_extension(j, *impl_->router);
+  launch(impl_, std::move(j), std::move(respond), door, std::move(who), direct, req.cancel);
+}
+
+namespace {
+
+// The text of an Anthropic content field: a string, or text blocks (other block types are refused).
+std::string anthropic_text(const json& content, const std::string& at) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) bad(at + " must be a string or an array of content blocks, got " + type_name(content));
+  std::string text;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    const json& b = content[i];
+    const std::string where = at + "[" + std::to_string(i) + "]";
+    if (!b.is_object() || !b.contains("type") || !b["type"].is_string()) bad(where + " must be a block {type, ...}");
+    const std::string type = b["type"].get<std::string>();
+    if (type != "text")
+      bad(where + ": content blocks of type '" + type + "' are not supported by the conductor gateway (text only)");
+    if (!b.contains("text") || !b["text"].is_string()) bad(where + ".text must be a string");
+    text += (text.empty() ? "" : "\n\n") + b["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace
+
+void Gateway::handle_messages(HttpRequest& req, Responder respond, ClientIdentity who) {
+  try {
+    json a = parse_body_object(req.body);
+    for (const auto& [k, v] : a.items())
+      if (k != "model" && k != "max_tokens" && k != "messages" && k != "system" && k != "stream" &&
+          k != "temperature" && k != "top_p" && k != "top_k" && k != "stop_sequences" && k != "metadata" &&
+          k != "conductor")
+        bad("'" + k + "' is not supported by the conductor gateway (supported: model, max_tokens, messages, system, "
+            "stream, temperature, top_p, top_k, stop_sequences, metadata, conductor)");
+    if (!a.contains("max_tokens") || !a["max_tokens"].is_number_integer() || a["max_tokens"].get<int64_t>() < 1)
+      bad("'max_tokens' is required: a positive integer");
+    if (!a.contains("messages") || !a["messages"].is_array() || a["messages"].empty())
+      bad("'messages' must be a non-empty array of {role, content}");
+    json chat = {{"messages", json::array()}, {"max_tokens", a["max_tokens"]}};
+    if (a.contains("system")) chat["messages"].push_back({{"role", "system"}, {"content", anthropic_text(a["system"], "'system'")}});
+    bool has_user = false;
+    for (std::size_t i = 0; i < a["messages"].size(); ++i) {
+      const json& m = a["messages"][i];
+      const std::string at = "'messages[" + std::to_string(i) + "]";
+      if (!m.is_object()) bad(at + "' must be an object, got " + type_name(m));
+      if (!m.contains("role") || !m["role"].is_string() || (m["role"] != "user" && m["role"] != "assistant"))
+        bad(at + ".role' must be \"user\" or \"assistant\"");
+      if (!m.contains("content")) bad(at + ".content' is required");
+      has_user = has_user || m["role"] == "user";
+      chat["messages"].push_back({{"role", m["role"]}, {"content", anthropic_text(m["content"], at + ".content'")}});
+    }
+    if (!has_user) bad("'messages' has no message with role 'user'");
+    for (const char* k : {"temperature", "top_p"})
+      if (a.contains(k)) {
+        if (!a[k].is_number()) bad(std::string("'") + k + "' must be a number");
+        chat[k] = a[k];
+      }
+    if (a.contains("top_k") && !a["top_k"].is_number_integer()) bad("'top_k' must be an integer");
+    if (a.contains("stop_sequences")) {
+      if (!a["stop_sequences"].is_array()) bad("'stop_sequences' must be an array of strings");
+      for (const auto& x : a["stop_sequences"])
+        if (!x.is_string()) bad("'stop_sequences' must be an array of strings");
+      chat["stop"] = a["stop_sequences"];
+    }
+    if (a.contains("metadata") && !a["metadata"].is_object()) bad("'metadata' must be an object");
+    Door door;
+    door.api = ApiKind::kAnthropic;
+    if (a.contains("stream")) {
+      if (!a["stream"].is_boolean()) bad("'stream' must be a boolean, got " + type_name(a["stream"]));
+      door.stream = a["stream"].get<bool>();
+    }
+    if (a.contains("model")) chat["model"] = a["model"];
+    else bad("'model' is required");
+    const int direct = impl_->direct_worker_of(chat, who);
+    if (a.contains("conductor")) chat["conductor"] = a["conductor"];
+    check_conductor_extension(chat, *impl_->router);
+    launch(impl_, std::move(chat), std::move(respond), door, std::move(who), direct, req.cancel);
+  } catch (const HttpError& e) {
+    respond(client_error(ApiKind::kAnthropic, e.status(), e.what(), e.type()));
+  }
 }
 
 }  // namespace conductor::serve

@@ -24,6 +24,16 @@
 //     policy sees at the start of a request, which is how the conductor routes around an outage.
 // All of it shows in /metrics.
 //
+// Streaming (`stream: true`): server-sent events in OpenAI's chat.completion.chunk format (the
+// Anthropic door: Anthropic's message events), ending with `data: [DONE]`. A call that is certainly
+// the workflow's last (the step budget is used, or the mask leaves no other call, and no earlier
+// answer can be the one returned; every fallback call; a direct call) is streamed from the
+// provider and its tokens are relayed as they arrive (headers go out with the first token,
+// x-conductor-stream: relayed). Otherwise the answer is known only when the workflow ends: it is
+// then sent as one stream (x-conductor-stream: buffered). Errors before the first byte are plain
+// HTTP errors; after it, an error event. A client that disconnects cancels the call in flight (and
+// any retry or further step); the decision is logged with status 499.
+//
 // Response: a chat.completion whose `model` is the worker that answered and whose `usage` sums
 // every call, plus a `conductor` object (request_id, route with per-call status, latency and cost)
 // and headers x-conductor-route ("gpt-4o!timeout,claude-3-haiku"), x-conductor-cost-usd,
@@ -43,6 +53,8 @@
 //     keepalive_idle_s: 30     # an idle connection older than this is not reused
 //     fallback: true           # try remaining workers after the policy's steps run out unanswered
 //     circuit_breaker: {failures: 5, cooldown_s: 30}   # failures: 0 = off
+//     model_id: conductor      # the model id clients send to be routed (GET /v1/models lists it)
+//     direct_workers: [gpt-4o] # workers a client may name as `model` to call directly (no routing)
 //     providers:
 //       - worker: gpt-4o                      # a worker of the export
 //         base_url: https://api.openai.com/v1 # http:// or https://
@@ -56,6 +68,7 @@
 //         anthropic_version: "2023-06-01"
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -101,7 +114,17 @@ struct GatewayConfig {
   bool fallback = true;
   CircuitBreakerConfig circuit_breaker;
   std::vector<ProviderConfig> providers;
+  std::string model_id = "conductor";
+  std::vector<std::string> direct_workers;
   static GatewayConfig parse(ConfigReader r);
+};
+
+// Who sent a request (serve/api_keys.h): the key's id (decision logs, metrics), the workers it may
+// use (empty: every worker) and where the request's total cost goes once known.
+struct ClientIdentity {
+  std::string key_id;
+  std::vector<std::string> workers;
+  std::function<void(double usd)> charge;
 };
 
 class Gateway {
@@ -119,9 +142,18 @@ class Gateway {
   // Where decisions are logged and exploration comes from (without one: greedy, nothing logged).
   void set_recorder(std::shared_ptr<DecisionRecorder> recorder);
 
-  // Validates the request on the calling thread (400 on bad input) and runs the conductor on the
+  // POST /v1/chat/completions. Validates the request on the calling thread (400 on bad input, 404
+  // for an unknown model, 403 for a worker the key may not use) and runs the conductor on the
   // gateway's threads; responds from there.
-  void handle(HttpRequest& req, Responder respond);
+  void handle(HttpRequest& req, Responder respond, ClientIdentity who = {});
+  // POST /v1/messages (Anthropic Messages API): the same conductor loop, answered (and streamed)
+  // in Anthropic's format; errors in Anthropic's error format.
+  void handle_messages(HttpRequest& req, Responder respond, ClientIdentity who = {});
+  // GET /v1/models: the conductor's model id, then the direct workers.
+  json models() const;
+  // GET /v1/models/{id}; throws HttpError 404 for an unknown id.
+  json model_object(const std::string& id) const;
+  const std::string& model_id() const;
 
   // Prometheus text of the providers: in-flight and queued calls, circuit state and openings,
   // connections opened and reused.

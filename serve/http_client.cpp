@@ -36,6 +36,7 @@ const char* call_error_kind_name(CallErrorKind k) {
     case CallErrorKind::kConnect: return "connect";
     case CallErrorKind::kTls: return "tls";
     case CallErrorKind::kProtocol: return "bad_response";
+    case CallErrorKind::kCancelled: return "cancelled";
   }
   return "bad_response";
 }
@@ -183,8 +184,11 @@ struct Op : std::enable_shared_from_this<Op> {
   double timeout_s = 0;
   std::size_t max_bytes = 0;
   ConnectionPool::Callback done;
+  ConnectionPool::DataCallback on_data;  // streaming: a 200 body piece by piece
   http::request<http::string_body> msg;
-  std::shared_ptr<Conn> conn;
+  std::shared_ptr<Conn> conn;  // replaced only on the current connection's strand, under conn_mu
+  std::mutex conn_mu;
+  std::atomic<bool> cancelled{false};
   bool reused = false;
   bool retried_stale = false;
   bool finished = false;
@@ -196,7 +200,11 @@ struct Op : std::enable_shared_from_this<Op> {
   std::string where() const { return pool->origin.origin() + std::string(msg.target()); }
 
   void start() {
-    conn = pool->take_idle();
+    auto idle = pool->take_idle();
+    {
+      std::lock_guard<std::mutex> lk(conn_mu);
+      conn = idle;
+    }
     if (conn) {
       reused = true;
       net::dispatch(conn->strand, [self = shared_from_this()] { self->send(); });
@@ -205,9 +213,27 @@ struct Op : std::enable_shared_from_this<Op> {
     }
   }
 
+  // From any thread: closes the connection on its strand and completes the call as cancelled.
+  void cancel() {
+    cancelled.store(true);
+    std::shared_ptr<Conn> c;
+    {
+      std::lock_guard<std::mutex> lk(conn_mu);
+      c = conn;
+    }
+    if (!c) return;  // start() has not run yet: it sees the flag
+    net::post(c->strand, [self = shared_from_this(), c] {
+      if (self->conn == c && !self->finished) self->fail(CallErrorKind::kCancelled, "cancelled by the gateway");
+    });
+  }
+
   void open() {
     reused = false;
-    conn = std::make_shared<Conn>(pool->ioc, pool->tls.get());
+    {
+      std::lock_guard<std::mutex> lk(conn_mu);
+      conn = std::make_shared<Conn>(pool->ioc, pool->tls.get());
+    }
+    if (cancelled.load()) return fail(CallErrorKind::kCancelled, "cancelled by the gateway");
     pool->opened.fetch_add(1, std::memory_order_relaxed);
     net::dispatch(conn->strand, [self = shared_from_this()] { self->resolve(); });
   }
@@ -278,6 +304,7 @@ struct Op : std::enable_shared_from_this<Op> {
 
   void send() {
     stage = "write";
+    if (cancelled.load()) return fail(CallErrorKind::kCancelled, "cancelled by the gateway");
     if (Clock::now() >= deadline) return fail_timeout();
     conn->lowest().expires_at(deadline);
     parser.emplace();
@@ -286,6 +313,7 @@ struct Op : std::enable_shared_from_this<Op> {
     with_stream([&](auto& stream) {
       http::async_write(stream, msg, [self](beast::error_code ec, std::size_t) {
         if (ec) return self->io_error(ec);
+        if (self->on_data) return self->read_head();
         self->read();
       });
     });
@@ -302,7 +330,44 @@ struct Op : std::enable_shared_from_this<Op> {
     });
   }
 
+  // Streaming: the head first; a 200 body then goes to on_data as it arrives.
+  void read_head() {
+    stage = "read";
+    auto self = shared_from_this();
+    with_stream([&](auto& stream) {
+      http::async_read_header(stream, conn->buffer, *parser, [self](beast::error_code ec, std::size_t) {
+        if (ec) return self->io_error(ec);
+        if (self->parser->get().result_int() != 200) return self->read();
+        self->read_piece();
+      });
+    });
+  }
+
+  void read_piece() {
+    if (hand_over_body()) return;
+    auto self = shared_from_this();
+    with_stream([&](auto& stream) {
+      http::async_read_some(stream, conn->buffer, *parser, [self](beast::error_code ec, std::size_t) {
+        if (ec) return self->io_error(ec);
+        self->read_piece();
+      });
+    });
+  }
+
+  // Gives what the parser holds of the body to on_data; true when the body is complete.
+  bool hand_over_body() {
+    if (finished) return true;
+    std::string piece;
+    piece.swap(parser->get().body());
+    if (!piece.empty()) on_data(std::move(piece));
+    if (finished) return true;  // on_data cancelled the call
+    if (!parser->is_done()) return false;
+    complete();
+    return true;
+  }
+
   void io_error(beast::error_code ec) {
+    if (finished) return;
     if (ec == beast::error::timeout) return fail_timeout();
     // A kept-alive connection the server closed while it sat idle: nothing of the response came
     // back, so the request was not processed; open a fresh connection once.
@@ -383,9 +448,11 @@ PoolStats ConnectionPool::stats() const {
   return s;
 }
 
-void ConnectionPool::async_request(ClientRequest request, double timeout_s, std::size_t max_response_bytes,
-                                   Callback done) {
+ConnectionPool::CallCancel ConnectionPool::async_request(ClientRequest request, double timeout_s,
+                                                         std::size_t max_response_bytes, Callback done,
+                                                         DataCallback on_data) {
   auto op = std::make_shared<Op>();
+  op->on_data = std::move(on_data);
   op->pool = impl_;
   op->timeout_s = timeout_s;
   op->deadline = Clock::now() + seconds(timeout_s);
@@ -403,6 +470,10 @@ void ConnectionPool::async_request(ClientRequest request, double timeout_s, std:
   op->msg.prepare_payload();
   impl_->requests.fetch_add(1, std::memory_order_relaxed);
   op->start();
+  std::weak_ptr<Op> weak = op;
+  return [weak] {
+    if (auto o = weak.lock()) o->cancel();
+  };
 }
 
 namespace {

@@ -13,6 +13,12 @@
 // alive. A reused connection that the server had closed in the meantime (nothing of the response
 // arrived) is replaced by a fresh one once, transparently. Every request has one deadline covering
 // all of this. Completion runs on the pool's io_context threads; nothing blocks a thread.
+//
+// Streaming (server-sent events from a provider): with `on_data`, a 200 response's body is handed
+// over piece by piece as it arrives (on_data runs on the connection's strand, in order) and the
+// final ClientResult carries an empty body; any other status is read whole as usual. Every call can
+// be cancelled (the returned CallCancel, from any thread): the connection is closed and `done`
+// gets CallErrorKind::kCancelled (unless the call had already completed).
 #pragma once
 
 #include <cstddef>
@@ -48,8 +54,9 @@ struct TlsClientConfig {
   std::string ca_file;  // PEM bundle to trust instead of the system store ("" = system store)
 };
 
-enum class CallErrorKind { kTimeout, kConnect, kTls, kProtocol };
-const char* call_error_kind_name(CallErrorKind k);  // "timeout", "connect", "tls", "bad_response"
+enum class CallErrorKind { kTimeout, kConnect, kTls, kProtocol, kCancelled };
+// "timeout", "connect", "tls", "bad_response", "cancelled"
+const char* call_error_kind_name(CallErrorKind k);
 
 class CallError : public Error {
  public:
@@ -102,8 +109,12 @@ class ConnectionPool {
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   using Callback = std::function<void(ClientResult)>;
-  // Thread-safe. `done` is called exactly once, on one of the io_context's threads.
-  void async_request(ClientRequest request, double timeout_s, std::size_t max_response_bytes, Callback done);
+  using DataCallback = std::function<void(std::string piece)>;
+  using CallCancel = std::function<void()>;
+  // Thread-safe. `done` is called exactly once, on one of the io_context's threads. With `on_data`
+  // a 200 body is streamed to it (see above). The returned function cancels the call.
+  CallCancel async_request(ClientRequest request, double timeout_s, std::size_t max_response_bytes, Callback done,
+                           DataCallback on_data = nullptr);
 
   PoolStats stats() const;
   const Url& origin() const;

@@ -8,6 +8,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 #include <iostream>
 #include <list>
@@ -30,6 +33,82 @@ std::string HttpRequest::header(const std::string& name) const {
   for (const auto& kv : headers)
     if (kv.first == name) return kv.second;
   return "";
+}
+
+bool RequestCancel::cancelled() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return cancelled_;
+}
+
+void RequestCancel::on_cancel(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!cancelled_) {
+      fn_ = std::move(fn);
+      return;
+    }
+  }
+  if (fn) fn();
+}
+
+void RequestCancel::cancel() {
+  std::function<void()> fn;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    fn = std::move(fn_);
+    fn_ = nullptr;
+  }
+  if (fn) fn();
+}
+
+void BodyStream::write(std::string data) {
+  if (data.empty()) return;
+  std::function<void()> notify;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (ended_ || dropped_) return;
+    pending_ += data;
+    notify = notify_;
+  }
+  if (notify) notify();
+}
+
+void BodyStream::end() {
+  std::function<void()> notify;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (ended_) return;
+    ended_ = true;
+    notify = notify_;
+  }
+  if (notify) notify();
+}
+
+bool BodyStream::ended() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return ended_;
+}
+
+void BodyStream::set_notify(std::function<void()> notify) {
+  std::lock_guard<std::mutex> lk(mu_);
+  notify_ = std::move(notify);
+}
+
+std::string BodyStream::take(bool* ended) {
+  std::lock_guard<std::mutex> lk(mu_);
+  *ended = ended_;
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
+
+void BodyStream::drop() {
+  std::lock_guard<std::mutex> lk(mu_);
+  dropped_ = true;
+  pending_.clear();
+  notify_ = nullptr;
 }
 
 HttpResponse json_error(int status, const std::string& message, const std::string& type) {
@@ -227,10 +306,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       req.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     req.body = std::move(msg.body());
+    cancel_ = req.cancel;
 
     busy_ = true;
     counted_ = true;
     server_->in_flight.fetch_add(1, std::memory_order_relaxed);
+    watch_client(++serial_);
     auto state = std::make_shared<ResponderState>(shared_from_this());
     try {
       server_->handler(req, [state](HttpResponse r) { state->respond(std::move(r)); });
@@ -241,7 +322,32 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
+  // Plain HTTP: while the handler works, a readable socket means the client closed or reset the
+  // connection (or sent a pipelined request: then the watch stops).
+  void watch_client(uint64_t serial) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      lowest().socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), serial](beast::error_code ec) {
+        if (ec || serial != self->serial_ || !self->busy_) return;
+        char c;
+        const ssize_t n = ::recv(self->lowest().socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch_client(serial);
+        self->client_gone();
+      });
+    }
+  }
+
+  void client_gone() {
+    if (cancel_) cancel_->cancel();
+    if (!stream_body_) return;  // the handler's response will find the connection closed
+    stream_body_->drop();
+    if (chunk_writing_) return close();  // the pending write fails and ends the stream
+    stream_body_.reset();
+    on_write(net::error::connection_reset, true);
+  }
+
   void write(HttpResponse r, bool close_after) {
+    if (r.stream) return write_stream(std::move(r));
     auto res = std::make_shared<http::response<http::string_body>>();
     res->result(static_cast<unsigned>(r.status));
     res->version(version_);
@@ -263,8 +369,82 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     });
   }
 
+  // Status and headers (chunked), then the chunks as the producer writes them, then the last chunk.
+  void write_stream(HttpResponse r) {
+    auto res = std::make_shared<http::response<http::empty_body>>();
+    res->result(static_cast<unsigned>(r.status));
+    res->version(version_);
+    res->set(http::field::server, server_->options.server_name);
+    res->set(http::field::content_type, r.content_type);
+    res->set(http::field::cache_control, "no-cache");
+    for (auto& h : r.headers) res->set(h.first, h.second);
+    res->keep_alive(keep_alive_ && !server_->draining.load());
+    res->chunked(true);
+    stream_keep_alive_ = res->keep_alive();
+    stream_body_ = std::move(r.stream);
+    if (server_->observer) {
+      try {
+        server_->observer(path_, r.status, std::chrono::duration<double>(Clock::now() - t0_).count());
+      } catch (...) {
+      }
+    }
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    lowest().expires_after(seconds_to_duration(server_->options.write_timeout_s));
+    chunk_writing_ = true;
+    http::async_write_header(stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+      self->chunk_writing_ = false;
+      if (ec) return self->stream_failed(ec);
+      self->lowest().expires_never();
+      // The notifier keeps the connection alive while the producer works (a TLS connection has no
+      // other pending operation between chunks); it is cleared when the stream ends or fails.
+      auto exec = self->stream_.get_executor();
+      self->stream_body_->set_notify([self, exec] { net::dispatch(exec, [self] { self->pump(); }); });
+      self->pump();
+    });
+  }
+
+  void pump() {
+    if (!stream_body_ || chunk_writing_) return;
+    bool ended = false;
+    chunk_ = stream_body_->take(&ended);
+    if (!chunk_.empty()) {
+      chunk_writing_ = true;
+      lowest().expires_after(seconds_to_duration(server_->options.write_timeout_s));
+      net::async_write(stream_, http::make_chunk(net::buffer(chunk_)),
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->chunk_writing_ = false;
+                         if (ec) return self->stream_failed(ec);
+                         self->lowest().expires_never();
+                         self->pump();
+                       });
+      return;
+    }
+    if (!ended) return;
+    chunk_writing_ = true;
+    stream_body_->set_notify(nullptr);
+    lowest().expires_after(seconds_to_duration(server_->options.write_timeout_s));
+    net::async_write(stream_, http::make_chunk_last(), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->chunk_writing_ = false;
+      self->stream_body_.reset();
+      self->on_write(ec, !self->stream_keep_alive_);
+    });
+  }
+
+  void stream_failed(beast::error_code ec) {
+    if (cancel_) cancel_->cancel();
+    stream_body_->drop();
+    stream_body_.reset();
+    on_write(ec, true);
+  }
+
   void on_write(beast::error_code ec, bool close_now) {
     busy_ = false;
+    ++serial_;
+    cancel_.reset();
+    {
+      beast::error_code ignored;
+      lowest().socket().cancel(ignored);  // the client watch
+    }
     if (counted_) {
       counted_ = false;
       server_->in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -294,6 +474,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   unsigned version_ = 11;
   std::string path_;
   Clock::time_point t0_;
+  // The request being handled: its cancel signal and (streaming) its body.
+  std::shared_ptr<RequestCancel> cancel_;
+  uint64_t serial_ = 0;
+  std::shared_ptr<BodyStream> stream_body_;
+  std::string chunk_;
+  bool chunk_writing_ = false;
+  bool stream_keep_alive_ = false;
 };
 
 void HttpServer::Impl::do_accept() {

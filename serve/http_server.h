@@ -18,6 +18,14 @@
 //  - drain() stops accepting, lets every request already being handled finish (up to a deadline),
 //    closes the connections and stops the threads. It is what SIGTERM does in `conductor serve`.
 //  - Error bodies are JSON in the OpenAI style: {"error": {"message": ..., "type": ..., "code": status}}.
+//  - Streaming: a response whose `stream` is set is sent with Transfer-Encoding: chunked; every
+//    BodyStream::write() becomes one chunk as soon as the connection can take it, end() sends the
+//    last chunk (then keep-alive goes on). Used for server-sent events.
+//  - Cancellation: every request carries a RequestCancel that fires once when the client goes away
+//    before its response is complete: a failed write, or (plain HTTP) the connection closed or reset
+//    while the handler works (the server watches the socket; a client that sends a pipelined
+//    request is not watched further). The handler stops its upstream work on it; it must still
+//    respond (the response is then discarded).
 //  - TLS: with tls_cert_file and tls_key_file (PEM) every connection is HTTPS (TLS 1.2 or later);
 //    the handshake must complete within read_timeout_s. Used by `replay-server` to stand in for
 //    HTTPS providers on loopback; `conductor serve` itself binds loopback and is usually fronted by
@@ -25,8 +33,10 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,12 +45,53 @@
 
 namespace conductor::serve {
 
+// Fired once when the client disconnects before its response is complete (see the contract above).
+class RequestCancel {
+ public:
+  bool cancelled() const;
+  // `fn` runs once on cancellation: at once (on this thread) when already cancelled, else on the
+  // server's thread that notices it. A later call replaces an earlier callback.
+  void on_cancel(std::function<void()> fn);
+  // Server side (idempotent).
+  void cancel();
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  std::function<void()> fn_;
+};
+
+// A response body produced piece by piece (server-sent events). Thread-safe. The producer must
+// call end() (the connection is held open until then, or until the client goes away).
+class BodyStream {
+ public:
+  // Queues one chunk (empty data is ignored); ignored after end() or once the client is gone.
+  void write(std::string data);
+  // The last chunk: the response is complete once what was written has been sent.
+  void end();
+  bool ended() const;
+
+  // Server side: `notify` is called (from the producer's thread) whenever there is something new.
+  void set_notify(std::function<void()> notify);
+  // Everything written since the last take (concatenated) and whether end() was called.
+  std::string take(bool* ended);
+  void drop();  // the client is gone: forget what is queued, ignore further writes
+
+ private:
+  mutable std::mutex mu_;
+  std::string pending_;
+  bool ended_ = false;
+  bool dropped_ = false;
+  std::function<void()> notify_;
+};
+
 struct HttpRequest {
   std::string method;   // "GET", "POST", ...
   std::string target;   // "/v1/route?x=1"
   std::string path;     // target without the query string
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
+  std::shared_ptr<RequestCancel> cancel = std::make_shared<RequestCancel>();
   // First header named `name` (lower case), or "".
   std::string header(const std::string& name) const;
 };
@@ -50,6 +101,7 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  std::shared_ptr<BodyStream> stream;  // non-null: the body is streamed (chunked) and `body` is ignored
 };
 
 // Thrown by handlers to answer with `status` and a JSON error body.

@@ -22,6 +22,19 @@
 //
 // Stop reasons are reported in OpenAI's terms: "stop", "length", "content_filter".
 //
+// Streaming (build_stream / stream_reader): the same request asking for server-sent events, and a
+// reader that turns the provider's events into text pieces as they arrive:
+//   openai     "stream": true, "stream_options": {"include_usage": true}; `data: {chunk}` events
+//              (choices[0].delta.content, finish_reason, a last chunk with usage), `data: [DONE]`
+//   anthropic  "stream": true; message_start (usage.input_tokens), content_block_delta
+//              (text_delta), message_delta (stop_reason, usage.output_tokens), message_stop; ping
+//              ignored; an `error` event fails the call
+//   gemini     POST {base_url}/models/{model}:streamGenerateContent?alt=sse; every event a
+//              GenerateContentResponse with the next parts' text, the last with finishReason and
+//              usageMetadata
+// An error event in the stream is classified like an error status (below); a stream that ends
+// without its end marker (finish reason / message_stop / [DONE]) is a bad_response.
+//
 // Errors: every failed call is one UpstreamError kind, from the HTTP status and the provider's
 // error body, with whether a retry can help:
 //
@@ -40,6 +53,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/json_util.h"
 #include "serve/http_client.h"
@@ -96,6 +110,42 @@ struct ClassifiedError {
   std::string message;          // the provider's error message (never a key)
 };
 
+// An error event inside a streamed answer, classified like an error status.
+class StreamFailure : public Error {
+ public:
+  explicit StreamFailure(ClassifiedError e) : Error(e.message), error_(std::move(e)) {}
+  const ClassifiedError& error() const { return error_; }
+
+ private:
+  ClassifiedError error_;
+};
+
+// Reads one streamed 200 answer (server-sent events). feed() takes the body as it arrives (any
+// split) and appends the answer's text pieces to `text` in order; finish() at the end of the body
+// gives the whole answer as parse() would. Both throw StreamFailure for an error event,
+// RequestRefused for a blocked prompt, conductor::Error for an event they cannot read or (finish)
+// a stream that ended before its end marker.
+class StreamReader {
+ public:
+  virtual ~StreamReader() = default;
+  void feed(const std::string& bytes, std::vector<std::string>* text);
+  ProviderAnswer finish();
+
+ protected:
+  // One event: its `event:` name ("" when none) and its data lines joined by '\n'.
+  virtual void on_event(const std::string& event, const std::string& data, std::vector<std::string>* text) = 0;
+  // Whether the provider's end marker has been seen.
+  virtual bool complete() const = 0;
+  virtual const char* where() const = 0;
+  ProviderAnswer answer_;
+
+ private:
+  void on_line(std::string line, std::vector<std::string>* text);
+  std::string partial_;   // an incomplete line
+  std::string event_, data_;
+  bool has_data_ = false;
+};
+
 class ProviderAdapter {
  public:
   virtual ~ProviderAdapter() = default;
@@ -103,8 +153,13 @@ class ProviderAdapter {
   // The upstream request for an OpenAI-style chat request (`messages` validated by the gateway).
   // `api_key` may be empty (no auth header).
   virtual ClientRequest build(const json& chat_request, const std::string& model, const std::string& api_key) const = 0;
+  // The same request asking for a streamed answer.
+  virtual ClientRequest build_stream(const json& chat_request, const std::string& model,
+                                     const std::string& api_key) const = 0;
   // Reads a 200 answer. Throws conductor::Error naming the missing or mistyped field.
   virtual ProviderAnswer parse(const std::string& body) const = 0;
+  // A reader for one streamed 200 answer.
+  virtual std::unique_ptr<StreamReader> stream_reader() const = 0;
   // Maps a non-200 response to the taxonomy.
   ClassifiedError classify(const ClientResponse& response) const;
 };

@@ -1,9 +1,12 @@
 #include "serve/replay_server.h"
 
+#include <chrono>
 #include <cmath>
+#include <functional>
 #include <ctime>
 
 #include "core/json_util.h"
+#include "serve/sse.h"
 
 namespace conductor::serve {
 
@@ -57,6 +60,9 @@ ReplayStats ReplayProviders::stats() const {
   s.injected_failures = injected_.load();
   s.in_flight = in_flight_.load();
   s.peak_in_flight = peak_.load();
+  s.streams = streams_.load();
+  s.streams_completed = streams_completed_.load();
+  s.cancelled = cancelled_.load();
   return s;
 }
 
@@ -106,14 +112,76 @@ HttpResponse ReplayProviders::api_error(int status, const std::string& message, 
   return r;
 }
 
-void ReplayProviders::respond_later(double delay_s, HttpResponse r, Responder respond) {
+void ReplayProviders::respond_later(double delay_s, HttpResponse r, Responder respond, RequestCancel* cancel) {
   // Leaves the in-flight count when the answer has been handed over (or dropped).
   std::shared_ptr<void> done(nullptr, [this](void*) { in_flight_.fetch_sub(1); });
   if (delay_s <= 0 || !server_) {
     respond(std::move(r));
     return;
   }
-  server_->run_after(delay_s, [respond = std::move(respond), r = std::move(r), done]() mutable { respond(std::move(r)); });
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  if (cancel)
+    cancel->on_cancel([this, answered] {
+      if (!answered->exchange(true)) cancelled_.fetch_add(1, std::memory_order_relaxed);
+    });
+  server_->run_after(delay_s, [respond = std::move(respond), r = std::move(r), done, answered]() mutable {
+    answered->store(true);
+    respond(std::move(r));
+  });
+}
+
+void ReplayProviders::stream_answer(double delay_s, const std::string& id, const std::string& model,
+                                    const std::string& text, int in_tok, int out_tok, const json& extra,
+                                    bool include_usage, HttpRequest& req, Responder respond) {
+  streams_.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<SseEncoder> enc = make_sse_encoder(options_.api, id, model, include_usage);
+  auto body = std::make_shared<BodyStream>();
+  // One piece per character (UTF-8 sequences kept whole).
+  std::vector<std::string> pieces;
+  for (unsigned char c : text) {
+    if ((c & 0xC0) == 0x80 && !pieces.empty()) pieces.back().push_back(static_cast<char>(c));
+    else pieces.emplace_back(1, static_cast<char>(c));
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  req.cancel->on_cancel([this, finished] {
+    if (!finished->exchange(true)) cancelled_.fetch_add(1, std::memory_order_relaxed);
+  });
+  // Leaves the in-flight count when the last event is out (or the stream was abandoned).
+  std::shared_ptr<void> done(nullptr, [this](void*) { in_flight_.fetch_sub(1); });
+  HttpResponse head;
+  head.content_type = "text/event-stream";
+  head.stream = body;
+  body->write(enc->begin());
+  respond(std::move(head));
+  const std::string closing = enc->end("stop", in_tok, out_tok, extra);
+  const std::size_t n = pieces.size();
+  auto last = [this, body, finished, closing, done] {
+    body->write(closing);
+    body->end();
+    if (!finished->exchange(true)) streams_completed_.fetch_add(1, std::memory_order_relaxed);
+  };
+  if (delay_s <= 0 || !server_) {
+    for (const auto& p : pieces) body->write(enc->delta(p));
+    return last();
+  }
+  if (n == 0) return server_->run_after(delay_s, last);
+  // One timer at a time (each schedules the next), so the pieces go out in order.
+  struct Pieces {
+    std::vector<std::string> events;
+    std::size_t next = 0;
+  };
+  auto p = std::make_shared<Pieces>();
+  for (const auto& piece : pieces) p->events.push_back(enc->delta(piece));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, p, body, last, t0, delay_s, n, weak = std::weak_ptr<std::function<void()>>(step)] {
+    body->write(p->events[p->next]);
+    if (++p->next == n) return last();
+    const double at = delay_s * static_cast<double>(p->next + 1) / static_cast<double>(n);
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (auto s = weak.lock()) server_->run_after(at - now, [s] { (*s)(); });
+  };
+  server_->run_after(delay_s / static_cast<double>(n), [step] { (*step)(); });
 }
 
 namespace {
@@ -160,7 +228,10 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
                   {"requests", s.requests},
                   {"injected_failures", s.injected_failures},
                   {"in_flight", s.in_flight},
-                  {"peak_in_flight", s.peak_in_flight}}
+                  {"peak_in_flight", s.peak_in_flight},
+                  {"streams", s.streams},
+                  {"streams_completed", s.streams_completed},
+                  {"cancelled", s.cancelled}}
                  .dump();
     return respond(std::move(r));
   }
@@ -175,6 +246,7 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
   // The endpoint of the configured API, and the model it names.
   std::string model;
   bool model_in_path = false;
+  bool stream = false;
   switch (options_.api) {
     case ApiKind::kOpenAI:
       if (req.path != "/v1/chat/completions") return respond(api_error(404, "no such endpoint: " + req.path, -1));
@@ -183,14 +255,18 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
       if (req.path != "/v1/messages") return respond(api_error(404, "no such endpoint: " + req.path, -1));
       break;
     case ApiKind::kGemini: {
-      const std::string suffix = ":generateContent";
-      std::string p = req.path;
-      for (const char* prefix : {"/v1beta/models/", "/v1/models/"})
-        if (p.rfind(prefix, 0) == 0 && p.size() > suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
-          model = p.substr(std::string(prefix).size(), p.size() - std::string(prefix).size() - suffix.size());
-          model_in_path = true;
-        }
+      const std::string& p = req.path;
+      for (const std::string suffix : {":generateContent", ":streamGenerateContent"})
+        for (const std::string prefix : {"/v1beta/models/", "/v1/models/"})
+          if (p.rfind(prefix, 0) == 0 && p.size() > prefix.size() + suffix.size() &&
+              p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            model = p.substr(prefix.size(), p.size() - prefix.size() - suffix.size());
+            model_in_path = true;
+            stream = suffix == ":streamGenerateContent";
+          }
       if (!model_in_path) return respond(api_error(404, "no such endpoint: " + req.path, -1));
+      if (stream && req.target.find("alt=sse") == std::string::npos)
+        return respond(api_error(400, "streamGenerateContent needs ?alt=sse (server-sent events)", -1));
       break;
     }
   }
@@ -209,11 +285,18 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
   }
   json j;
   try {
-    j = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    return respond(api_error(400, "request body is not valid JSON (byte " + std::to_string(e.byte) + ")", -1));
+    j = parse_json_body(req.body);
+  } catch (const JsonBodyError& e) {
+    return respond(api_error(400, e.what(), -1));
   }
   if (!j.is_object()) return respond(api_error(400, "expected a JSON object", -1));
+  if (options_.api != ApiKind::kGemini && j.contains("stream")) {
+    if (!j["stream"].is_boolean()) return respond(api_error(400, "'stream' must be a boolean", -1));
+    stream = j["stream"].get<bool>();
+  }
+  bool include_usage = false;
+  if (j.contains("stream_options") && j["stream_options"].is_object() && j["stream_options"].contains("include_usage"))
+    include_usage = j["stream_options"]["include_usage"] == true;
   if (options_.api == ApiKind::kAnthropic) {
     if (req.header("anthropic-version").empty()) return respond(api_error(400, "anthropic-version header is required", -1));
     if (!j.contains("max_tokens") || !j["max_tokens"].is_number_integer())
@@ -267,6 +350,12 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
     const int in_tok = std::max(0, traces_.input_tokens[q]);
     const int out_tok = std::max(0, traces_.output_tokens[at]);
     const std::string id = traces_.query_id[q] + "-" + std::to_string(m);
+    if (stream) {
+      json extra = {{"conductor_answer_id", answer >= 0 ? answer : -1}};
+      if (simulated >= 0 && options_.report_latency) extra["conductor_latency_s"] = simulated;
+      const std::string sid = (options_.api == ApiKind::kAnthropic ? "msg_replay_" : "chatcmpl-replay-") + id;
+      return stream_answer(delay, sid, model, text, in_tok, out_tok, extra, include_usage, req, std::move(respond));
+    }
     json out;
     switch (options_.api) {
       case ApiKind::kOpenAI:
@@ -302,7 +391,7 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
     if (simulated >= 0 && options_.report_latency) out["conductor_latency_s"] = simulated;
     r.body = out.dump();
   }
-  respond_later(delay, std::move(r), std::move(respond));
+  respond_later(delay, std::move(r), std::move(respond), req.cancel.get());
 }
 
 }  // namespace conductor::serve

@@ -6,7 +6,8 @@
 //   anthropic  POST /v1/messages                        {"model", "max_tokens", "messages", "system"?}
 //              (needs the anthropic-version header and max_tokens, as the real API does)
 //   gemini     POST /v1beta/models/<worker>:generateContent  {"contents": [{role, parts}], ...}
-//   GET /v1/models (the workers), GET /healthz (counters: requests, injected failures, peak concurrency)
+//   GET /v1/models (the workers), GET /healthz (counters: requests, injected failures, peak
+//   concurrency, streams started / completed / cancelled)
 //
 // The query is found by the last user message: equal to a query's text, else to a query's id.
 //   Ok outcome:  200 in the API's answer format with the logged answer ("answer <id>" from the
@@ -20,6 +21,14 @@
 // or by exactly `delay_s` when that is set. `fail` workers answer 503 at once. With `fail_rate` p,
 // each request fails with 500 "injected failure" with probability p (seeded, counted). With
 // `require_key`, requests without that key in the API's auth header get 401.
+//
+// Streaming: a request with "stream": true (openai, anthropic) or to
+// /v1beta/models/<worker>:streamGenerateContent (gemini, `?alt=sse`) gets its answer as the API's
+// server-sent events (serve/sse.h): the opening events at once, then the answer text one
+// character per event, evenly spread over the answer's delay (the last at the full delay), the
+// closing events (usage, the extension fields) with the last one. Errors stay plain error
+// statuses. A client that disconnects before its answer is complete (the last event, or a delayed
+// plain answer) is counted (/healthz `cancelled`): how tests see the gateway cancel its upstream call.
 #pragma once
 
 #include <atomic>
@@ -54,6 +63,9 @@ struct ReplayStats {
   uint64_t injected_failures = 0;
   int in_flight = 0;
   int peak_in_flight = 0;
+  uint64_t streams = 0;            // streamed answers started
+  uint64_t streams_completed = 0;  // ... whose last event was sent
+  uint64_t cancelled = 0;          // requests (streamed or not) whose client left before the answer was complete
 };
 
 class ReplayProviders {
@@ -73,7 +85,11 @@ class ReplayProviders {
 
  private:
   HttpResponse api_error(int status, const std::string& message, double latency_s) const;
-  void respond_later(double delay_s, HttpResponse r, Responder respond);
+  void respond_later(double delay_s, HttpResponse r, Responder respond, RequestCancel* cancel = nullptr);
+  // The answer as server-sent events spread over delay_s.
+  void stream_answer(double delay_s, const std::string& id, const std::string& model, const std::string& text,
+                     int in_tok, int out_tok, const json& extra, bool include_usage, HttpRequest& req,
+                     Responder respond);
 
   TraceSet traces_;
   ReplayOptions options_;
@@ -85,6 +101,7 @@ class ReplayProviders {
   Rng rng_;
   std::atomic<uint64_t> requests_{0}, injected_{0};
   std::atomic<int> in_flight_{0}, peak_{0};
+  std::atomic<uint64_t> streams_{0}, streams_completed_{0}, cancelled_{0};
 };
 
 }  // namespace conductor::serve

@@ -1,6 +1,7 @@
 #include "serve/service.h"
 
 #include "serve/gateway.h"
+#include "serve/sse.h"
 #include "traces/tokens.h"
 
 namespace conductor::serve {
@@ -27,17 +28,35 @@ ServeConfig ServeConfig::parse(ConfigReader r) {
     s.finish();
   }
   if (r.has("gateway")) c.gateway = GatewayConfig::parse(r.child("gateway"));
+  if (r.has("auth")) c.auth = AuthConfig::parse(r.child("auth"));
   if (r.has("exploration")) c.exploration = ExplorationConfig::parse(r.child("exploration"));
   if (r.has("log")) c.log = DecisionLogConfig::parse(r.child("log"));
   r.finish();
   return c;
 }
 
+AuthConfig AuthConfig::parse(ConfigReader r) {
+  AuthConfig c;
+  c.keys_file = r.get<std::string>("keys_file", "");
+  c.allow_unauthenticated = r.get<bool>("allow_unauthenticated", false);
+  c.redis_url = r.get<std::string>("redis_url", "");
+  if (!c.redis_url.empty() && c.keys_file.empty()) r.fail_at("redis_url", "shared counters need auth.keys_file");
+  r.finish();
+  return c;
+}
+
 ConductorService::ConductorService(std::shared_ptr<const Router> router, std::shared_ptr<Gateway> gateway,
-                                   HttpServerOptions options, ExplorationConfig exploration, DecisionLogConfig log)
-    : router_(std::move(router)), gateway_(std::move(gateway)) {
+                                   HttpServerOptions options, ExplorationConfig exploration, DecisionLogConfig log,
+                                   std::shared_ptr<ApiKeys> keys, bool allow_unauthenticated)
+    : router_(std::move(router)), gateway_(std::move(gateway)), keys_(std::move(keys)) {
+  if (!keys_ && !allow_unauthenticated && !is_loopback_host(options.host))
+    fail("serve: refusing to listen on ", options.host,
+         " without client API keys: anyone reaching that address could spend the providers' keys. Give a keys "
+         "file (--keys FILE or auth.keys_file), or allow it explicitly (--allow-unauthenticated or "
+         "auth.allow_unauthenticated: true)");
   metrics_ = std::make_shared<ServerMetrics>(
-      std::vector<std::string>{"/v1/route", "/v1/chat/completions", "/v1/feedback", "/healthz", "/metrics"},
+      std::vector<std::string>{"/v1/route", "/v1/chat/completions", "/v1/messages", "/v1/models", "/v1/feedback",
+                               "/healthz", "/metrics"},
       action_names(*router_), router_->world().workers());
   std::shared_ptr<RequestIndex> index;
   if (!log.dir.empty()) {
@@ -62,6 +81,10 @@ ConductorService::ConductorService(std::shared_ptr<const Router> router, std::sh
     });
   }
   recorder_ = std::make_shared<DecisionRecorder>(router_, exploration, log_, index);
+  if (keys_) {
+    auto k = keys_;
+    metrics_->add_extra_source([k] { return k->metrics_text(); });
+  }
   if (gateway_) {
     gateway_->set_metrics(metrics_);
     gateway_->set_recorder(recorder_);
@@ -93,6 +116,14 @@ void ConductorService::handle(HttpRequest& req, Responder respond) {
     if (req.method != method)
       throw HttpError(405, "method " + req.method + " not allowed on " + req.path + " (use " + method + ")");
   };
+  // Client API keys guard every /v1/ endpoint (serve/api_keys.h).
+  ClientIdentity who;
+  if (keys_ && req.path.rfind("/v1/", 0) == 0) {
+    const bool spends = req.path == "/v1/chat/completions" || req.path == "/v1/messages";
+    Admission a = keys_->admit(req, spends, req.path == "/v1/messages" ? ApiKind::kAnthropic : ApiKind::kOpenAI);
+    if (!a.ok) return respond(std::move(a.refusal));
+    who = std::move(a.who);
+  }
   if (req.path == "/v1/route") {
     require("POST");
     LiveQuery q = router_->parse_route_request(req.body);
@@ -107,6 +138,7 @@ void ConductorService::handle(HttpRequest& req, Responder respond) {
       LoggedDecision ld;
       ld.request_id = request_id;
       ld.endpoint = "route";
+      ld.key_id = who.key_id;
       ld.timestamp_ms = unix_time_ms();
       std::string given;
       const json body = json::parse(req.body);  // already validated
@@ -134,7 +166,25 @@ void ConductorService::handle(HttpRequest& req, Responder respond) {
     if (!gateway_)
       throw HttpError(404, "the chat gateway is not configured: start `conductor serve` with --config serve.yaml "
                            "listing the provider endpoints");
-    return gateway_->handle(req, std::move(respond));
+    return gateway_->handle(req, std::move(respond), std::move(who));
+  }
+  if (req.path == "/v1/messages") {
+    require("POST");
+    if (!gateway_)
+      return respond(client_error(ApiKind::kAnthropic, 404,
+                                  "the chat gateway is not configured: start `conductor serve` with --config "
+                                  "serve.yaml listing the provider endpoints",
+                                  "not_found"));
+    return gateway_->handle_messages(req, std::move(respond), std::move(who));
+  }
+  if (req.path == "/v1/models" || req.path.rfind("/v1/models/", 0) == 0) {
+    require("GET");
+    if (!gateway_)
+      throw HttpError(404, "no models: the chat gateway is not configured (start `conductor serve` with --config "
+                           "serve.yaml listing the provider endpoints)", "not_found");
+    HttpResponse r;
+    r.body = (req.path == "/v1/models" ? gateway_->models() : gateway_->model_object(req.path.substr(11))).dump();
+    return respond(std::move(r));
   }
   if (req.path == "/healthz") {
     require("GET");
@@ -146,6 +196,7 @@ void ConductorService::handle(HttpRequest& req, Responder respond) {
                   {"policy", router_->policy().kind()},
                   {"workers", router_->world().workers()},
                   {"gateway", gateway_ != nullptr},
+                  {"api_keys", keys_ ? json(keys_->size()) : json(nullptr)},
                   {"exploration", recorder_->exploration().id()},
                   {"decision_log", log_ ? json(log_->config().dir) : json(nullptr)}}
                  .dump();
@@ -159,8 +210,8 @@ void ConductorService::handle(HttpRequest& req, Responder respond) {
     return respond(std::move(r));
   }
   throw HttpError(404, "no such endpoint: " + req.method + " " + req.path +
-                           " (endpoints: POST /v1/route, POST /v1/chat/completions, POST /v1/feedback, GET /healthz, "
-                           "GET /metrics)",
+                           " (endpoints: POST /v1/route, POST /v1/chat/completions, POST /v1/messages, GET /v1/models, "
+                           "POST /v1/feedback, GET /healthz, GET /metrics)",
                   "not_found");
 }
 

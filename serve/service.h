@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "serve/api_keys.h"
 #include "serve/decision_log.h"
 #include "serve/decision_rows.h"
 #include "serve/gateway.h"
@@ -38,10 +39,22 @@ namespace conductor::serve {
 //     write_timeout_s: 10
 //   gateway: {...}             # serve/gateway.h; absent = no /v1/chat/completions
 //   exploration: {epsilon: 0.1} | {sample: true}   # serve/router.h; absent = greedy
+//   auth:                      # serve/api_keys.h
+//     keys_file: keys.yaml     # client API keys (sha256 of each); absent = no keys: loopback only
+//     allow_unauthenticated: false   # true: bind a non-loopback address without keys (explicitly)
+//     redis_url: redis://127.0.0.1:6379/0   # shared rate and spend counters (absent: per process)
 //   log: {dir: logs/, rotate_bytes: 67108864, batch_rows: 4096, queue_rows: 65536,
 //         fsync_interval_s: 0, log_query_text: true, remember_requests: 100000}  # serve/decision_log.h
+struct AuthConfig {
+  std::string keys_file;
+  bool allow_unauthenticated = false;
+  std::string redis_url;
+  static AuthConfig parse(ConfigReader r);
+};
+
 struct ServeConfig {
   HttpServerOptions server;
+  AuthConfig auth;
   std::optional<GatewayConfig> gateway;
   ExplorationConfig exploration;
   DecisionLogConfig log;  // log.dir "" = no decision log (`--log-dir` sets it)
@@ -51,9 +64,12 @@ struct ServeConfig {
 class ConductorService {
  public:
   // `gateway` may be null (then /v1/chat/completions answers 404 with a hint). With log.dir set
-  // the decision log is opened here (throws conductor::Error naming the directory).
+  // the decision log is opened here (throws conductor::Error naming the directory). `keys` null:
+  // no client authentication, and then a host that is not loopback is refused (throws) unless
+  // `allow_unauthenticated`.
   ConductorService(std::shared_ptr<const Router> router, std::shared_ptr<Gateway> gateway, HttpServerOptions options,
-                   ExplorationConfig exploration = {}, DecisionLogConfig log = {});
+                   ExplorationConfig exploration = {}, DecisionLogConfig log = {},
+                   std::shared_ptr<ApiKeys> keys = nullptr, bool allow_unauthenticated = false);
   ~ConductorService();
 
   void start();
@@ -71,6 +87,7 @@ class ConductorService {
 
   std::shared_ptr<const Router> router_;
   std::shared_ptr<Gateway> gateway_;
+  std::shared_ptr<ApiKeys> keys_;
   std::shared_ptr<ServerMetrics> metrics_;
   std::shared_ptr<DecisionLog> log_;
   std::shared_ptr<DecisionRecorder> recorder_;

@@ -300,7 +300,7 @@ class Builder {
                           "quality", "cost_usd", "latency_s", "timestamp_ms", "available", "policy", "meta",
                           // written by `conductor serve --log-dir` (docs/production.md)
                           "request_id", "endpoint", "exploration", "max_steps", "steps", "answered_by", "status",
-                          "budget_usd", "cost_weight", "price_factors"});
+                          "budget_usd", "cost_weight", "price_factors", "key_id"});
     const QueryMeta meta = parse_query_meta(L, "query_id");
     DecisionRow r;
     r.where = L.where;
@@ -312,6 +312,7 @@ class Builder {
       r.request_id = *id;
     }
     L.str(L.j, "", "endpoint", false);
+    L.str(L.j, "", "key_id", false);
     L.str(L.j, "", "exploration", false);
     if (const json* ab = Line::find(L.j, "answered_by"); ab && !ab->is_null()) L.str(L.j, "", "answered_by", false);
     L.count(L.j, "", "max_steps", kMaxI32, "an integer >= 0");

@@ -234,7 +234,7 @@ TEST(Gateway, InvalidChatRequestsGet400) {
   for (const std::string& bad :
        {std::string("{"), std::string("[]"), std::string(R"({"model": "x"})"), std::string(R"({"messages": []})"),
         std::string(R"({"messages": [{"role": "user"}]})"), std::string(R"({"messages": [{"role": "system", "content": "x"}]})"),
-        std::string(R"({"messages": [{"role": "user", "content": "x"}], "stream": true})"),
+        std::string(R"({"messages": [{"role": "user", "content": "x"}], "stream": 1})"),
         std::string(R"({"messages": [{"role": "user", "content": "x"}], "conductor": {"available": ["nope"]}})"),
         std::string(R"({"messages": [{"role": "user", "content": "x"}], "conductor": {"pool": 1}})"),
         // The rig's policy was trained for one cost weight: a per-request weight is refused.

@@ -75,6 +75,12 @@ class RawClient {
       return out;
     }
   }
+  // What one read returns ("" when the peer closed, reset, or the receive timeout passed).
+  std::string read_some() {
+    char buf[4096];
+    const ssize_t n = ::recv(socket_.native_handle(), buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  }
   void close() {
     boost::system::error_code ec;
     socket_.close(ec);
