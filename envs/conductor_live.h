@@ -37,6 +37,7 @@ class ConductorLiveWorld : public LiveWorld {
   // ConductorEnv's rules: last, vote (ties to the most recent), most_trusted (highest trust).
   int final_call(const std::string& rule, const std::vector<CallResult>& calls) const override;
   bool cost_weight_range(double* lo, double* hi, double* default_weight) const override;
+  std::vector<std::string> tasks() const override { return spec_.featurizer.tasks(); }
 
   const ConductorWorldSpec& spec() const { return spec_; }
   const QueryFeaturizer& featurizer() const { return spec_.featurizer; }

@@ -87,6 +87,10 @@ class LiveWorld {
     return false;
   }
 
+  // The tasks a request's "task" may name (the featurizer's task vocabulary: any other task would be
+  // read as no task at all); empty when the world has no task vocabulary.
+  virtual std::vector<std::string> tasks() const { return {}; }
+
   // The finish rule applied when the workflow ends at max_steps (or the policy never finishes).
   virtual std::string default_finish_rule() const { return "last"; }
   // Which call's answer FINISH(rule) returns: an index into `calls`, -1 when none succeeded.

@@ -1038,9 +1038,9 @@ void check_conductor_extension(const json& j, const Router& router) {
 json parse_body_object(const std::string& body) {
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    bad("request body is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    j = parse_json_body(body);
+  } catch (const JsonBodyError& e) {
+    bad(e.what());
   }
   if (!j.is_object()) bad("request body must be a JSON object, got " + type_name(j));
   return j;

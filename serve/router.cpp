@@ -1,5 +1,6 @@
 #include "serve/router.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -84,9 +85,9 @@ int Router::known_worker(const std::string& name, const std::string& field) cons
 LiveQuery Router::parse_route_request(const std::string& body) const {
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    bad(std::string("request body is not valid JSON (byte ") + std::to_string(e.byte) + ")");
+    j = parse_json_body(body);
+  } catch (const JsonBodyError& e) {
+    bad(e.what());
   }
   if (!j.is_object()) bad("request body must be a JSON object, got " + type_name(j));
   LiveQuery q;
@@ -97,6 +98,8 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
     if (key == "query") {
       if (!v.is_string()) bad("'query' must be a string, got " + type_name(v));
       q.text = v.get<std::string>();
+      if (q.text.find_first_not_of(" \t\r\n") == std::string::npos)
+        bad("'query' must be a non-empty string (the text to route), got " + v.dump().substr(0, 60));
       has_query = true;
     } else if (key == "available") {
       if (!v.is_array()) bad("'available' must be an array of worker names, got " + type_name(v));
@@ -141,6 +144,13 @@ LiveQuery Router::parse_route_request(const std::string& body) const {
     } else if (key == "task") {
       if (!v.is_string()) bad("'task' must be a string, got " + type_name(v));
       q.task = v.get<std::string>();
+      const std::vector<std::string> known = world_->tasks();
+      if (!q.task.empty() && !known.empty() && std::find(known.begin(), known.end(), q.task) == known.end()) {
+        std::string list;
+        for (const auto& t : known) list += (list.empty() ? "" : ", ") + t;
+        bad("'task': unknown task '" + q.task.substr(0, 80) + "' (the policy knows: " + list +
+            "; leave 'task' out when it is unknown)");
+      }
     } else if (key == kQueryIdField) {
       if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > 256)
         bad("'query_id' must be a non-empty string of at most 256 bytes, got " + v.dump().substr(0, 60));

@@ -50,10 +50,11 @@ class Router {
   // Throws conductor::Error when the policy's shapes do not match the world's.
   Router(std::shared_ptr<const Policy> policy, std::shared_ptr<const LiveWorld> world, std::string model_version);
 
-  // Validates a /v1/route body: {"query": str, "available": [worker, ...]?, "budget_usd": number?,
-  // "cost_weight": number? (cost-conditioned policies, within their range), "task": str?,
-  // "input_tokens": int?}. Throws HttpError(400) naming the field at fault (malformed
-  // JSON, wrong types, unknown or repeated workers, unknown fields, negative budget).
+  // Validates a /v1/route body: {"query": non-empty str, "available": [worker, ...]?, "budget_usd":
+  // number?, "cost_weight": number? (cost-conditioned policies, within their range), "task": str?
+  // (one of the world's tasks() when it has any), "input_tokens": int?}. Throws HttpError(400)
+  // naming the field at fault (malformed JSON, numbers out of a double's range, wrong types,
+  // unknown or repeated workers, unknown tasks, unknown fields, negative budget, empty query).
   LiveQuery parse_route_request(const std::string& body) const;
 
   // Greedy decision at the episode's current step. Throws HttpError(422) when no action is allowed.

@@ -222,10 +222,9 @@ HttpResponse ConductorService::feedback(const HttpRequest& req) {
   };
   json j;
   try {
-    j = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    return refuse(400, FeedbackResult::kInvalid, "request body is not valid JSON (byte " + std::to_string(e.byte) + ")",
-                  "invalid_request_error");
+    j = parse_json_body(req.body);
+  } catch (const JsonBodyError& e) {
+    return refuse(400, FeedbackResult::kInvalid, e.what(), "invalid_request_error");
   }
   if (!j.is_object())
     return refuse(400, FeedbackResult::kInvalid, "feedback must be a JSON object {request_id, quality, source?}",

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "policies/export.h"
 #include "serve/gateway.h"
 #include "serve/http_client.h"
 #include "serve/http_server.h"
@@ -114,5 +115,41 @@ struct GatewayRig {
   std::unique_ptr<ConductorService> service;
   int port() const { return service->port(); }
 };
+
+// An exported random MLP over a synthetic world of `queries` queries (`env_extra`: YAML added to its
+// env mapping), written to `dir`, loaded the way `conductor serve --export DIR` loads it and served
+// on a loopback port (no decision log).
+struct Served {
+  conductor::testing::TestWorld t;
+  ExportContents contents;
+  LoadedExport loaded;
+  std::shared_ptr<Router> router;
+  std::unique_ptr<ConductorService> service;
+  int port() const { return service->port(); }
+};
+
+inline std::unique_ptr<Served> serve_export(int queries, int max_steps, const std::string& dir,
+                                            const std::string& env_extra = "") {
+  auto s = std::make_unique<Served>();
+  s->t = conductor::testing::make_test_world(queries, max_steps, env_extra);
+  const MlpSpec spec = conductor::testing::mlp_spec_for(*s->t.live);
+  s->contents.policy = mlp_exported_policy(spec, conductor::testing::random_mlp_tensors(spec, 42, 0.3));
+  s->contents.world = s->t.spec;
+  s->contents.env_id = "conductor";
+  for (const auto& a : s->t.live->actions()) s->contents.action_names.push_back(a.name);
+  write_export(dir, s->contents);
+  // What `conductor serve --export DIR` does.
+  s->loaded = load_export_bundle(dir);
+  auto world = ConductorLiveWorld::from_spec(s->loaded.manifest["world"], dir + "/manifest.json");
+  s->router = std::make_shared<Router>(s->loaded.policy, world, s->loaded.model_version);
+  HttpServerOptions o;
+  o.port = 0;
+  o.threads = 2;
+  o.read_timeout_s = 0.5;
+  o.body_limit_bytes = 1 << 20;
+  s->service = std::make_unique<ConductorService>(s->router, nullptr, o);
+  s->service->start();
+  return s;
+}
 
 }  // namespace conductor::serve::testing

@@ -18,37 +18,8 @@ using testing::get;
 using testing::post;
 using testing::RawClient;
 
-struct Served {
-  testing::TestWorld t;
-  ExportContents contents;
-  LoadedExport loaded;
-  std::shared_ptr<Router> router;
-  std::unique_ptr<ConductorService> service;
-  int port() const { return service->port(); }
-};
-
-std::unique_ptr<Served> serve_export(int queries, int max_steps, const std::string& dir) {
-  auto s = std::make_unique<Served>();
-  s->t = testing::make_test_world(queries, max_steps);
-  const MlpSpec spec = testing::mlp_spec_for(*s->t.live);
-  s->contents.policy = mlp_exported_policy(spec, testing::random_mlp_tensors(spec, 42, 0.3));
-  s->contents.world = s->t.spec;
-  s->contents.env_id = "conductor";
-  for (const auto& a : s->t.live->actions()) s->contents.action_names.push_back(a.name);
-  write_export(dir, s->contents);
-  // What `conductor serve --export DIR` does.
-  s->loaded = load_export_bundle(dir);
-  auto world = ConductorLiveWorld::from_spec(s->loaded.manifest["world"], dir + "/manifest.json");
-  s->router = std::make_shared<Router>(s->loaded.policy, world, s->loaded.model_version);
-  HttpServerOptions o;
-  o.port = 0;
-  o.threads = 2;
-  o.read_timeout_s = 0.5;
-  o.body_limit_bytes = 1 << 20;
-  s->service = std::make_unique<ConductorService>(s->router, nullptr, o);
-  s->service->start();
-  return s;
-}
+using testing::Served;
+using testing::serve_export;
 
 json route_body(const ConductorStateView& v, const std::vector<std::string>& workers) {
   json avail = json::array();
