@@ -12,6 +12,9 @@
 #include "envs/bandit.h"
 #include "policies/actor_critic.h"
 #include "tests/test_util.h"
+#include "traces/catalog.h"
+#include "traces/store.h"
+#include "traces/synth.h"
 #include "trainer/final_eval.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
@@ -187,6 +190,32 @@ TEST(FinalEval, StepCapCoversAWholePassOfALargeSplit) {
   EXPECT_GE(final_eval_step_cap(1000, 3, 80000), (80000 + 1) * 3);
   EXPECT_GE(final_eval_step_cap(1, 1, 5000000), 5000001);
   EXPECT_GE(final_eval_step_cap(1000, 0, 200000), 200001);  // an env without a step limit counts one per episode
+}
+
+// Issue 27 item 11 end to end: a final evaluation on a test split of 50,973 queries (about 142,000
+// steps at max_steps 3) completes; the old cap (final_eval.episodes 1: 100,012 steps) stopped it.
+TEST(FinalEval, LargeSplitGetsItsWholePass) {
+  const std::string dir = testing::temp_dir();
+  SynthConfig sc;
+  sc.queries = 52000;
+  sc.seed = 1;
+  sc.test_fraction = 0.98;
+  sc.validation_fraction = 0.01;
+  const TraceSet t = synthesize(sc, default_catalog());
+  write_traces(t, dir + "/big.h5");
+  const TrainResult r = train("seed: 1\n"
+                              "env: {id: conductor, num_envs: 4, traces: " + dir + "/big.h5, split: train, max_steps: 3}\n"
+                              "policy: {hidden: [16]}\n"
+                              "ppo: {num_steps: 8, num_minibatches: 2}\n"
+                              "total_steps: 32\n"
+                              "log: {console: false, tensorboard: false}\n"
+                              "final_eval: {enabled: true, episodes: 1, set: [env.split=test, env.mode=sequential]}\n",
+                              dir + "/run");
+  const double episodes = r.final_eval.get("eval/episodes");
+  EXPECT_EQ(episodes, static_cast<double>(t.split_indices(Split::kTest).size()));
+  EXPECT_EQ(r.final_eval.get("eval/expert_episodes"), episodes);
+  EXPECT_GT(episodes * r.final_eval.get("eval/episodic_length"), 100012.0);  // past the old cap
+  EXPECT_TRUE(fs::exists(dir + "/run/final_eval.json"));
 }
 
 TEST(Train, ResumeRefusesAnotherConfigOrVersion) {
