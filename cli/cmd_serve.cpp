@@ -251,6 +251,8 @@ void setup_bench_serve(CLI::App& app) {
   auto query = std::make_shared<std::string>(
       "A train leaves at 3pm travelling 60 km/h; another leaves at 4pm at 90 km/h. When does the second catch up?");
   auto json_out = std::make_shared<std::string>();
+  auto healthz = std::make_shared<bool>(false);
+  cmd->add_flag("--healthz", *healthz, "After each /v1/route run, the same load on GET /healthz (the server's floor)");
   cmd->add_option("--export", *dir, "Export directory to serve in-process (omit with --port)");
   cmd->add_option("--port", *url_port, "Benchmark an already running server on 127.0.0.1:PORT instead");
   cmd->add_option("--connections", *conns, "Concurrent connections, one run each (default 16 64)");
@@ -286,9 +288,18 @@ void setup_bench_serve(CLI::App& app) {
       std::printf("%12d %12.0f %10.3f %10.3f %10.3f %10.3f %8llu\n", c, r.requests_per_s, r.p50_ms, r.p90_ms,
                   r.p99_ms, r.max_ms, static_cast<unsigned long long>(r.non_200));
       std::fflush(stdout);
-      results.push_back({{"connections", c}, {"requests_per_s", r.requests_per_s}, {"p50_ms", r.p50_ms},
+      results.push_back({{"connections", c}, {"path", "/v1/route"}, {"requests_per_s", r.requests_per_s}, {"p50_ms", r.p50_ms},
                          {"p90_ms", r.p90_ms}, {"p99_ms", r.p99_ms}, {"max_ms", r.max_ms},
                          {"requests", r.requests}, {"non_200", r.non_200}, {"seconds", r.seconds}});
+      if (*healthz) {
+        const serve::LoadResult h = serve::run_load("127.0.0.1", port, "/healthz", "", c, *duration, *warmup);
+        std::printf("%12d %12.0f %10.3f %10.3f %10.3f %10.3f %8llu  GET /healthz (/v1/route at %.2fx)\n", c,
+                    h.requests_per_s, h.p50_ms, h.p90_ms, h.p99_ms, h.max_ms,
+                    static_cast<unsigned long long>(h.non_200), r.requests_per_s / std::max(1.0, h.requests_per_s));
+        std::fflush(stdout);
+        results.push_back({{"connections", c}, {"path", "/healthz"}, {"requests_per_s", h.requests_per_s},
+                           {"p50_ms", h.p50_ms}, {"p99_ms", h.p99_ms}, {"non_200", h.non_200}});
+      }
     }
     if (!json_out->empty())
       write_json_atomic(*json_out, {{"benchmark", "serve /v1/route"}, {"model_version", version},
@@ -313,6 +324,137 @@ std::vector<std::size_t> queries_of_split(const TraceSet& T, const std::string& 
     if (T.split[q] == s && !T.query_text[q].empty()) out.push_back(q);
   if (out.empty()) fail("the trace file has no query with text in split '", split, "'");
   return out;
+}
+
+void setup_bench_stream(CLI::App& app) {
+  auto* bench = group(app, "bench", "Benchmarks");
+  auto* cmd = bench->add_subcommand(
+      "stream", "Streaming through the gateway: added time to first token, then N concurrent streams");
+  auto dir = std::make_shared<std::string>();
+  auto traces = std::make_shared<std::string>();
+  auto samples = std::make_shared<int>(300);
+  auto streams = std::make_shared<int>(300);
+  auto delay = std::make_shared<double>(1.0);
+  auto gw_threads = std::make_shared<int>(2);
+  auto split = std::make_shared<std::string>("test");
+  cmd->add_option("--export", *dir, "Export directory to serve in-process")->required();
+  cmd->add_option("--traces", *traces, "Trace file the replay providers answer from (with query text)")->required();
+  cmd->add_option("--samples", *samples, "Sequential streams timed per path (time to first token)")->capture_default_str();
+  cmd->add_option("--streams", *streams, "Concurrent streams of the second phase")->capture_default_str();
+  cmd->add_option("--delay", *delay, "Seconds each answer of the second phase takes")->capture_default_str();
+  cmd->add_option("--gateway-threads", *gw_threads, "gateway.threads")->capture_default_str();
+  cmd->add_option("--split", *split, "Split the queries are taken from")->capture_default_str();
+  cmd->callback([=] {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto router = router_for_export(*dir);
+    const TraceSet T = read_traces(*traces);
+    std::vector<std::size_t> qs;
+    for (std::size_t q : queries_of_split(T, *split)) {
+      bool ok = true;
+      for (std::size_t m = 0; m < T.n_models() && ok; ++m) ok = T.error[T.at(q, m)] == kOk && std::isfinite(T.quality[T.at(q, m)]);
+      if (ok) qs.push_back(q);
+    }
+    if (qs.empty()) fail("bench stream: no query of split '", *split, "' was answered by every worker without error");
+    std::string worker;
+    for (const auto& w : router->world().workers())
+      if (worker.empty() && T.model_index(w) >= 0) worker = w;
+    if (worker.empty()) fail("bench stream: the export's workers are not in the trace file");
+    auto body = [&](std::size_t i, const std::string& model) {
+      return json{{"model", model},
+                  {"stream", true},
+                  {"messages", json::array({{{"role", "user"}, {"content", T.query_text[qs[i % qs.size()]]}}})}}
+          .dump();
+    };
+    // Replay providers answering after `d` seconds (0: every event at once), the gateway in front
+    // of them (the worker also callable directly), and the server.
+    struct Stack {
+      std::unique_ptr<serve::ReplayProviders> providers;
+      std::unique_ptr<serve::HttpServer> replay;
+      std::shared_ptr<serve::Gateway> gateway;
+      std::unique_ptr<ConductorService> service;
+    };
+    auto stack = [&](double d) {
+      Stack s;
+      serve::ReplayOptions ro;
+      ro.delay_s = d;
+      s.providers = std::make_unique<serve::ReplayProviders>(T, ro);
+      HttpServerOptions rso;
+      rso.port = 0;
+      rso.threads = 1;
+      auto* p = s.providers.get();
+      s.replay = std::make_unique<serve::HttpServer>(rso, [p](serve::HttpRequest& req, serve::Responder respond) {
+        p->handle(req, std::move(respond));
+      });
+      p->attach(s.replay.get());
+      s.replay->start();
+      std::string yaml = "threads: " + std::to_string(*gw_threads) +
+                         "\nmax_concurrency: 4096\ncall_timeout_s: 60\ndirect_workers: [\"" + worker + "\"]\nproviders:\n";
+      for (const auto& w : router->world().workers())
+        if (T.model_index(w) >= 0)
+          yaml += "  - {worker: \"" + w + "\", base_url: \"http://127.0.0.1:" + std::to_string(s.replay->port()) + "/v1\"}\n";
+      s.gateway = std::make_shared<serve::Gateway>(router, serve::GatewayConfig::parse(ConfigDoc::load_string(yaml, "bench stream").root()));
+      HttpServerOptions so;
+      so.port = 0;
+      so.threads = 1;
+      s.service = std::make_unique<ConductorService>(router, s.gateway, so);
+      s.service->start();
+      return s;
+    };
+    auto url_of = [](int port) {
+      serve::Url u;
+      u.host = "127.0.0.1";
+      u.port = port;
+      return u;
+    };
+    std::printf("bench stream: model %s, gateway.threads %d, server threads 1, replay threads 1, 1 client thread\n",
+                router->model_version().c_str(), *gw_threads);
+    {
+      Stack s = stack(0.0);
+      std::vector<std::string> direct, routed;
+      for (int i = 0; i < *samples; ++i) {
+        direct.push_back(body(static_cast<std::size_t>(i), worker));
+        routed.push_back(body(static_cast<std::size_t>(i), "conductor"));
+      }
+      const int warm = std::min(20, *samples);
+      const std::vector<std::string> warm_direct(direct.begin(), direct.begin() + warm);
+      serve::run_ttft(url_of(s.replay->port()), "/v1/chat/completions", warm_direct, 10.0);
+      serve::run_ttft(url_of(s.service->port()), "/v1/chat/completions", warm_direct, 10.0);
+      std::printf("time to first token, %d sequential streams each, one kept-alive connection, replay answers at once:\n",
+                  *samples);
+      std::printf("%-44s %6s %10s %10s %10s %12s\n", "path", "ok", "p50 ms", "p99 ms", "max ms", "end p50 ms");
+      const serve::TtftResult a = serve::run_ttft(url_of(s.replay->port()), "/v1/chat/completions", direct, 10.0);
+      const serve::TtftResult b = serve::run_ttft(url_of(s.service->port()), "/v1/chat/completions", direct, 10.0);
+      const serve::TtftResult c = serve::run_ttft(url_of(s.service->port()), "/v1/chat/completions", routed, 10.0);
+      auto row = [](const char* name, const serve::TtftResult& r) {
+        std::printf("%-44s %6d %10.3f %10.3f %10.3f %12.3f\n", name, r.ok, r.p50_ms, r.p99_ms, r.max_ms, r.total_p50_ms);
+        for (const auto& e : r.errors) std::printf("  error: %s\n", e.c_str());
+      };
+      row("replay provider directly", a);
+      row(("gateway, model " + worker + " (relayed)").c_str(), b);
+      row("gateway, model conductor (routed)", c);
+      std::printf("added by the gateway: p50 %+.3f ms, p99 %+.3f ms (direct worker); p50 %+.3f ms, p99 %+.3f ms (routed)\n",
+                  b.p50_ms - a.p50_ms, b.p99_ms - a.p99_ms, c.p50_ms - a.p50_ms, c.p99_ms - a.p99_ms);
+      std::fflush(stdout);
+    }
+    // Relayed streams (a direct worker: the provider streams, the gateway relays) and routed ones.
+    for (const std::string& model : {worker, std::string("conductor")}) {
+      Stack s = stack(*delay);
+      std::vector<std::string> bodies;
+      for (int i = 0; i < *streams; ++i) bodies.push_back(body(static_cast<std::size_t>(i), model));
+      const serve::BurstResult r = serve::run_burst(url_of(s.service->port()), "/v1/chat/completions", bodies, 120.0);
+      const serve::ReplayStats rs = s.providers->stats();
+      std::string statuses;
+      for (const auto& [code, count] : r.statuses) statuses += std::to_string(code) + ":" + std::to_string(count) + " ";
+      std::printf("%d concurrent streams, model %s, each answer spread over %.3f s: wall %.3f s, p50 %.1f ms, "
+                  "p99 %.1f ms, max %.1f ms, statuses %s; provider: %llu calls, %llu streamed to the gateway, %llu "
+                  "completed, peak %d in flight\n",
+                  *streams, model.c_str(), *delay, r.wall_s, r.p50_ms, r.p99_ms, r.max_ms, statuses.c_str(),
+                  static_cast<unsigned long long>(rs.requests), static_cast<unsigned long long>(rs.streams),
+                  static_cast<unsigned long long>(rs.streams_completed), rs.peak_in_flight);
+      for (const auto& e : r.errors) std::printf("  error: %s\n", e.c_str());
+      std::fflush(stdout);
+    }
+  });
 }
 
 void setup_bench_gateway(CLI::App& app) {
@@ -535,6 +677,7 @@ void setup_serving(CLI::App& app) {
   setup_replay_server(app);
   setup_bench_serve(app);
   setup_bench_gateway(app);
+  setup_bench_stream(app);
   setup_bench_traffic(app);
 }
 

@@ -66,9 +66,10 @@ LoadResult run_load(const std::string& host, int port, const std::string& path, 
                     int connections, double duration_s, double warmup_s) {
   if (connections < 1) fail("bench serve: connections must be >= 1, got ", connections);
   net::io_context ioc(1);
-  http::request<http::string_body> req{http::verb::post, path, 11};
+  // No body: a GET (e.g. /healthz).
+  http::request<http::string_body> req{body.empty() ? http::verb::get : http::verb::post, path, 11};
   req.set(http::field::host, host);
-  req.set(http::field::content_type, "application/json");
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
   req.keep_alive(true);
   req.body() = body;
   req.prepare_payload();
@@ -114,6 +115,56 @@ LoadResult run_load(const std::string& host, int port, const std::string& path, 
 }  // namespace conductor::serve
 
 namespace conductor::serve {
+
+TtftResult run_ttft(const Url& url, const std::string& path, const std::vector<std::string>& bodies, double timeout_s) {
+  net::io_context ioc(1);
+  ConnectionPool pool(ioc, url, {}, /*max_idle=*/1);
+  TtftResult out;
+  std::vector<double> first_ms, total_ms;
+  for (const auto& body : bodies) {
+    ++out.requests;
+    ClientRequest req;
+    req.target = path;
+    req.body = body;
+    std::string seen;
+    double first = -1.0;
+    const auto t0 = std::chrono::steady_clock::now();
+    ClientResult result;
+    pool.async_request(
+        req, timeout_s, 16 << 20, [&](ClientResult r) { result = std::move(r); },
+        [&](std::string piece) {
+          if (first >= 0) return;
+          seen += piece;
+          // A content delta with at least one character: "content":"x
+          const std::string key = R"("content":")";
+          for (auto at = seen.find(key); at != std::string::npos; at = seen.find(key, at + 1))
+            if (at + key.size() < seen.size() && seen[at + key.size()] != '"') {
+              first = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+              break;
+            }
+        });
+    ioc.restart();
+    ioc.run();
+    const double total = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!result.ok || result.response.status != 200 || first < 0) {
+      if (out.errors.size() < 5)
+        out.errors.push_back(!result.ok ? result.error
+                                        : "status " + std::to_string(result.response.status) + ": " +
+                                              result.response.body.substr(0, 200));
+      continue;
+    }
+    ++out.ok;
+    first_ms.push_back(first);
+    total_ms.push_back(total);
+  }
+  if (!first_ms.empty()) {
+    out.p50_ms = percentile(first_ms, 50);
+    out.p99_ms = percentile(first_ms, 99);
+    out.max_ms = *std::max_element(first_ms.begin(), first_ms.end());
+    out.total_p50_ms = percentile(total_ms, 50);
+  }
+  return out;
+}
 
 BurstResult run_burst(const Url& url, const std::string& path, const std::vector<std::string>& bodies,
                       double timeout_s) {

@@ -30,7 +30,7 @@ struct LoadResult {
   double p50_ms = 0.0, p90_ms = 0.0, p99_ms = 0.0, max_ms = 0.0;
 };
 
-// Throws conductor::Error when it cannot connect.
+// POSTs `body` (a GET when it is empty). Throws conductor::Error when it cannot connect.
 LoadResult run_load(const std::string& host, int port, const std::string& path, const std::string& body,
                     int connections, double duration_s, double warmup_s);
 
@@ -45,6 +45,17 @@ struct BurstResult {
 // Sends bodies[i] to url.path + path, all at once (one connection each), and waits for every answer.
 BurstResult run_burst(const Url& url, const std::string& path, const std::vector<std::string>& bodies,
                       double timeout_s);
+
+struct TtftResult {
+  int requests = 0, ok = 0;             // ok: status 200 with a first content piece
+  double p50_ms = 0.0, p99_ms = 0.0, max_ms = 0.0;  // time to the first non-empty content piece
+  double total_p50_ms = 0.0;            // time to the end of the stream
+  std::vector<std::string> errors;      // the first few failures
+};
+
+// Sends bodies[i] (streaming chat requests, OpenAI chunks) one after another on one kept-alive
+// connection and times each from the send to the first chunk whose delta holds text.
+TtftResult run_ttft(const Url& url, const std::string& path, const std::vector<std::string>& bodies, double timeout_s);
 
 struct TrafficInterval {
   double t_end_s = 0.0;                 // seconds since the start

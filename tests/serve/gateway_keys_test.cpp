@@ -9,6 +9,7 @@
 #include "artifacts/sha256.h"
 #include "serve/api_keys.h"
 #include "tests/serve/gateway_rig.h"
+#include "traces/import_jsonl.h"
 
 namespace conductor::serve {
 namespace {
@@ -204,6 +205,9 @@ TEST(ApiKeys, ABudgetSpentAnswers429UntilTheNextDayAndSpendIsLoggedPerKey) {
   }
   EXPECT_EQ(tiny, 2);  // the chat request and the route request
   EXPECT_EQ(rich, 1);
+  // The rows with key_id import as decision logs.
+  ImportReport rep;
+  EXPECT_EQ(import_jsonl({log_dir}, {}, rep).decisions.size(), 3u);
 }
 
 TEST(ApiKeys, AKeyMayUseOnlyItsWorkers) {
