@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -132,7 +133,7 @@ struct BenchRow {
   std::string queries;
   int threads = 0;
   int64_t batch = 0;
-  double tokens = 0, queries_per_s = 0, ms_per_batch = 0;
+  double tokens = 0, queries_per_s = 0, ms_per_batch = 0, cpu_ms_per_query = 0;
 };
 
 void setup_bench_encoder(CLI::App& app) {
@@ -184,6 +185,7 @@ void setup_bench_encoder(CLI::App& app) {
           }
           for (const auto& w : work) enc.encode(w, b);  // warm-up
           int64_t done = 0, calls = 0;
+          const std::clock_t c0 = std::clock();  // CPU time of every thread of the process
           const auto t0 = std::chrono::steady_clock::now();
           while (seconds_since(t0) < *seconds) {
             const auto& w = work[static_cast<std::size_t>(calls) % work.size()];
@@ -192,7 +194,9 @@ void setup_bench_encoder(CLI::App& app) {
             ++calls;
           }
           const double secs = seconds_since(t0);
-          rows.push_back({name, th, b, tokens, static_cast<double>(done) / secs, 1000.0 * secs / static_cast<double>(calls)});
+          const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+          rows.push_back({name, th, b, tokens, static_cast<double>(done) / secs, 1000.0 * secs / static_cast<double>(calls),
+                          1000.0 * cpu / static_cast<double>(done)});
         }
       }
     }
@@ -201,7 +205,7 @@ void setup_bench_encoder(CLI::App& app) {
       for (const auto& r : rows)
         std::printf("%s\n", json({{"model", *dir}, {"queries", r.queries}, {"threads", r.threads}, {"batch", r.batch},
                                    {"tokens_per_query", r.tokens}, {"queries_per_s", r.queries_per_s},
-                                   {"ms_per_batch", r.ms_per_batch}})
+                                   {"ms_per_batch", r.ms_per_batch}, {"cpu_ms_per_query", r.cpu_ms_per_query}})
                                 .dump()
                                 .c_str());
       return;
@@ -209,10 +213,11 @@ void setup_bench_encoder(CLI::App& app) {
     std::printf("encoder %s: BERT %lld layers, hidden %lld, %lld heads, %.1fM parameters, max_seq_length %lld, f32 CPU\n",
                 dir->c_str(), (long long)c.num_hidden_layers, (long long)c.hidden_size, (long long)c.num_attention_heads,
                 static_cast<double>(c.num_parameters()) / 1e6, (long long)L);
-    std::printf("%-12s %8s %7s %14s %12s %14s\n", "queries", "threads", "batch", "tokens/query", "queries/s", "ms/batch");
+    std::printf("%-12s %8s %7s %14s %12s %12s %14s\n", "queries", "threads", "batch", "tokens/query", "queries/s",
+                "ms/batch", "CPU ms/query");
     for (const auto& r : rows)
-      std::printf("%-12s %8d %7lld %14.1f %12.1f %14.2f\n", r.queries.c_str(), r.threads, (long long)r.batch, r.tokens,
-                  r.queries_per_s, r.ms_per_batch);
+      std::printf("%-12s %8d %7lld %14.1f %12.1f %12.2f %14.2f\n", r.queries.c_str(), r.threads, (long long)r.batch,
+                  r.tokens, r.queries_per_s, r.ms_per_batch, r.cpu_ms_per_query);
   });
 }
 

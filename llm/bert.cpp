@@ -18,16 +18,13 @@ int64_t BertConfig::num_parameters() const {
 }
 
 void BertConfig::validate(const std::string& source) const {
-  auto positive = [&](const char* key, int64_t v) {
-    if (v <= 0) fail(source, ": ", key, " must be a positive integer, got ", v);
-  };
-  positive("vocab_size", vocab_size);
-  positive("hidden_size", hidden_size);
-  positive("num_hidden_layers", num_hidden_layers);
-  positive("num_attention_heads", num_attention_heads);
-  positive("intermediate_size", intermediate_size);
-  positive("max_position_embeddings", max_position_embeddings);
-  positive("type_vocab_size", type_vocab_size);
+  require_positive(source, {{"vocab_size", vocab_size},
+                            {"hidden_size", hidden_size},
+                            {"num_hidden_layers", num_hidden_layers},
+                            {"num_attention_heads", num_attention_heads},
+                            {"intermediate_size", intermediate_size},
+                            {"max_position_embeddings", max_position_embeddings},
+                            {"type_vocab_size", type_vocab_size}});
   if (hidden_size % num_attention_heads != 0)
     fail(source, ": hidden_size ", hidden_size, " is not a multiple of num_attention_heads ", num_attention_heads);
   if (!(layer_norm_eps > 0)) fail(source, ": layer_norm_eps must be positive, got ", layer_norm_eps);

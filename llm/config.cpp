@@ -52,17 +52,19 @@ int64_t Qwen2Config::kv_cache_bytes_per_token(DType d) const {
   return 2 * num_hidden_layers * num_key_value_heads * head_dim() * dtype_bytes(d);
 }
 
-void Qwen2Config::validate(const std::string& source) const {
-  auto positive = [&](const char* key, int64_t v) {
+void require_positive(const std::string& source, std::initializer_list<std::pair<const char*, int64_t>> values) {
+  for (const auto& [key, v] : values)
     if (v <= 0) fail(source, ": ", key, " must be a positive integer, got ", v);
-  };
-  positive("vocab_size", vocab_size);
-  positive("hidden_size", hidden_size);
-  positive("intermediate_size", intermediate_size);
-  positive("num_hidden_layers", num_hidden_layers);
-  positive("num_attention_heads", num_attention_heads);
-  positive("num_key_value_heads", num_key_value_heads);
-  positive("max_position_embeddings", max_position_embeddings);
+}
+
+void Qwen2Config::validate(const std::string& source) const {
+  require_positive(source, {{"vocab_size", vocab_size},
+                            {"hidden_size", hidden_size},
+                            {"intermediate_size", intermediate_size},
+                            {"num_hidden_layers", num_hidden_layers},
+                            {"num_attention_heads", num_attention_heads},
+                            {"num_key_value_heads", num_key_value_heads},
+                            {"max_position_embeddings", max_position_embeddings}});
   if (hidden_size % num_attention_heads != 0)
     fail(source, ": hidden_size ", hidden_size, " is not a multiple of num_attention_heads ", num_attention_heads);
   if (head_dim() % 2 != 0) fail(source, ": head dimension ", head_dim(), " must be even (rotary embeddings)");

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,8 @@ int64_t dtype_bytes(DType d);
 int64_t config_int(const json& j, const char* key, const std::string& source, const int64_t* fallback);
 double config_number(const json& j, const char* key, const std::string& source, double fallback);
 bool config_bool(const json& j, const char* key, const std::string& source, bool fallback);
+// Fails "SOURCE: KEY must be a positive integer, got V" for the first value that is not positive.
+void require_positive(const std::string& source, std::initializer_list<std::pair<const char*, int64_t>> values);
 
 struct Qwen2Config {
   int64_t vocab_size = 0;               // required

@@ -6,31 +6,22 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "core/json_util.h"
+#include "tests/tokenizer/tokenizer_test_util.h"
 
 namespace conductor::testing {
 
 inline std::string source_path(const std::string& rel) { return std::string(CONDUCTOR_SOURCE_DIR) + "/" + rel; }
 
-inline std::vector<json> read_jsonl_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open");
-  std::vector<json> rows;
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(parse_json(line, path));
-  return rows;
-}
-
 // tests/tokenizer/wordpiece/strings.jsonl: 500 varied strings.
 inline const std::vector<std::string>& encoder_strings() {
   static const std::vector<std::string> s = [] {
     std::vector<std::string> out;
-    for (const json& row : read_jsonl_file(source_path("tests/tokenizer/wordpiece/strings.jsonl")))
+    for (const json& row : read_jsonl(source_path("tests/tokenizer/wordpiece/strings.jsonl")))
       out.push_back(row.get<std::string>());
     return out;
   }();
@@ -39,7 +30,7 @@ inline const std::vector<std::string>& encoder_strings() {
 
 inline std::vector<std::vector<int32_t>> read_ids(const std::string& rel) {
   std::vector<std::vector<int32_t>> out;
-  for (const json& row : read_jsonl_file(source_path(rel))) out.push_back(row.get<std::vector<int32_t>>());
+  for (const json& row : read_jsonl(source_path(rel))) out.push_back(row.get<std::vector<int32_t>>());
   return out;
 }
 

@@ -55,18 +55,22 @@ def ranges(cps):
     return out
 
 
-def emit(name, cps):
-    rs = ranges(cps)
-    print(f"// {len(cps)} code points in {len(rs)} ranges")
-    print(f"constexpr CharRange {name}[] = {{")
+def print_wrapped(items):
+    """Prints the items, each starting with a space, in lines of at most 110 characters."""
     line = " "
-    for a, b in rs:
-        item = f" {{0x{a:X}, 0x{b:X}}},"
+    for item in items:
         if len(line) + len(item) > 110:
             print(line)
             line = " "
         line += item
     print(line)
+
+
+def emit(name, cps):
+    rs = ranges(cps)
+    print(f"// {len(cps)} code points in {len(rs)} ranges")
+    print(f"constexpr CharRange {name}[] = {{")
+    print_wrapped(f" {{0x{a:X}, 0x{b:X}}}," for a, b in rs)
     print("};")
 
 
@@ -82,13 +86,6 @@ print("// Split off as single tokens by BertPreTokenizer: ASCII punctuation and 
 emit("kBertPunctuation", punct)
 print(f"// Rust's char::to_lowercase for every code point it changes ({len(lower_map)} entries).")
 print("constexpr LowerEntry kBertLower[] = {")
-line = " "
-for cp, lo in lower_map:
-    assert len(lo) <= 3
-    item = " {0x%X, {%s}}," % (cp, ", ".join("0x%X" % x for x in lo))
-    if len(line) + len(item) > 110:
-        print(line)
-        line = " "
-    line += item
-print(line)
+assert all(len(lo) <= 3 for _, lo in lower_map)
+print_wrapped(" {0x%X, {%s}}," % (cp, ", ".join("0x%X" % x for x in lo)) for cp, lo in lower_map)
 print("};")
