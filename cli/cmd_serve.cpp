@@ -326,6 +326,66 @@ std::vector<std::size_t> queries_of_split(const TraceSet& T, const std::string& 
   return out;
 }
 
+// Test-split queries every worker answered without a logged error (and with a quality): each
+// request is then one call (a logged error would add retries and re-routing, i.e. several
+// sequential delayed calls).
+std::vector<std::size_t> clean_queries(const TraceSet& T, const std::string& split, const char* who) {
+  std::vector<std::size_t> qs;
+  for (std::size_t q : queries_of_split(T, split)) {
+    bool ok = true;
+    for (std::size_t m = 0; m < T.n_models() && ok; ++m)
+      ok = T.error[T.at(q, m)] == kOk && std::isfinite(T.quality[T.at(q, m)]);
+    if (ok) qs.push_back(q);
+  }
+  if (qs.empty()) fail(who, ": no query of split '", split, "' was answered by every worker without error");
+  return qs;
+}
+
+// Replay providers answering after `delay_s` (one thread), the gateway in front of them (`extra`:
+// more gateway YAML) and the service (one thread), all in this process: the bench commands' stack.
+struct ReplayGatewayStack {
+  std::unique_ptr<serve::ReplayProviders> providers;
+  std::unique_ptr<serve::HttpServer> replay;
+  std::shared_ptr<serve::Gateway> gateway;
+  std::unique_ptr<ConductorService> service;
+  serve::Url url() const {
+    serve::Url u;
+    u.host = "127.0.0.1";
+    u.port = service->port();
+    return u;
+  }
+};
+
+ReplayGatewayStack replay_gateway_stack(const std::shared_ptr<serve::Router>& router, TraceSet T, double delay_s,
+                                        int gateway_threads, int max_concurrency, const std::string& extra) {
+  ReplayGatewayStack s;
+  serve::ReplayOptions ro;
+  ro.delay_s = delay_s;
+  s.providers = std::make_unique<serve::ReplayProviders>(std::move(T), ro);
+  HttpServerOptions rso;
+  rso.port = 0;
+  rso.threads = 1;
+  auto* p = s.providers.get();
+  s.replay = std::make_unique<serve::HttpServer>(rso, [p](serve::HttpRequest& req, serve::Responder respond) {
+    p->handle(req, std::move(respond));
+  });
+  p->attach(s.replay.get());
+  s.replay->start();
+  std::string yaml = "threads: " + std::to_string(gateway_threads) + "\nmax_concurrency: " +
+                     std::to_string(max_concurrency) + "\ncall_timeout_s: 60\n" + extra + "providers:\n";
+  for (const auto& w : router->world().workers())
+    if (p->traces().model_index(w) >= 0)
+      yaml += "  - {worker: \"" + w + "\", base_url: \"http://127.0.0.1:" + std::to_string(s.replay->port()) + "/v1\"}\n";
+  s.gateway = std::make_shared<serve::Gateway>(
+      router, serve::GatewayConfig::parse(ConfigDoc::load_string(yaml, "bench gateway").root()));
+  HttpServerOptions so;
+  so.port = 0;
+  so.threads = 1;
+  s.service = std::make_unique<ConductorService>(router, s.gateway, so);
+  s.service->start();
+  return s;
+}
+
 void setup_bench_stream(CLI::App& app) {
   auto* bench = group(app, "bench", "Benchmarks");
   auto* cmd = bench->add_subcommand(
@@ -348,13 +408,7 @@ void setup_bench_stream(CLI::App& app) {
     std::signal(SIGPIPE, SIG_IGN);
     auto router = router_for_export(*dir);
     const TraceSet T = read_traces(*traces);
-    std::vector<std::size_t> qs;
-    for (std::size_t q : queries_of_split(T, *split)) {
-      bool ok = true;
-      for (std::size_t m = 0; m < T.n_models() && ok; ++m) ok = T.error[T.at(q, m)] == kOk && std::isfinite(T.quality[T.at(q, m)]);
-      if (ok) qs.push_back(q);
-    }
-    if (qs.empty()) fail("bench stream: no query of split '", *split, "' was answered by every worker without error");
+    const std::vector<std::size_t> qs = clean_queries(T, *split, "bench stream");
     std::string worker;
     for (const auto& w : router->world().workers())
       if (worker.empty() && T.model_index(w) >= 0) worker = w;
@@ -365,40 +419,8 @@ void setup_bench_stream(CLI::App& app) {
                   {"messages", json::array({{{"role", "user"}, {"content", T.query_text[qs[i % qs.size()]]}}})}}
           .dump();
     };
-    // Replay providers answering after `d` seconds (0: every event at once), the gateway in front
-    // of them (the worker also callable directly), and the server.
-    struct Stack {
-      std::unique_ptr<serve::ReplayProviders> providers;
-      std::unique_ptr<serve::HttpServer> replay;
-      std::shared_ptr<serve::Gateway> gateway;
-      std::unique_ptr<ConductorService> service;
-    };
     auto stack = [&](double d) {
-      Stack s;
-      serve::ReplayOptions ro;
-      ro.delay_s = d;
-      s.providers = std::make_unique<serve::ReplayProviders>(T, ro);
-      HttpServerOptions rso;
-      rso.port = 0;
-      rso.threads = 1;
-      auto* p = s.providers.get();
-      s.replay = std::make_unique<serve::HttpServer>(rso, [p](serve::HttpRequest& req, serve::Responder respond) {
-        p->handle(req, std::move(respond));
-      });
-      p->attach(s.replay.get());
-      s.replay->start();
-      std::string yaml = "threads: " + std::to_string(*gw_threads) +
-                         "\nmax_concurrency: 4096\ncall_timeout_s: 60\ndirect_workers: [\"" + worker + "\"]\nproviders:\n";
-      for (const auto& w : router->world().workers())
-        if (T.model_index(w) >= 0)
-          yaml += "  - {worker: \"" + w + "\", base_url: \"http://127.0.0.1:" + std::to_string(s.replay->port()) + "/v1\"}\n";
-      s.gateway = std::make_shared<serve::Gateway>(router, serve::GatewayConfig::parse(ConfigDoc::load_string(yaml, "bench stream").root()));
-      HttpServerOptions so;
-      so.port = 0;
-      so.threads = 1;
-      s.service = std::make_unique<ConductorService>(router, s.gateway, so);
-      s.service->start();
-      return s;
+      return replay_gateway_stack(router, T, d, *gw_threads, 4096, "direct_workers: [\"" + worker + "\"]\n");
     };
     auto url_of = [](int port) {
       serve::Url u;
@@ -409,7 +431,7 @@ void setup_bench_stream(CLI::App& app) {
     std::printf("bench stream: model %s, gateway.threads %d, server threads 1, replay threads 1, 1 client thread\n",
                 router->model_version().c_str(), *gw_threads);
     {
-      Stack s = stack(0.0);
+      ReplayGatewayStack s = stack(0.0);
       std::vector<std::string> direct, routed;
       for (int i = 0; i < *samples; ++i) {
         direct.push_back(body(static_cast<std::size_t>(i), worker));
@@ -438,10 +460,10 @@ void setup_bench_stream(CLI::App& app) {
     }
     // Relayed streams (a direct worker: the provider streams, the gateway relays) and routed ones.
     for (const std::string& model : {worker, std::string("conductor")}) {
-      Stack s = stack(*delay);
+      ReplayGatewayStack s = stack(*delay);
       std::vector<std::string> bodies;
       for (int i = 0; i < *streams; ++i) bodies.push_back(body(static_cast<std::size_t>(i), model));
-      const serve::BurstResult r = serve::run_burst(url_of(s.service->port()), "/v1/chat/completions", bodies, 120.0);
+      const serve::BurstResult r = serve::run_burst(s.url(), "/v1/chat/completions", bodies, 120.0);
       const serve::ReplayStats rs = s.providers->stats();
       std::string statuses;
       for (const auto& [code, count] : r.statuses) statuses += std::to_string(code) + ":" + std::to_string(count) + " ";
@@ -482,46 +504,12 @@ void setup_bench_gateway(CLI::App& app) {
     std::signal(SIGPIPE, SIG_IGN);
     auto router = router_for_export(*dir);
     TraceSet T = read_traces(*traces);
-    // Queries every worker answered without a logged error: each request is one 1-call answer
-    // (a logged error would add retries and re-routing, i.e. several sequential delayed calls).
-    std::vector<std::size_t> qs;
-    for (std::size_t q : queries_of_split(T, *split)) {
-      bool ok = true;
-      for (std::size_t m = 0; m < T.n_models() && ok; ++m) ok = T.error[T.at(q, m)] == kOk;
-      if (ok) qs.push_back(q);
-    }
-    if (qs.empty()) fail("bench gateway: no query of split '", *split, "' was answered by every worker without error");
+    const std::vector<std::size_t> qs = clean_queries(T, *split, "bench gateway");
     std::vector<std::string> bodies;
     for (int i = 0; i < *n; ++i) bodies.push_back(chat_body_for(T, qs[static_cast<std::size_t>(i) % qs.size()]));
-    serve::ReplayOptions ro;
-    ro.delay_s = *delay;
-    serve::ReplayProviders providers(std::move(T), ro);
-    HttpServerOptions rso;
-    rso.port = 0;
-    rso.threads = 1;
-    serve::HttpServer replay(rso, [&providers](serve::HttpRequest& req, serve::Responder respond) {
-      providers.handle(req, std::move(respond));
-    });
-    providers.attach(&replay);
-    replay.start();
-    std::string yaml = "threads: " + std::to_string(*gw_threads) + "\nmax_concurrency: " + std::to_string(*max_conc) +
-                       "\ncall_timeout_s: 60\nproviders:\n";
-    for (const auto& w : router->world().workers()) {
-      if (providers.traces().model_index(w) < 0) continue;
-      yaml += "  - {worker: \"" + w + "\", base_url: \"http://127.0.0.1:" + std::to_string(replay.port()) + "/v1\"}\n";
-    }
-    ConfigDoc doc = ConfigDoc::load_string(yaml, "bench gateway");
-    auto gateway = std::make_shared<serve::Gateway>(router, serve::GatewayConfig::parse(doc.root()));
-    HttpServerOptions so;
-    so.port = 0;
-    so.threads = 1;
-    ConductorService service(router, gateway, so);
-    service.start();
-    serve::Url url;
-    url.host = "127.0.0.1";
-    url.port = service.port();
-    const serve::BurstResult r = serve::run_burst(url, "/v1/chat/completions", bodies, 120.0);
-    const serve::ReplayStats rs = providers.stats();
+    ReplayGatewayStack stack = replay_gateway_stack(router, std::move(T), *delay, *gw_threads, *max_conc, "");
+    const serve::BurstResult r = serve::run_burst(stack.url(), "/v1/chat/completions", bodies, 120.0);
+    const serve::ReplayStats rs = stack.providers->stats();
     std::printf("bench gateway: %d concurrent POST /v1/chat/completions, model %s, gateway.threads %d, server threads 1,\n"
                 "  replay providers answering after exactly %.3f s (peak %d calls in flight, %llu calls); queries answered by\n"
                 "  every worker without a logged error (%zu of the split)\n",
@@ -541,8 +529,8 @@ void setup_bench_gateway(CLI::App& app) {
                                     {"p99_ms", r.p99_ms}, {"max_ms", r.max_ms}, {"statuses", st},
                                     {"provider_calls", rs.requests}, {"peak_in_flight", rs.peak_in_flight}});
     }
-    service.drain(5.0);
-    replay.drain(5.0);
+    stack.service->drain(5.0);
+    stack.replay->drain(5.0);
   });
 }
 

@@ -245,10 +245,7 @@ TEST(ApiKeys, ReloadTakesANewFileAndKeepsTheOldOneWhenTheNewIsBroken) {
 }
 
 TEST(ApiKeys, WithoutKeysOnlyLoopbackUnlessAllowed) {
-  auto t = testing::make_test_world(100, 1);
-  const MlpSpec spec = testing::mlp_spec_for(*t.live);
-  auto router = std::make_shared<Router>(
-      std::shared_ptr<const Policy>(make_mlp_policy(spec, testing::random_mlp_tensors(spec, 1))), t.live, "v");
+  const auto router = testing::random_router(100, 1).router;
   HttpServerOptions o;
   o.port = 0;
   o.host = "0.0.0.0";

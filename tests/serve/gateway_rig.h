@@ -131,4 +131,40 @@ inline std::string chat_body(const std::string& text, const json& conductor = nu
   return j.dump();
 }
 
+// A seeded random MLP's router over a synthetic world: the tests' stand-in for a trained export.
+struct RandomRouter {
+  conductor::testing::TestWorld t;
+  std::shared_ptr<Router> router;
+};
+
+inline RandomRouter random_router(int queries, int max_steps, uint64_t seed = 42, double scale = 0.3) {
+  RandomRouter r;
+  r.t = make_test_world(queries, max_steps);
+  const MlpSpec spec = mlp_spec_for(*r.t.live);
+  r.router = std::make_shared<Router>(
+      std::shared_ptr<const Policy>(make_mlp_policy(spec, random_mlp_tensors(spec, seed, scale))), r.t.live, "v");
+  return r;
+}
+
+// A gateway that sends every worker's calls to `base_url` (`head`: gateway YAML before `providers`)
+// and the service in front of it, started on a loopback port.
+struct GatewayService {
+  std::shared_ptr<Gateway> gateway;
+  std::unique_ptr<ConductorService> service;
+  int port() const { return service->port(); }
+};
+
+inline GatewayService gateway_service(const std::shared_ptr<Router>& router, const std::string& head,
+                                      const std::string& base_url) {
+  std::string yaml = head + "providers:\n";
+  for (const auto& w : router->world().workers()) yaml += "  - {worker: " + w + ", base_url: \"" + base_url + "\"}\n";
+  GatewayService g;
+  g.gateway = std::make_shared<Gateway>(router, GatewayConfig::parse(ConfigDoc::load_string(yaml, "s.yaml").root()));
+  HttpServerOptions so;
+  so.port = 0;
+  g.service = std::make_unique<ConductorService>(router, g.gateway, so);
+  g.service->start();
+  return g;
+}
+
 }  // namespace conductor::serve::testing

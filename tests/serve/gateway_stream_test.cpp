@@ -238,10 +238,7 @@ TEST(GatewayStreaming, BadStreamOptionsGet400) {
 
 // A provider that streams a piece of its answer, then fails with an error event.
 TEST(GatewayStreaming, AFailureAfterTheFirstTokenEndsTheStreamWithAnErrorEvent) {
-  auto t = testing::make_test_world(300, 1);
-  const MlpSpec spec = testing::mlp_spec_for(*t.live);
-  auto router = std::make_shared<Router>(
-      std::shared_ptr<const Policy>(make_mlp_policy(spec, testing::random_mlp_tensors(spec, 42, 0.3))), t.live, "v");
+  const auto rr = testing::random_router(300, 1);
   HttpServerOptions po;
   po.port = 0;
   HttpServer provider(po, [](HttpRequest&, Responder respond) {
@@ -256,15 +253,9 @@ TEST(GatewayStreaming, AFailureAfterTheFirstTokenEndsTheStreamWithAnErrorEvent) 
     body->end();
   });
   provider.start();
-  std::string yaml = "retries: 2\nbackoff_initial_s: 0.01\nproviders:\n";
-  for (const auto& w : t.live->workers())
-    yaml += "  - {worker: " + w + ", base_url: \"http://127.0.0.1:" + std::to_string(provider.port()) + "/v1\"}\n";
-  auto gateway = std::make_shared<Gateway>(router, GatewayConfig::parse(ConfigDoc::load_string(yaml, "s.yaml").root()));
-  HttpServerOptions so;
-  so.port = 0;
-  ConductorService service(router, gateway, so);
-  service.start();
-  auto resp = post(service.port(), "/v1/chat/completions", stream_body("hello", false));
+  auto g = testing::gateway_service(rr.router, "retries: 2\nbackoff_initial_s: 0.01\n",
+                                    "http://127.0.0.1:" + std::to_string(provider.port()) + "/v1");
+  auto resp = post(g.port(), "/v1/chat/completions", stream_body("hello", false));
   ASSERT_EQ(resp.status, 200) << resp.body;  // the status went out with the first token
   const auto data = sse_data(resp.body);
   EXPECT_EQ(chunk_text({data.begin(), data.end() - 2}), "par");
@@ -273,7 +264,7 @@ TEST(GatewayStreaming, AFailureAfterTheFirstTokenEndsTheStreamWithAnErrorEvent) 
   EXPECT_EQ(err["error"]["code"], 502);
   EXPECT_EQ(data.back(), "[DONE]");
   // No retry and no other worker once tokens went out: one call.
-  std::istringstream metrics(service.metrics().prometheus_text());
+  std::istringstream metrics(g.service->metrics().prometheus_text());
   double calls = 0;
   for (std::string line; std::getline(metrics, line);)
     if (line.rfind("conductor_worker_calls_total{", 0) == 0) calls += std::stod(line.substr(line.rfind(' ') + 1));
@@ -400,10 +391,7 @@ TEST(GatewayModels, ListTheConductorAndTheDirectWorkers) {
 }
 
 TEST(GatewayModels, WithoutAGatewayThereIsNoModel) {
-  auto t = testing::make_test_world(100, 1);
-  const MlpSpec spec = testing::mlp_spec_for(*t.live);
-  auto router = std::make_shared<Router>(
-      std::shared_ptr<const Policy>(make_mlp_policy(spec, testing::random_mlp_tensors(spec, 1))), t.live, "v");
+  const auto router = testing::random_router(100, 1).router;
   HttpServerOptions so;
   so.port = 0;
   ConductorService service(router, nullptr, so);

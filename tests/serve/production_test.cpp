@@ -405,10 +405,8 @@ INSTANTIATE_TEST_SUITE_P(Apis, GatewayApis, ::testing::Values(ApiKind::kOpenAI, 
 // A provider that answers 429 with Retry-After to its first call, then 200.
 TEST(Gateway, RetryAfterIsHonouredAndTooLongAWaitReroutes) {
   for (const bool too_long : {false, true}) {
-    auto t = testing::make_test_world(100, 1);
-    const MlpSpec spec = testing::mlp_spec_for(*t.live);
-    auto router = std::make_shared<Router>(
-        std::shared_ptr<const Policy>(make_mlp_policy(spec, testing::random_mlp_tensors(spec, 42, 0.3))), t.live, "v");
+    const auto rr = testing::random_router(100, 1);
+    const auto& router = rr.router;
     std::mutex mu;
     std::vector<std::chrono::steady_clock::time_point> calls;
     HttpServerOptions mo;
@@ -432,15 +430,9 @@ TEST(Gateway, RetryAfterIsHonouredAndTooLongAWaitReroutes) {
       respond(std::move(r));
     });
     mock.start();
-    std::string yaml = "threads: 2\nretries: 2\nbackoff_initial_s: 0.01\nmax_retry_after_s: " +
-                       std::string(too_long ? "0.1" : "5") + "\nproviders:\n";
-    for (const auto& w : t.live->workers())
-      yaml += "  - {worker: " + w + ", base_url: \"http://127.0.0.1:" + std::to_string(mock.port()) + "/v1\"}\n";
-    auto gw = std::make_shared<Gateway>(router, GatewayConfig::parse(ConfigDoc::load_string(yaml, "s.yaml").root()));
-    HttpServerOptions so;
-    so.port = 0;
-    ConductorService svc(router, gw, so);
-    svc.start();
+    auto svc = testing::gateway_service(
+        router, "threads: 2\nretries: 2\nbackoff_initial_s: 0.01\nmax_retry_after_s: " + std::string(too_long ? "0.1" : "5") + "\n",
+        "http://127.0.0.1:" + std::to_string(mock.port()) + "/v1");
     auto resp = post(svc.port(), "/v1/chat/completions", chat_body("what is 2+2?"));
     ASSERT_EQ(resp.status, 200) << resp.body;
     const json j = json::parse(resp.body);
