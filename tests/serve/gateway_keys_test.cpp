@@ -1,6 +1,11 @@
 // Client API keys: the keys file, 401 / 403 / 429 with Retry-After, budgets, reload, spend per key
 // in /metrics and in the decision logs, and the loopback-only rule without keys.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -8,6 +13,7 @@
 
 #include "artifacts/sha256.h"
 #include "serve/api_keys.h"
+#include "serve/redis_usage.h"
 #include "tests/serve/gateway_rig.h"
 #include "traces/import_jsonl.h"
 
@@ -263,6 +269,86 @@ TEST(ApiKeys, WithoutKeysOnlyLoopbackUnlessAllowed) {
   EXPECT_TRUE(is_loopback_host("::1"));
   EXPECT_FALSE(is_loopback_host("0.0.0.0"));
   EXPECT_FALSE(is_loopback_host("10.0.0.1"));
+}
+
+}  // namespace
+}  // namespace conductor::serve
+
+namespace conductor::serve {
+namespace {
+
+// A redis-server of its own on a free loopback port (skipped where it is not installed).
+class RedisServer {
+ public:
+  RedisServer() {
+    if (std::system("command -v redis-server > /dev/null 2>&1") != 0) return;
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port_ = a.local_endpoint().port();
+    a.close();
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string port = std::to_string(port_);
+      const int null_fd = open("/dev/null", O_WRONLY);  // async-signal-safe, unlike stdio after fork
+      if (null_fd >= 0) dup2(null_fd, 1);
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {  // up to 10 s
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket s(ioc);
+      s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ec);
+      if (!ec) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    stop();
+  }
+  ~RedisServer() { stop(); }
+  bool running() const { return pid_ > 0; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST(RedisUsageStore, TwoStoresShareOneCountAndSpendAndADownStoreRefusesWith503) {
+  RedisServer redis;
+  if (!redis.running()) GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
+  RedisUsage a(redis.url()), b(redis.url());
+  const UsageWindows w = UsageWindows::at(static_cast<int64_t>(std::time(nullptr)));
+  EXPECT_EQ(a.count_request("k", w), 1);
+  EXPECT_EQ(b.count_request("k", w), 2);
+  EXPECT_EQ(a.count_request("other", w), 1);
+  a.add_spend("k", w, 0.25);
+  b.add_spend("k", w, 0.5);
+  const auto [day, month] = a.spend("k", w);
+  EXPECT_DOUBLE_EQ(day, 0.75);
+  EXPECT_DOUBLE_EQ(month, 0.75);
+  EXPECT_EQ(b.spend("nobody", w), std::make_pair(0.0, 0.0));
+
+  // Keys over Redis; then Redis goes away: requests are refused with 503, never let through.
+  const std::string dir = conductor::testing::temp_dir() + "/keys-redis";
+  fs::create_directories(dir);
+  write_file(dir + "/keys.yaml", "keys:\n" + key_entry("r", "sk-r", "requests_per_minute: 1000"));
+  ApiKeys keys(dir + "/keys.yaml", {}, std::make_shared<RedisUsage>(redis.url()));
+  HttpRequest req;
+  req.headers = {{"authorization", "Bearer sk-r"}};
+  EXPECT_TRUE(keys.admit(req, true).ok);
+  redis.stop();
+  const Admission down = keys.admit(req, true);
+  EXPECT_FALSE(down.ok);
+  EXPECT_EQ(down.refusal.status, 503);
+  EXPECT_NE(down.refusal.body.find("usage store"), std::string::npos);
+  EXPECT_THROW(RedisUsage(redis.url()), Error);  // start-up checks the server
+  EXPECT_THROW(RedisUsage("http://127.0.0.1:1"), Error);
 }
 
 }  // namespace
