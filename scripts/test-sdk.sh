@@ -2,14 +2,15 @@
 # The gateway tested with the official OpenAI and Anthropic Python SDKs (tests/sdk/sdk_test.py):
 # builds the fixtures (a synthetic trace, a small export trained for a few seconds), then runs the
 # tests against `conductor serve` and `conductor replay-server` on loopback.
-#   bash scripts/test-sdk.sh [BUILD_DIR]        (default: build)
+#   bash scripts/test-sdk.sh [BUILD_DIR]        (default: build; relative to the checkout, or absolute)
 # The SDKs come from the pinned reference venv (scripts/pyref.sh; set CONDUCTOR_PY to use another
 # Python that has openai, anthropic and h5py). Without such a Python the script says so and exits 0
 # (skipped); CI has it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-BIN="$PWD/$BUILD/bin/conductor"
+case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
+BIN="$BUILD/bin/conductor"
 [ -x "$BIN" ] || { echo "test-sdk: $BIN is missing: build the conductor target first" >&2; exit 1; }
 PY=${CONDUCTOR_PY:-}
 if [ -z "$PY" ]; then
@@ -18,8 +19,8 @@ if [ -z "$PY" ]; then
   fi
 fi
 if [ -z "$PY" ] || ! "$PY" -c 'import openai, anthropic, h5py' 2>/dev/null; then
-  echo "test-sdk: SKIPPED: no Python with the openai, anthropic and h5py packages (scripts/pyref.sh failed:" \
-       "see /tmp/test-sdk-pyref.log; or set CONDUCTOR_PY)"
+  echo "test-sdk: SKIPPED: ${PY:-no Python} lacks the openai, anthropic or h5py packages" \
+       "(CONDUCTOR_PY, else the venv of scripts/pyref.sh: its log is /tmp/test-sdk-pyref.log)"
   exit 0
 fi
 WORK=$(mktemp -d /tmp/conductor-sdk.XXXXXX)
