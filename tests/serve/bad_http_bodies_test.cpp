@@ -137,13 +137,14 @@ int check_rows(int port, const std::vector<Row>& rows) {
 }
 
 TEST(BadHttpBodies, EveryRowGetsItsStatusAndAClearMessage) {
-  auto fixed = testing::serve_export(200, 3, conductor::testing::temp_dir() + "/fixed");
+  const std::string dir = conductor::testing::temp_dir();
+  auto fixed = testing::serve_export(200, 3, dir + "/fixed");
   const std::string w0 = fixed->t.live->workers().at(0);
   ASSERT_FALSE(fixed->t.live->tasks().empty());
   const std::string task = fixed->t.live->tasks().at(0);
   int rows = check_rows(fixed->port(), route_rows(w0, task));
   rows += check_rows(fixed->port(), feedback_rows());
-  auto conditioned = testing::serve_export(200, 3, conductor::testing::temp_dir() + "/conditioned",
+  auto conditioned = testing::serve_export(200, 3, dir + "/conditioned",
                                            "reward: {w_cost: 30, w_cost_range: [3, 3000]}\n");
   rows += check_rows(conditioned->port(), conditioned_rows());
   EXPECT_EQ(rows, 51 + 17 + 5);  // docs/bad-inputs.md
