@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "gpu-bundle: unknown option $1" >&2; exit 2 ;;
   esac
 done
-OUT=${OUT:-$ROOT/dist/conductor-gpu-$VERSION}
+OUT=$(realpath -m "${OUT:-$ROOT/dist/conductor-gpu-$VERSION}")
 # The --torch pip build folder (build-torch2 for the default version): the bundle is its binary with
 # RUNPATH rewritten to $ORIGIN/../lib by patchelf (no second build).
 if [ "$VERSION" = 2.11.0 ]; then BUILD_DIR=${BUILD_DIR:-$ROOT/build-torch2}; else BUILD_DIR=${BUILD_DIR:-$ROOT/build-torch-$VERSION}; fi

@@ -58,9 +58,10 @@ else
   C=("$ROOT/build-torch2/bin/conductor")
 fi
 VERSION=$("${C[@]}" --version 2>&1) || { row "binary" FAIL "$VERSION"; printf '%s\n' "${ROWS[@]}"; exit 1; }
-GPU="none"
+GPU="none" GPU_INDEX=0
 if [ "$DEVICE" != cpu ]; then
-  GPU=$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)
+  case "$DEVICE" in cuda:*) GPU_INDEX=${DEVICE#cuda:} ;; esac
+  GPU=$(nvidia-smi -i "$GPU_INDEX" --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)
   [ -n "$GPU" ] || { row "GPU" FAIL "nvidia-smi sees no GPU (run with --device cpu for a dry run)"; printf '%s\n' "${ROWS[@]}"; exit 1; }
 fi
 row "binary" ok "$VERSION; GPU: $GPU"
@@ -73,29 +74,35 @@ measure() {
   local pid=$! peak=0 v
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$DEVICE" = cpu ]; then
-      v=$(awk '/VmHWM/ {print $2 * 1024}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    else
-      v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1 | awk '{print $1 * 1048576}')
+      v=$(awk '/VmHWM/ {printf "%.0f\n", $2 * 1024}' "/proc/$pid/status" 2>/dev/null || true)
+    else  # memory of this process on the GPU it uses (whole-GPU use where per-process is not reported)
+      v=$(nvidia-smi -i "$GPU_INDEX" --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
+          awk -F', *' -v p="$pid" '$1 == p && $2 ~ /^[0-9]+$/ {printf "%.0f\n", $2 * 1048576}' || true)
+      [ -n "$v" ] || v=$(nvidia-smi -i "$GPU_INDEX" --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null |
+                         awk '$1 ~ /^[0-9]+$/ {printf "%.0f\n", $1 * 1048576}' || true)
     fi
-    [ -n "$v" ] && [ "$v" -gt "$peak" ] 2>/dev/null && peak=$v
+    if [ -n "$v" ] && [ "$v" -gt "$peak" ] 2>/dev/null; then peak=$v; fi
     sleep 0.2
   done
   wait "$pid"; local rc=$?
   PEAK=$(awk -v b="$peak" 'BEGIN { printf "%.2f GiB", b / 1073741824 }')
   return $rc
 }
-json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d$1)"; }
+json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d$1)" 2>/dev/null; }
+is_number() { [[ ${1:-} =~ ^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]]; }
+# Every step has a time limit: a hung CUDA start must not eat the GPU machine's budget.
+STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 
 # ---- 2. logits against transformers ----
 IDS=$(seq -s, 1 3 190)   # 64 token ids
-if "${C[@]}" model init --preset "$SMALL" --dtype f32 --seed 1 --out "$OUT/small" --overwrite >"$OUT/init.log" 2>&1 &&
-   "${C[@]}" model logits --checkpoint "$OUT/small" --token-ids "$IDS" --device "$DEVICE" --out "$OUT/ours.safetensors" >"$OUT/logits.log" 2>&1; then
+if timeout "$STEP_TIMEOUT" "${C[@]}" model init --preset "$SMALL" --dtype f32 --seed 1 --out "$OUT/small" --overwrite >"$OUT/init.log" 2>&1 &&
+   timeout "$STEP_TIMEOUT" "${C[@]}" model logits --checkpoint "$OUT/small" --token-ids "$IDS" --device "$DEVICE" --out "$OUT/ours.safetensors" >"$OUT/logits.log" 2>&1; then
   if "$PY" -c 'import torch, transformers' 2>/dev/null; then
     dev=$DEVICE; [ "$dev" = cuda ] && dev=cuda:0
-    if R=$("$PY" "$ROOT/scripts/gpu_check_logits.py" "$OUT/small" "$OUT/ours.safetensors" "$IDS" "$dev" f32 2>"$OUT/ref.log"); then
+    if R=$(timeout "$STEP_TIMEOUT" "$PY" "$ROOT/scripts/gpu_check_logits.py" "$OUT/small" "$OUT/ours.safetensors" "$IDS" "$dev" f32 2>"$OUT/ref.log"); then
       rel=$(echo "$R" | json_get '["rel_diff"]'); abs=$(echo "$R" | json_get '["max_abs_diff"]')
       ver=$(echo "$R" | json_get '["transformers"]')
-      ok=$(awk -v r="$rel" 'BEGIN { print (r < 1e-4) ? "ok" : "FAIL" }')
+      ok=FAIL; is_number "$rel" && is_number "$abs" && ok=$(awk -v r="$rel" 'BEGIN { print (r + 0 < 1e-4) ? "ok" : "FAIL" }')
       row "logits vs transformers ($SMALL, f32)" "$ok" "$(awk -v a="$abs" -v r="$rel" 'BEGIN { printf "max abs diff %.2e, relative to the largest logit %.2e", a, r }') (limit 1e-4); transformers $ver on $dev, 64 tokens"
     else
       row "logits vs transformers ($SMALL, f32)" FAIL "reference failed: $(tail -1 "$OUT/ref.log")"
@@ -108,29 +115,39 @@ else
 fi
 
 # ---- 3. bench model, 7B shape ----
-if measure "$OUT/bench.log" "${C[@]}" bench model --preset "$BIG" --dtype "$DTYPE" --device "$DEVICE" --tokens "$TOKENS" \
+if measure "$OUT/bench.log" timeout "$STEP_TIMEOUT" "${C[@]}" bench model --preset "$BIG" --dtype "$DTYPE" --device "$DEVICE" --tokens "$TOKENS" \
      --decode-tokens 32 --repeats 3 --lora-rank 16 --threads "$(nproc)" --json; then
   B=$(tail -1 "$OUT/bench.log")
   fwd=$(echo "$B" | json_get '["forward_tokens_per_s"]'); dec=$(echo "$B" | json_get '["decode_tokens_per_s"]')
   step=$(echo "$B" | json_get '["lora_train_step_s"]')
+  if ! is_number "$fwd" || ! is_number "$dec" || ! is_number "$step"; then
+    row "bench model $BIG ($DTYPE)" FAIL "no numbers in the output: $B"
+  else
   lora=$(awk -v s="$step" -v t="$TOKENS" 'BEGIN { printf "%.1f", (t - 1) / s }')
   row "bench model $BIG ($DTYPE)" ok "forward $(printf '%.1f' "$fwd") tok/s (1 x $TOKENS); decode $(printf '%.1f' "$dec") tok/s; LoRA r=16 fwd+bwd $lora tok/s; peak memory $PEAK"
+  fi
 else
   row "bench model $BIG ($DTYPE)" FAIL "$(tail -1 "$OUT/bench.log")"
 fi
 
 # ---- 4. PPO updates of configs/conductor-7b.yaml on random weights ----
 TOTAL=$((UPDATES * ENVS * STEPS))
-if "${C[@]}" traces synth --out "$OUT/synth.h5" --queries 4000 --seed 1 >"$OUT/synth.log" 2>&1 &&
-   measure "$OUT/train.log" "${C[@]}" train "$ROOT/configs/conductor-7b.yaml" --out "$OUT/run" --quiet \
+rm -rf "$OUT/run" "$OUT/synth.h5"   # a rerun into the same --out starts afresh
+if timeout "$STEP_TIMEOUT" "${C[@]}" traces synth --out "$OUT/synth.h5" --queries 4000 --seed 1 >"$OUT/synth.log" 2>&1 &&
+   measure "$OUT/train.log" timeout "$((2 * STEP_TIMEOUT))" "${C[@]}" train "$ROOT/configs/conductor-7b.yaml" --out "$OUT/run" --quiet \
      --set env.traces="$OUT/synth.h5" --set policy.checkpoint= --set policy.model="$BIG" \
      --set policy.tokenizer="$ROOT/configs/tokenizers/conductor-small.json" --set policy.device="$DEVICE" \
      --set policy.dtype="$DTYPE" --set env.num_envs=$ENVS --set ppo.num_steps=$STEPS --set ppo.num_minibatches=$MINI \
      --set total_steps=$TOTAL --set checkpoint_every=1000000 --set final_eval.enabled=false; then
-  line=$(grep -E '^(finished|interrupted) after' "$OUT/train.log" | tail -1)
-  ups=$(echo "$line" | sed -E 's/.* after ([0-9]+) updates.*/\1/')
-  sps=$(echo "$line" | sed -E 's/.*\(([0-9.]+) steps\/s\).*/\1/')
-  row "PPO $BIG: $UPDATES updates" ok "$ups updates of $ENVS envs x $STEPS steps; $sps samples/s; peak memory $PEAK"
+  # "finished after N updates, S steps, T s (R steps/s)": samples/s from S / T (R is rounded to a whole number)
+  line=$(grep -E '^finished after' "$OUT/train.log" | tail -1 || true)
+  ups=$(echo "$line" | sed -nE 's/^finished after ([0-9]+) updates.*/\1/p')
+  sps=$(echo "$line" | sed -nE 's/.* ([0-9]+) steps, ([0-9.]+) s .*/\1 \2/p' | awk '$2 > 0 {printf "%.2f", $1 / $2}')
+  if [ "$ups" = "$UPDATES" ] && is_number "$sps"; then
+    row "PPO $BIG: $UPDATES updates" ok "$ups updates of $ENVS envs x $STEPS steps; $sps samples/s; peak memory $PEAK"
+  else
+    row "PPO $BIG: $UPDATES updates" FAIL "expected '$UPDATES updates' in: ${line:-$(tail -1 "$OUT/train.log")}"
+  fi
 else
   row "PPO $BIG: $UPDATES updates" FAIL "$(tail -1 "$OUT/train.log" 2>/dev/null || tail -1 "$OUT/synth.log")"
 fi

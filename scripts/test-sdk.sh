@@ -21,6 +21,7 @@ fi
 if [ -z "$PY" ] || ! "$PY" -c 'import openai, anthropic, h5py' 2>/dev/null; then
   echo "test-sdk: SKIPPED: ${PY:-no Python} lacks the openai, anthropic or h5py packages" \
        "(CONDUCTOR_PY, else the venv of scripts/pyref.sh: its log is /tmp/test-sdk-pyref.log)"
+  if [ "${CI:-}" = true ]; then tail -5 /tmp/test-sdk-pyref.log >&2; echo "test-sdk: CI must run them" >&2; exit 1; fi
   exit 0
 fi
 WORK=$(mktemp -d /tmp/conductor-sdk.XXXXXX)
