@@ -66,13 +66,14 @@ if [ "$DEVICE" != cpu ]; then
 fi
 row "binary" ok "$VERSION; GPU: $GPU"
 
-# Runs a command, records its peak memory (GPU memory in use, or the process's VmHWM) in $PEAK.
 PEAK=""
+# measure LOG SECONDS CMD...: runs CMD (killed after SECONDS), its peak memory goes to $PEAK.
 measure() {
-  local log=$1; shift
+  local log=$1 limit=$2; shift 2
   "$@" >"$log" 2>&1 &
-  local pid=$! peak=0 v
+  local pid=$! peak=0 v t0=$SECONDS
   while kill -0 "$pid" 2>/dev/null; do
+    if [ $((SECONDS - t0)) -gt "$limit" ]; then echo "gpu-check: killed after $limit s" >>"$log"; kill "$pid"; fi
     if [ "$DEVICE" = cpu ]; then
       v=$(awk '/VmHWM/ {printf "%.0f\n", $2 * 1024}' "/proc/$pid/status" 2>/dev/null || true)
     else  # memory of this process on the GPU it uses (whole-GPU use where per-process is not reported)
@@ -115,7 +116,7 @@ else
 fi
 
 # ---- 3. bench model, 7B shape ----
-if measure "$OUT/bench.log" timeout "$STEP_TIMEOUT" "${C[@]}" bench model --preset "$BIG" --dtype "$DTYPE" --device "$DEVICE" --tokens "$TOKENS" \
+if measure "$OUT/bench.log" "$STEP_TIMEOUT" "${C[@]}" bench model --preset "$BIG" --dtype "$DTYPE" --device "$DEVICE" --tokens "$TOKENS" \
      --decode-tokens 32 --repeats 3 --lora-rank 16 --threads "$(nproc)" --json; then
   B=$(tail -1 "$OUT/bench.log")
   fwd=$(echo "$B" | json_get '["forward_tokens_per_s"]'); dec=$(echo "$B" | json_get '["decode_tokens_per_s"]')
@@ -134,7 +135,7 @@ fi
 TOTAL=$((UPDATES * ENVS * STEPS))
 rm -rf "$OUT/run" "$OUT/synth.h5"   # a rerun into the same --out starts afresh
 if timeout "$STEP_TIMEOUT" "${C[@]}" traces synth --out "$OUT/synth.h5" --queries 4000 --seed 1 >"$OUT/synth.log" 2>&1 &&
-   measure "$OUT/train.log" timeout "$((2 * STEP_TIMEOUT))" "${C[@]}" train "$ROOT/configs/conductor-7b.yaml" --out "$OUT/run" --quiet \
+   measure "$OUT/train.log" "$((2 * STEP_TIMEOUT))" "${C[@]}" train "$ROOT/configs/conductor-7b.yaml" --out "$OUT/run" --quiet \
      --set env.traces="$OUT/synth.h5" --set policy.checkpoint= --set policy.model="$BIG" \
      --set policy.tokenizer="$ROOT/configs/tokenizers/conductor-small.json" --set policy.device="$DEVICE" \
      --set policy.dtype="$DTYPE" --set env.num_envs=$ENVS --set ppo.num_steps=$STEPS --set ppo.num_minibatches=$MINI \
