@@ -27,6 +27,13 @@ case "$VERSION" in
 esac
 DEST="$CACHE/torch-$VERSION"
 if [ -f "$DEST/.complete" ]; then echo "$DEST/torch"; exit 0; fi
+# One fetch at a time per version (two CI runs on one machine); then look again, and clear what an
+# interrupted fetch left behind.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.torch-$VERSION.lock"
+flock 9
+if [ -f "$DEST/.complete" ]; then echo "$DEST/torch"; exit 0; fi
+rm -rf "$CACHE"/.torch-"$VERSION".??????
 command -v pip3 >/dev/null || command -v pip >/dev/null || {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update >&2 && apt-get install -y --no-install-recommends python3-pip >&2; }
@@ -59,6 +66,6 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 PY
 done
 rm -rf "$DEST"
-mv "$tmp/root" "$DEST"
+mv -T "$tmp/root" "$DEST"
 touch "$DEST/.complete"
 echo "$DEST/torch"
