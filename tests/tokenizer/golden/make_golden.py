@@ -8,7 +8,7 @@ Reads sample.jsonl (the hand-picked varied texts, make_sample.py) and writes
   generated.jsonl  {"text": ..., "ids": [...]}: 2,000 seeded strings made here, in four families of 500:
                    random Unicode (assigned code points of every script, marks, emoji, digits, spaces),
                    source code (Python, C++, JavaScript, SQL, shell, JSON, with tabs and CRLF),
-                   long whitespace runs (spaces, tabs, newlines, NBSP, ideographic space, up to 300),
+                   long whitespace runs (spaces, tabs, newlines, NBSP, ideographic space, up to 200),
                    every added token (<|im_start|>, <think>, ...) inside text: glued to words,
                    repeated, adjacent, split in half, in code.
 ids are `Tokenizer.encode(text, add_special_tokens=False).ids` (Qwen adds no BOS), the format of
@@ -71,7 +71,7 @@ CODE_LINES = [
 
 
 def rand_code(r):
-    lines = [r.choice(CODE_LINES) for _ in range(r.randint(1, 12))]
+    lines = [r.choice(CODE_LINES) for _ in range(r.randint(1, 8))]
     sep = r.choice(["\n", "\n", "\r\n", "\n\n"])
     indent = r.choice(["", "    ", "\t", "  "])
     return sep.join(indent * r.randint(0, 2) + l for l in lines)
@@ -83,8 +83,8 @@ WORDS = ["hello", "world", "x", "42", "数据", "Привет", "λ", "!", "def"
 
 def rand_whitespace(r):
     out = []
-    for _ in range(r.randint(1, 6)):
-        n = r.choice([1, 2, 3, 5, 8, 16, 33, 64, 100, 300])
+    for _ in range(r.randint(1, 4)):
+        n = r.choice([1, 2, 3, 5, 8, 16, 33, 64, 100, 200])
         pool = r.sample(SPACES, r.randint(1, 3))
         out.append("".join(r.choice(pool) for _ in range(n)))
         if r.random() < 0.8:
