@@ -33,13 +33,14 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.torch-$VERSION.lock"
 flock 9
 if [ -f "$DEST/.complete" ]; then echo "$DEST/torch"; exit 0; fi
-rm -rf "$CACHE"/.torch-"$VERSION".??????
+PARTIAL="$CACHE/.partial-torch-$VERSION"   # what an interrupted fetch left: cleared under the lock
+rm -rf "$PARTIAL"; mkdir -p "$PARTIAL"
 command -v pip3 >/dev/null || command -v pip >/dev/null || {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update >&2 && apt-get install -y --no-install-recommends python3-pip >&2; }
 PIP=$(command -v pip3 || command -v pip)
 mkdir -p "$CACHE/wheels"
-tmp=$(mktemp -d "$CACHE/.torch-$VERSION.XXXXXX")
+tmp=$(mktemp -d -p "$PARTIAL")
 trap 'rm -rf "$tmp"' EXIT
 for w in "${WHEELS[@]}"; do
   read -r name ver sha <<<"$w"

@@ -33,7 +33,8 @@ command -v patchelf >/dev/null || {
   apt-get update >&2 && apt-get install -y --no-install-recommends patchelf >&2; }
 TORCH_LIB=$(bash "$ROOT/scripts/fetch-torch.sh" "$VERSION" | tail -1)/lib
 
-tmp=$(mktemp -d "${OUT%/*}/.bundle.XXXXXX" 2>/dev/null || { mkdir -p "${OUT%/*}"; mktemp -d "${OUT%/*}/.bundle.XXXXXX"; })
+mkdir -p "$(dirname "$OUT")"
+tmp=$(mktemp -d -p "$(dirname "$OUT")")   # same file system as OUT: the final mv is a rename
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/lib"
 strip --strip-debug -o "$tmp/bin/conductor" "$BUILD_DIR/bin/conductor"

@@ -38,7 +38,7 @@ case "$PRESET" in
   tiny) SMALL=tiny BIG=tiny DTYPE=f32 TOKENS=64 ENVS=4 STEPS=4 MINI=2 ;;
   *) echo "gpu-check: --preset $PRESET: expected 7b or tiny" >&2; exit 2 ;;
 esac
-[ -n "$OUT" ] || OUT=$(mktemp -d /tmp/gpu-check.XXXXXX)
+[ -n "$OUT" ] || OUT=$(mktemp -d)
 mkdir -p "$OUT"
 T0=$(date +%s)
 ROWS=()

@@ -24,7 +24,7 @@ if [ -z "$PY" ] || ! "$PY" -c 'import openai, anthropic, h5py' 2>/dev/null; then
   if [ "${CI:-}" = true ]; then tail -5 /tmp/test-sdk-pyref.log >&2; echo "test-sdk: CI must run them" >&2; exit 1; fi
   exit 0
 fi
-WORK=$(mktemp -d /tmp/conductor-sdk.XXXXXX)
+WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 "$BIN" traces synth --out "$WORK/traces.h5" --queries 400 --seed 1 > "$WORK/synth.log" 2>&1
 "$BIN" train configs/quickstart.yaml --out "$WORK/run" --set total_steps=2048 --set bc_warmstart.enabled=false \
