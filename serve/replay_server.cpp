@@ -157,8 +157,9 @@ void ReplayProviders::stream_answer(double delay_s, const std::string& id, const
   const std::size_t n = pieces.size();
   auto last = [this, body, finished, closing, done] {
     body->write(closing);
-    body->end();
+    // Counted before the end goes out: a client that has read the whole stream sees it counted.
     if (!finished->exchange(true)) streams_completed_.fetch_add(1, std::memory_order_relaxed);
+    body->end();
   };
   if (delay_s <= 0 || !server_) {
     for (const auto& p : pieces) body->write(enc->delta(p));
