@@ -1,4 +1,5 @@
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 
@@ -41,6 +42,23 @@ int main(int argc, char** argv) {
                                         conductor::torch_build_description() +
                                         (conductor::nccl_compiled_in() ? ", NCCL compiled in)" : ")"));
   for (auto setup : conductor::cli::registered_commands()) setup(app);
+  // A mistyped command names itself and the commands there are (CLI11 would only say that one is
+  // required). The first word that is not an option (or --log-level's value) is the command.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (a.empty() || a[0] == '-') continue;
+    const auto subs = static_cast<const CLI::App&>(app).get_subcommands([](const CLI::App*) { return true; });
+    if (std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->check_name(a); })) break;
+    std::string names;
+    for (const auto* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+    std::cerr << "error: unknown command '" << a << "': expected one of " << names
+              << " (conductor --help lists them)\n";
+    return static_cast<int>(CLI::ExitCodes::ExtrasError);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
