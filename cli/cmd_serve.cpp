@@ -59,8 +59,9 @@ std::shared_ptr<serve::Router> router_for_export(const std::string& dir) {
   LoadedExport e = load_export_bundle(dir);
   const json& world = e.manifest["world"];
   if (world.is_null())
-    fail(dir, ": this export's policy was trained on env '", e.manifest.value("env_id", "?"),
-         "', not the conductor env: there is nothing to route");
+    fail(dir, "/manifest.json: missing field 'world' (the workers and features a conductor routes with; "
+         "env_id is '", e.manifest.value("env_id", "?"), "'): serving needs an export of a conductor-env checkpoint, "
+         "made by `conductor export`");
   auto live = ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
   return std::make_shared<serve::Router>(e.policy, live, e.model_version);
 }

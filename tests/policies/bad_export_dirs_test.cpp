@@ -31,8 +31,9 @@ void load_for_serving(const std::string& dir) {
   LoadedExport e = load_export_bundle(dir);
   const json& world = e.manifest["world"];
   if (world.is_null())
-    fail(dir, ": this export's policy was trained on env '", e.manifest.value("env_id", "?"),
-         "', not the conductor env: there is nothing to route");
+    fail(dir, "/manifest.json: missing field 'world' (the workers and features a conductor routes with; "
+         "env_id is '", e.manifest.value("env_id", "?"), "'): serving needs an export of a conductor-env checkpoint, "
+         "made by `conductor export`");
   const auto live = ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
   check_obs_fits(*e.policy, "the export's policy", live->start(LiveQuery{})->observation(), "its world");
 }
@@ -79,7 +80,7 @@ const std::vector<Row>& rows() {
        "policy.config: field 'activation' is 'gelu', expected tanh or relu"},
       {"policy.config.obs_dim missing", erase("/policy/config", "obs_dim"), "policy.config: missing field 'obs_dim'"},
       {"policy.config.hidden a string", set("/policy/config/hidden", "16,16"), "policy.config: invalid policy spec: "},
-      {"world missing", erase("", "world"), "!: this export's policy was trained on env 'conductor', not the conductor env"},
+      {"world missing", erase("", "world"), "/manifest.json: missing field 'world' (the workers and features a conductor routes with; env_id is 'conductor')"},
       {"world without featurizer", erase("/world", "featurizer"), "/manifest.json: world: missing field 'featurizer'"},
       {"world.workers empty", set("/world/workers", json::array()), "/manifest.json: world.workers: expected a non-empty array"},
       {"worker name a number", set("/world/workers/0/name", 5), "/manifest.json: world.workers[0].name: expected a string"},
