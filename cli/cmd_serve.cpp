@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/signals.h"
 #include "envs/conductor_live.h"
+#include "policies/query_encoder.h"
 #include "policies/export.h"
 #include "serve/api_keys.h"
 #include "serve/load_gen.h"
@@ -62,6 +63,7 @@ std::shared_ptr<serve::Router> router_for_export(const std::string& dir) {
     fail(dir, ": this export's policy was trained on env '", e.manifest.value("env_id", "?"),
          "', not the conductor env: there is nothing to route");
   auto live = ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
+  attach_query_encoder(*live);  // features.encoder: the live embedding of each request (sha256 checked)
   return std::make_shared<serve::Router>(e.policy, live, e.model_version);
 }
 
