@@ -292,9 +292,11 @@ void QueryFeaturizer::featurize(std::string_view text, std::string_view task, in
 }
 
 std::vector<float> QueryFeaturizer::featurize(std::string_view text, std::string_view task,
-                                              int input_tokens, const float* embedding) const {
+                                              int input_tokens, const std::vector<float>& embedding) const {
+  if (!embedding.empty() && needs_embedding() && embedding.size() != static_cast<std::size_t>(encoder_.dim))
+    fail("featurizer: an embedding of ", embedding.size(), " values, the features read ", encoder_.dim);
   std::vector<float> v(dim());
-  featurize(text, task, input_tokens, v.data(), embedding);
+  featurize(text, task, input_tokens, v.data(), embedding.empty() ? nullptr : embedding.data());
   return v;
 }
 

@@ -103,8 +103,9 @@ class QueryFeaturizer {
   // needs_embedding(), else ignored.
   void featurize(std::string_view text, std::string_view task, int input_tokens, float* out,
                  const float* embedding = nullptr) const;
+  // (`embedding`: empty, or encoder().dim floats.)
   std::vector<float> featurize(std::string_view text, std::string_view task, int input_tokens,
-                               const float* embedding = nullptr) const;
+                               const std::vector<float>& embedding = {}) const;
 
   // Row-major [n_queries x dim()] features of every query of `traces` (computed once per trace set).
   // Training queries whose out-of-fold text-head prediction this featurizer holds (it was fitted on

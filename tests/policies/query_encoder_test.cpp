@@ -63,7 +63,8 @@ EmbeddedWorld embedded_world(const std::string& dir, const std::string& encoder_
                            "features: {hash_dim: 8, text: {enabled: true, input: both, folds: 2, max_iter: 40}, "
                            "encoder: {enabled: true, model: " + encoder_dir + "}}\n";
   ConfigDoc doc = ConfigDoc::load_string(yaml, "enc-env.yaml");
-  w.config = ConductorEnvConfig::parse(doc.root());
+  ConfigReader root = doc.root();
+  w.config = ConductorEnvConfig::parse(root);
   w.world = ConductorWorld::build(w.config);
   w.spec = conductor_world_spec(*w.world, w.config).to_json();
   return w;
@@ -118,7 +119,7 @@ TEST(QueryEncoder, ServingComputesTheTrainingFeaturesLiveAndRefusesAnotherEncode
     ASSERT_EQ(e.size(), 32u);
     const float* stored = T.embedding_of(qi);
     for (std::size_t k = 0; k < e.size(); ++k) ASSERT_NEAR(e[k], stored[k], 1e-5f) << "query " << qi;
-    const std::vector<float> got = live->featurizer().featurize(T.query_text[qi], T.query_task[qi], T.input_tokens[qi], e.data());
+    const std::vector<float> got = live->featurizer().featurize(T.query_text[qi], T.query_task[qi], T.input_tokens[qi], e);
     const float* env_row = w.world->features.data() + qi * D;
     for (std::size_t k = 0; k + f.text_head()->n_outputs() < D; ++k) ASSERT_EQ(got[k], env_row[k]);
     for (std::size_t k = D - f.text_head()->n_outputs(); k < D; ++k) ASSERT_NEAR(got[k], env_row[k], 1e-5f);
@@ -149,14 +150,16 @@ TEST(QueryEncoder, ServingComputesTheTrainingFeaturesLiveAndRefusesAnotherEncode
   const std::string plain_path = dir + "/plain.h5";
   write_traces(plain, plain_path);
   ConfigDoc doc = ConfigDoc::load_string("traces: " + plain_path + "\nsplit: test\nfeatures: {hash_dim: 8}\n", "p.yaml");
-  const ConductorEnvConfig pc = ConductorEnvConfig::parse(doc.root());
+  ConfigReader proot = doc.root();
+  const ConductorEnvConfig pc = ConductorEnvConfig::parse(proot);
   auto pw = ConductorWorld::build(pc);
   auto plain_live = ConductorLiveWorld::from_spec(conductor_world_spec(*pw, pc).to_json(), "plain");
   EXPECT_FALSE(attach_query_encoder(*plain_live));
   // An env config that asks for the encoder on traces without embeddings says how to add them.
   ConfigDoc doc2 = ConfigDoc::load_string("traces: " + plain_path + "\nsplit: test\nfeatures: {text: {enabled: true, input: "
                                           "embedding}, encoder: {enabled: true, model: " + enc_dir + "}}\n", "q.yaml");
-  const ConductorEnvConfig qc = ConductorEnvConfig::parse(doc2.root());
+  ConfigReader qroot = doc2.root();
+  const ConductorEnvConfig qc = ConductorEnvConfig::parse(qroot);
   msg = error_of([&] { ConductorWorld::build(qc); });
   EXPECT_NE(msg.find("conductor traces embed --model"), std::string::npos) << msg;
 }

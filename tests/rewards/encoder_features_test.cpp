@@ -144,7 +144,8 @@ TEST(EncoderFeatures, ExportRoundTripNamesTheEncoderAndReproducesTheFeatures) {
   const std::vector<float> x = f.featurize_all(t), y = g.featurize_all(t);
   int train_differs = 0;
   for (std::size_t q = 0; q < t.n_queries(); ++q) {
-    const std::vector<float> live = g.featurize(t.query_text[q], t.query_task[q], t.input_tokens[q], t.embedding_of(q));
+    const std::vector<float> live =
+        g.featurize(t.query_text[q], t.query_task[q], t.input_tokens[q], std::vector<float>(t.embedding_of(q), t.embedding_of(q) + 6));
     EXPECT_EQ(std::vector<float>(y.begin() + static_cast<std::ptrdiff_t>(q * D), y.begin() + static_cast<std::ptrdiff_t>((q + 1) * D)), live);
     if (t.split[q] != static_cast<uint8_t>(Split::kTrain))
       EXPECT_EQ(std::vector<float>(x.begin() + static_cast<std::ptrdiff_t>(q * D), x.begin() + static_cast<std::ptrdiff_t>((q + 1) * D)), live);
@@ -155,8 +156,11 @@ TEST(EncoderFeatures, ExportRoundTripNamesTheEncoderAndReproducesTheFeatures) {
   // The embedding changes the head's output; without one, featurize refuses.
   std::vector<float> other(t.embedding_of(0), t.embedding_of(0) + 6);
   other[0] = -other[0];
-  EXPECT_NE(g.featurize(t.query_text[0], "task", 10, other.data()), g.featurize(t.query_text[0], "task", 10, t.embedding_of(0)));
-  EXPECT_NE(error_of([&] { g.featurize("text", "task", 10); }).find("sentence embedding"), std::string::npos);
+  EXPECT_NE(g.featurize(t.query_text[0], "task", 10, other),
+            g.featurize(t.query_text[0], "task", 10, std::vector<float>(t.embedding_of(0), t.embedding_of(0) + 6)));
+  EXPECT_NE(error_of([&] { (void)g.featurize("text", "task", 10, std::vector<float>(5, 0.f)); }).find("an embedding of 5 values"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { (void)g.featurize("text", "task", 10); }).find("sentence embedding"), std::string::npos);
   // TF-IDF-only exports stay as they were: no input key, no encoder.
   const json plain = QueryFeaturizer::for_traces(config_for(TextInput::kTfidf), t).to_json();
   EXPECT_FALSE(plain["text"]["config"].contains("input"));
@@ -181,11 +185,11 @@ TEST(EncoderFeatures, TracesWithoutOrWithOtherEmbeddingsAreClearErrors) {
   EXPECT_NE(msg.find(encoder_weights_sha256(tiny_dir())), std::string::npos) << msg;
   // An export evaluated on traces of another encoder, or of none.
   const QueryFeaturizer g = QueryFeaturizer::from_json(QueryFeaturizer::for_traces(config_for(TextInput::kEmbedding), t).to_json());
-  EXPECT_NE(error_of([&] { g.featurize_all(other); }).find("made by encoder 'another-model'"), std::string::npos);
-  EXPECT_NE(error_of([&] { g.featurize_all(none); }).find("has no query embeddings"), std::string::npos);
+  EXPECT_NE(error_of([&] { (void)g.featurize_all(other); }).find("made by encoder 'another-model'"), std::string::npos);
+  EXPECT_NE(error_of([&] { (void)g.featurize_all(none); }).find("has no query embeddings"), std::string::npos);
   TraceSet wide = t;
   wide.embedding_dim = 3;
-  EXPECT_NE(error_of([&] { g.featurize_all(wide); }).find("have 3 dimensions, the encoder 6"), std::string::npos);
+  EXPECT_NE(error_of([&] { (void)g.featurize_all(wide); }).find("have 3 dimensions, the encoder 6"), std::string::npos);
 }
 
 TEST(EncoderFeatures, ConfigErrorsNameTheKey) {
