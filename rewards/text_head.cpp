@@ -547,8 +547,10 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
   if (report) {
     json r = json::object();
     r["active_buckets"] = A;
-    r["input"] = text_input_name(config.input);
-    if (h.emb_dim_ > 0) r["embedding_dim"] = h.emb_dim_;
+    if (config.input != TextInput::kTfidf) {  // TF-IDF reports stay as they were
+      r["input"] = text_input_name(config.input);
+      r["embedding_dim"] = h.emb_dim_;
+    }
     r["train_nonzeros"] = X.col.size();
     r["train_queries"] = train.size();
     json per = json::array();
