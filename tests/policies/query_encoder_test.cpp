@@ -16,6 +16,7 @@
 #include "llm/sentence_encoder.h"
 #include "policies/query_encoder.h"
 #include "tests/test_util.h"
+#include "tests/traces/trace_fixtures.h"
 #include "tests/tokenizer/wordpiece_test_util.h"
 #include "traces/catalog.h"
 #include "traces/store.h"
@@ -26,14 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testing::error_of;  // the message of the conductor::Error a call throws
 
 TraceSet small_world(int queries) {
   SynthConfig sc;

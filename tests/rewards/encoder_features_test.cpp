@@ -18,6 +18,7 @@
 #include "rewards/featurizer.h"
 #include "rewards/predictors.h"
 #include "tests/test_util.h"
+#include "tests/traces/trace_fixtures.h"
 #include "traces/trace_set.h"
 
 namespace conductor {
@@ -27,14 +28,7 @@ namespace fs = std::filesystem;
 
 std::string tiny_dir() { return std::string(CONDUCTOR_SOURCE_DIR) + "/tests/llm/fixtures/bert_tiny"; }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testing::error_of;  // the message of the conductor::Error a call throws
 
 // Model m0 is good on even subjects (named in the text, invisible to the embedding); model m1 is
 // good when a latent direction of the query is positive (in the embedding, invisible to the text).
