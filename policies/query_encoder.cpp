@@ -20,8 +20,8 @@ json embed_trace_queries(TraceSet& t, const std::string& model_dir, int64_t batc
   const std::string src = t.source.empty() ? std::string("the trace file") : t.source;
   if (!t.has_text())
     fail(src, " has no query texts (/queries/text): there is nothing to embed");
+  llm::SentenceEncoder enc = llm::SentenceEncoder::load(model_dir);  // first: its errors say what is wrong
   const std::string sha = encoder_weights_sha256(model_dir);
-  llm::SentenceEncoder enc = llm::SentenceEncoder::load(model_dir);
   const auto t0 = std::chrono::steady_clock::now();
   const torch::Tensor e = enc.encode(t.query_text, batch_size);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
