@@ -1,5 +1,6 @@
-// `conductor model embed` and `conductor bench encoder`: the BERT sentence encoder (llm/sentence_encoder.h)
-// from the command line -- embeddings of texts, and its throughput. See docs/encoder.md.
+// `conductor model embed`, `conductor traces embed` and `conductor bench encoder`: the BERT sentence
+// encoder (llm/sentence_encoder.h) from the command line -- embeddings of texts and of a trace file's
+// queries (features.encoder), and its throughput. See docs/encoder.md.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include "core/json_util.h"
 #include "llm/qwen2.h"
 #include "llm/sentence_encoder.h"
+#include "policies/query_encoder.h"
+#include "traces/store.h"
 
 namespace conductor::cli {
 namespace {
@@ -221,7 +224,34 @@ void setup_bench_encoder(CLI::App& app) {
   });
 }
 
+void setup_traces_embed(CLI::App& app) {
+  CLI::App* traces = group(app, "traces", "Trace files: import, synthesize, inspect");
+  auto* cmd = traces->add_subcommand(
+      "embed", "Add the sentence embedding of every query (/queries/embedding, with the encoder's sha256) to a trace file");
+  auto dir = std::make_shared<std::string>();
+  auto in = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto batch = std::make_shared<int64_t>(32);
+  auto threads = std::make_shared<int>(0);
+  cmd->add_option("--model", *dir, "sentence-transformers directory (e.g. from scripts/fetch-encoder.sh)")->required();
+  cmd->add_option("IN", *in, "Trace file to read (needs /queries/text)")->required();
+  cmd->add_option("OUT", *out, "Trace file to write (atomically; may be IN)")->required();
+  cmd->add_option("--batch-size", *batch, "Texts per forward (default 32)")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("--threads", *threads, "torch threads (default: torch's default)")->check(CLI::Range(0, 1024));
+  cmd->callback([=] {
+    if (*threads > 0) torch::set_num_threads(*threads);
+    TraceSet t = read_traces(*in);
+    const json r = embed_trace_queries(t, *dir, *batch);
+    write_traces(t, *out);  // validates, then writes atomically
+    std::printf("wrote %s: /queries/embedding [%zu x %d] of %s (weights sha256 %s) in %.1f s (%.1f queries/s)\n",
+                out->c_str(), t.n_queries(), t.embedding_dim, r["name"].get<std::string>().c_str(),
+                t.embedding_sha256.c_str(), r["seconds"].get<double>(),
+                static_cast<double>(t.n_queries()) / std::max(r["seconds"].get<double>(), 1e-9));
+  });
+}
+
 CONDUCTOR_COMMAND(setup_model_embed);
+CONDUCTOR_COMMAND(setup_traces_embed);
 CONDUCTOR_COMMAND(setup_bench_encoder);
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/signals.h"
 #include "envs/conductor_live.h"
+#include "policies/query_encoder.h"
 #include "policies/export.h"
 #include "serve/api_keys.h"
 #include "serve/load_gen.h"
@@ -63,6 +64,7 @@ std::shared_ptr<serve::Router> router_for_export(const std::string& dir) {
          "env_id is '", e.manifest.value("env_id", "?"), "'): serving needs an export of a conductor-env checkpoint, "
          "made by `conductor export`");
   auto live = ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
+  attach_query_encoder(*live);  // features.encoder: the live embedding of each request (sha256 checked)
   return std::make_shared<serve::Router>(e.policy, live, e.model_version);
 }
 

@@ -42,6 +42,8 @@ struct FitOptions {
   std::vector<int> text_char = {3, 5};
   std::vector<double> text_l2 = {2.0};
   int text_words = 2;
+  std::string text_input = "tfidf";
+  std::string encoder;
 };
 
 std::string fmt_num(const json& v, int digits = 3) {
@@ -76,6 +78,17 @@ void run_rewards_fit(const FitOptions& o) {
   fc.text.char_ngram_min = o.text_char[0];
   fc.text.char_ngram_max = o.text_char[1];
   fc.text.l2_grid = o.text_l2;
+  if (o.text_input == "embedding") fc.text.input = TextInput::kEmbedding;
+  else if (o.text_input == "both") fc.text.input = TextInput::kBoth;
+  else if (o.text_input != "tfidf") fail("--text-input: expected tfidf, embedding or both, got '", o.text_input, "'");
+  if (fc.text.uses_embedding()) {
+    if (!o.text) fail("--text-input ", o.text_input, ": the embedding is read by the text head: add --text");
+    if (o.encoder.empty()) fail("--text-input ", o.text_input, " needs --encoder DIR (the model the traces were embedded with)");
+    fc.encoder.enabled = true;
+    fc.encoder.model = o.encoder;
+  } else if (!o.encoder.empty()) {
+    fail("--encoder: only read with --text-input embedding or both");
+  }
   json text_report;
   const auto t_text = std::chrono::steady_clock::now();
   const QueryFeaturizer f = QueryFeaturizer::for_traces(fc, t, &text_report);
@@ -313,6 +326,10 @@ void setup_world(CLI::App& app) {
     c->add_option("--text-words", o->text_words, "longest word n-gram of the text head (0: none)")->check(CLI::Range(0, 3));
     c->add_option("--text-l2", o->text_l2, "L2 grid of the text head, chosen per model by out-of-fold log loss")
         ->delimiter(',')->check(CLI::Range(1e-9, 1e9));
+    c->add_option("--text-input", o->text_input,
+                  "what the text head reads: tfidf (default), embedding (the traces' /queries/embedding) or both");
+    c->add_option("--encoder", o->encoder, "sentence-transformers directory the traces were embedded with (--text-input "
+                                           "embedding|both; its weights' sha256 must match the traces')");
     c->add_option("--l2", o->l2, "L2 regularization of the logistic and ridge models")->check(CLI::Range(0.0, 1e9));
     c->add_option("--heldout", o->heldout, "held-out split: test or validation");
     c->callback([o]() { run_rewards_fit(*o); });

@@ -42,6 +42,25 @@ bool ConductorLiveWorld::cost_weight_range(double* lo, double* hi, double* defau
 
 namespace {
 
+// The query's embedding when the features read one: the request's own, else the world's encoder's.
+const float* embedding_of(const ConductorLiveWorld& w, const LiveQuery& q, std::vector<float>* computed) {
+  const QueryFeaturizer& f = w.featurizer();
+  if (!f.needs_embedding()) return nullptr;
+  const EncoderRef& e = f.encoder();
+  if (!q.embedding.empty()) {
+    if (q.embedding.size() != static_cast<std::size_t>(e.dim))
+      fail("live query: embedding has ", q.embedding.size(), " values, the features read ", e.dim, " (encoder ", e.name, ")");
+    return q.embedding.data();
+  }
+  if (!w.embedder())
+    fail("this world's features read the query's sentence embedding (encoder ", e.name, " at ", e.model,
+         ", sha256 ", e.sha256, ") and no encoder is loaded to compute it");
+  *computed = w.embedder()(q.text);
+  if (computed->size() != static_cast<std::size_t>(e.dim))
+    fail("encoder ", e.name, " returned ", computed->size(), " values, the features read ", e.dim);
+  return computed->data();
+}
+
 class ConductorLiveEpisode : public LiveEpisode {
  public:
   ConductorLiveEpisode(const ConductorLiveWorld& w, const LiveQuery& q) : w_(w), text_(q.text), task_(q.task) {
@@ -49,7 +68,7 @@ class ConductorLiveEpisode : public LiveEpisode {
     const int M = spec.n_workers();
     features_.resize(static_cast<std::size_t>(spec.featurizer.dim()));
     input_tokens_ = q.input_tokens >= 0 ? q.input_tokens : estimate_tokens(q.text);
-    spec.featurizer.featurize(q.text, q.task, input_tokens_, features_.data());
+    spec.featurizer.featurize(q.text, q.task, input_tokens_, features_.data(), embedding_of(w, q, &embedding_));
     pool_ = q.available;
     if (pool_.size() != static_cast<std::size_t>(M)) pool_.assign(M, 1);
     called_.assign(M, 0);
@@ -124,7 +143,7 @@ class ConductorLiveEpisode : public LiveEpisode {
   const ConductorLiveWorld& w_;
   std::string text_, task_;
   int input_tokens_ = -1;
-  std::vector<float> features_, price_factor_, obs_;
+  std::vector<float> embedding_, features_, price_factor_, obs_;
   std::vector<double> expected_cost_;
   std::vector<uint8_t> pool_, called_, mask_;
   std::vector<ConductorStepView> steps_;

@@ -8,6 +8,7 @@
 // Faults are a training-time device: live observations use price factor 1.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,12 +44,20 @@ class ConductorLiveWorld : public LiveWorld {
   const QueryFeaturizer& featurizer() const { return spec_.featurizer; }
   const ConductorObsWriter& writer() const { return writer_; }
 
+  // The sentence encoder of a world whose features read the query's embedding
+  // (featurizer().needs_embedding()): text -> featurizer().encoder().dim floats, called once per
+  // request that carries no embedding, from any thread (policies/query_encoder.h installs it).
+  using Embedder = std::function<std::vector<float>(const std::string&)>;
+  void set_embedder(Embedder e) { embedder_ = std::move(e); }
+  const Embedder& embedder() const { return embedder_; }
+
  private:
   ConductorWorldSpec spec_;
   ConductorObsWriter writer_;
   std::vector<std::string> names_;
   std::vector<double> trust_;
   std::vector<ActionInfo> actions_;
+  Embedder embedder_;
 };
 
 }  // namespace conductor

@@ -41,6 +41,9 @@ struct LiveQuery {
   double budget_usd = std::nan("");  // NaN = no per-request budget
   double cost_weight = std::nan("");  // NaN = the policy's default (cost-conditioned policies only)
   std::vector<double> price_factor;  // [n_workers] current price / list price; empty = list prices
+  // The query's sentence embedding when the world's features read one (features.encoder); empty =
+  // the world computes it from `text` with its encoder (ConductorLiveWorld::set_embedder).
+  std::vector<float> embedding;
 };
 
 // The observable result of one worker call (never the hidden quality).

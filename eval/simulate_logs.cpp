@@ -79,6 +79,10 @@ TraceSet simulate_logs(const TraceSet& traces, Split split, const LoggingPolicy&
   out.query_id = traces.query_id;
   out.query_task = traces.query_task;
   out.query_text = traces.query_text;
+  out.query_embedding = traces.query_embedding;
+  out.embedding_dim = traces.embedding_dim;
+  out.embedding_model = traces.embedding_model;
+  out.embedding_sha256 = traces.embedding_sha256;
   out.input_tokens = traces.input_tokens;
   out.split = traces.split;
   Decisions& d = out.decisions;

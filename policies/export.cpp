@@ -124,7 +124,9 @@ ExportContents export_from_run(const std::string& run_or_checkpoint_dir) {
     const ConductorWorldSpec spec = conductor_world_spec(*world, ec);
     c.world = spec.to_json();
     ConductorLiveWorld live(spec);
-    const auto episode = live.start(LiveQuery{});
+    LiveQuery probe_query;  // shapes only: a zero embedding stands in for the encoder's
+    if (spec.featurizer.needs_embedding()) probe_query.embedding.assign(static_cast<std::size_t>(spec.featurizer.encoder().dim), 0.f);
+    const auto episode = live.start(probe_query);
     check_obs_fits(*probe, run_or_checkpoint_dir + " (its checkpoint's policy)", episode->observation(),
                    "the serving world rebuilt from its config.yaml (was config.yaml edited after training?)");
     c.action_names = spec.action_names();

@@ -16,9 +16,30 @@ namespace conductor {
 // ---------------------------------------------------------------------------------------------
 // Config
 
+const char* text_input_name(TextInput i) {
+  switch (i) {
+    case TextInput::kTfidf: return "tfidf";
+    case TextInput::kEmbedding: return "embedding";
+    case TextInput::kBoth: return "both";
+  }
+  return "tfidf";
+}
+
+namespace {
+bool parse_text_input(const std::string& s, TextInput* out) {
+  for (TextInput i : {TextInput::kTfidf, TextInput::kEmbedding, TextInput::kBoth})
+    if (s == text_input_name(i)) {
+      *out = i;
+      return true;
+    }
+  return false;
+}
+}  // namespace
+
 TextHeadConfig TextHeadConfig::parse(ConfigReader r) {
   TextHeadConfig c;
   c.enabled = r.get<bool>("enabled", c.enabled);
+  parse_text_input(r.get_choice("input", text_input_name(c.input), {"tfidf", "embedding", "both"}), &c.input);
   c.buckets = r.get_in<int>("buckets", c.buckets, 16, 1 << 24);
   c.word_ngram_max = r.get_in<int>("word_ngram_max", c.word_ngram_max, 0, 3);
   {
@@ -36,16 +57,18 @@ TextHeadConfig TextHeadConfig::parse(ConfigReader r) {
   }
   c.folds = r.get_in<int>("folds", c.folds, 2, 50);
   c.max_iter = r.get_in<int>("max_iter", c.max_iter, 1, 100000);
-  if (c.enabled && c.word_ngram_max == 0 && c.char_ngram_min == 0)
+  if (c.enabled && c.uses_tfidf() && c.word_ngram_max == 0 && c.char_ngram_min == 0)
     r.fail_at("word_ngram_max", "the text head needs word or character n-grams (both are off)");
   r.finish();
   return c;
 }
 
 json TextHeadConfig::to_json() const {
-  return json{{"enabled", enabled},       {"buckets", buckets},   {"word_ngram_max", word_ngram_max},
-              {"char_ngrams", {char_ngram_min, char_ngram_max}}, {"l2", l2_grid},
-              {"folds", folds},           {"max_iter", max_iter}};
+  json j{{"enabled", enabled},       {"buckets", buckets},   {"word_ngram_max", word_ngram_max},
+         {"char_ngrams", {char_ngram_min, char_ngram_max}}, {"l2", l2_grid},
+         {"folds", folds},           {"max_iter", max_iter}};
+  if (input != TextInput::kTfidf) j["input"] = text_input_name(input);  // absent: tfidf (older exports)
+  return j;
 }
 
 TextHeadConfig TextHeadConfig::from_json(const json& j) {
@@ -58,6 +81,8 @@ TextHeadConfig TextHeadConfig::from_json(const json& j) {
   c.l2_grid = j.at("l2").get<std::vector<double>>();
   c.folds = j.at("folds").get<int>();
   c.max_iter = j.at("max_iter").get<int>();
+  if (j.contains("input") && !parse_text_input(j.at("input").get<std::string>(), &c.input))
+    fail("featurizer spec: text head input '", j.at("input").get<std::string>(), "' (expected tfidf, embedding or both)");
   if (c.buckets < 16 || c.word_ngram_max < 0 || c.word_ngram_max > 3 || c.char_ngram_min < 0 ||
       c.char_ngram_max < c.char_ngram_min || c.char_ngram_max > 8)
     fail("featurizer spec: text head config out of range: ", j.dump());
@@ -355,12 +380,13 @@ inline double clip_p(double p) { return std::min(std::max(p, 1e-12), 1 - 1e-12);
 // ---------------------------------------------------------------------------------------------
 // TextHead
 
-SparseRow TextHead::vectorize(std::string_view text, int task) const {
+SparseRow TextHead::vectorize(std::string_view text, int task, const float* embedding) const {
   std::vector<uint32_t> scratch;
-  return row_of(bucket_counts(config_, text, &scratch), task);
+  if (!config_.uses_tfidf()) return row_of({}, task, embedding);
+  return row_of(bucket_counts(config_, text, &scratch), task, embedding);
 }
 
-SparseRow TextHead::row_of(const std::vector<std::pair<uint32_t, int>>& counts, int task) const {
+SparseRow TextHead::row_of(const std::vector<std::pair<uint32_t, int>>& counts, int task, const float* embedding) const {
   SparseRow row;
   double sq = 0;
   for (const auto& [b, n] : counts) {
@@ -375,13 +401,19 @@ SparseRow TextHead::row_of(const std::vector<std::pair<uint32_t, int>>& counts, 
     const double inv = 1.0 / std::sqrt(sq);
     for (auto& e : row) e.second = static_cast<float>(e.second * inv);
   }
-  if (task >= 0 && task < n_tasks_) row.emplace_back(static_cast<uint32_t>(buckets_.size() + task), 1.0f);
+  const uint32_t A = static_cast<uint32_t>(buckets_.size());
+  if (emb_dim_ > 0) {
+    CONDUCTOR_CHECK(embedding != nullptr, "text head: input '", text_input_name(config_.input),
+                    "' needs the query's embedding and none was given");
+    for (int k = 0; k < emb_dim_; ++k) row.emplace_back(A + static_cast<uint32_t>(k), embedding[k]);
+  }
+  if (task >= 0 && task < n_tasks_) row.emplace_back(A + static_cast<uint32_t>(emb_dim_ + task), 1.0f);
   return row;
 }
 
-void TextHead::predict(std::string_view text, int task, float* out) const {
-  const SparseRow row = vectorize(text, task);
-  const std::size_t D = buckets_.size() + static_cast<std::size_t>(n_tasks_);
+void TextHead::predict(std::string_view text, int task, const float* embedding, float* out) const {
+  const SparseRow row = vectorize(text, task, embedding);
+  const std::size_t D = buckets_.size() + static_cast<std::size_t>(emb_dim_ + n_tasks_);
   for (std::size_t m = 0; m < models_.size(); ++m) {
     double z = bias_[m];
     const float* w = weights_.data() + m * D;
@@ -393,8 +425,11 @@ void TextHead::predict(std::string_view text, int task, float* out) const {
 TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const std::vector<std::string>& tasks,
                        OutOfFold* oof, json* report) {
   const std::string src = T.source.empty() ? std::string("traces") : T.source;
-  if (!T.has_text())
+  if (config.uses_tfidf() && !T.has_text())
     fail(src, ": features.text needs the query texts (/queries/text), and this trace file has none");
+  if (config.uses_embedding() && !T.has_embedding())
+    fail(src, ": features.text.input '", text_input_name(config.input), "' needs the query embeddings "
+         "(/queries/embedding; add them with `conductor traces embed`), and this trace file has none");
   if (!T.has_outcomes()) fail(src, ": features.text is fitted on logged qualities, and this trace file has no /outcomes");
   const std::vector<std::size_t> train = T.split_indices(Split::kTrain);
   if (train.empty()) fail(src, ": features.text is fitted on the train split, which is empty");
@@ -403,23 +438,26 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
   h.config_ = config;
   h.n_tasks_ = static_cast<int>(tasks.size());
   h.models_ = T.model_name;
+  h.emb_dim_ = config.uses_embedding() ? T.embedding_dim : 0;
 
   // Document frequencies on the training texts.
   std::vector<std::vector<std::pair<uint32_t, int>>> docs(train.size());
-  std::vector<uint32_t> scratch;
-  std::vector<int> df(static_cast<std::size_t>(config.buckets), 0);
-  for (std::size_t i = 0; i < train.size(); ++i) {
-    docs[i] = bucket_counts(config, T.query_text[train[i]], &scratch);
-    for (const auto& e : docs[i]) ++df[e.first];
-  }
-  const double n_docs = static_cast<double>(train.size());
-  for (uint32_t b = 0; b < static_cast<uint32_t>(config.buckets); ++b)
-    if (df[b] > 0) {
-      h.buckets_.push_back(b);
-      h.idf_.push_back(static_cast<float>(std::log((1.0 + n_docs) / (1.0 + df[b])) + 1.0));
+  if (config.uses_tfidf()) {
+    std::vector<uint32_t> scratch;
+    std::vector<int> df(static_cast<std::size_t>(config.buckets), 0);
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      docs[i] = bucket_counts(config, T.query_text[train[i]], &scratch);
+      for (const auto& e : docs[i]) ++df[e.first];
     }
+    const double n_docs = static_cast<double>(train.size());
+    for (uint32_t b = 0; b < static_cast<uint32_t>(config.buckets); ++b)
+      if (df[b] > 0) {
+        h.buckets_.push_back(b);
+        h.idf_.push_back(static_cast<float>(std::log((1.0 + n_docs) / (1.0 + df[b])) + 1.0));
+      }
+  }
   const std::size_t A = h.buckets_.size();
-  const std::size_t D = A + tasks.size();
+  const std::size_t D = A + static_cast<std::size_t>(h.emb_dim_) + tasks.size();
 
   // Training rows.
   Csr X;
@@ -427,7 +465,8 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
     auto it = std::lower_bound(tasks.begin(), tasks.end(), T.query_task[q]);
     return it != tasks.end() && *it == T.query_task[q] ? static_cast<int>(it - tasks.begin()) : -1;
   };
-  for (std::size_t i = 0; i < train.size(); ++i) X.add(h.row_of(docs[i], task_of(train[i])));
+  for (std::size_t i = 0; i < train.size(); ++i)
+    X.add(h.row_of(docs[i], task_of(train[i]), h.emb_dim_ > 0 ? T.embedding_of(train[i]) : nullptr));
   docs.clear();
   std::vector<int> fold(train.size());
   for (std::size_t i = 0; i < train.size(); ++i)
@@ -508,6 +547,10 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
   if (report) {
     json r = json::object();
     r["active_buckets"] = A;
+    if (config.input != TextInput::kTfidf) {  // TF-IDF reports stay as they were
+      r["input"] = text_input_name(config.input);
+      r["embedding_dim"] = h.emb_dim_;
+    }
     r["train_nonzeros"] = X.col.size();
     r["train_queries"] = train.size();
     json per = json::array();
@@ -523,14 +566,16 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
 }
 
 json TextHead::to_json() const {
-  return json{{"config", config_.to_json()},
-              {"models", models_},
-              {"l2", l2_},
-              {"n_buckets_active", buckets_.size()},
-              {"buckets", encode_array(buckets_)},
-              {"idf", encode_array(idf_)},
-              {"weights", encode_array(weights_)},
-              {"bias", encode_array(bias_)}};
+  json j{{"config", config_.to_json()},
+         {"models", models_},
+         {"l2", l2_},
+         {"n_buckets_active", buckets_.size()},
+         {"buckets", encode_array(buckets_)},
+         {"idf", encode_array(idf_)},
+         {"weights", encode_array(weights_)},
+         {"bias", encode_array(bias_)}};
+  if (emb_dim_ > 0) j["embedding_dim"] = emb_dim_;
+  return j;
 }
 
 TextHead TextHead::from_json(const json& j, int n_tasks) {
@@ -543,8 +588,12 @@ TextHead TextHead::from_json(const json& j, int n_tasks) {
     const std::size_t A = j.at("n_buckets_active").get<std::size_t>();
     h.buckets_ = decode_array<uint32_t>(j, "buckets", A);
     h.idf_ = decode_array<float>(j, "idf", A);
+    h.emb_dim_ = j.value("embedding_dim", 0);
+    if (h.emb_dim_ < 0 || (h.emb_dim_ > 0) != h.config_.uses_embedding())
+      fail("featurizer spec: text head embedding_dim ", h.emb_dim_, " does not fit its input '",
+           text_input_name(h.config_.input), "'");
     const std::size_t M = h.models_.size();
-    h.weights_ = decode_array<float>(j, "weights", M * (A + static_cast<std::size_t>(n_tasks)));
+    h.weights_ = decode_array<float>(j, "weights", M * (A + static_cast<std::size_t>(h.emb_dim_ + n_tasks)));
     h.bias_ = decode_array<float>(j, "bias", M);
   } catch (const json::exception& e) {
     fail("featurizer spec: text head: ", e.what());

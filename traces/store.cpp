@@ -90,6 +90,17 @@ class Writer {
     if (!a.ok() || H5Awrite(a.get(), t.get(), &p) < 0) fail(final_, ": cannot write attribute /", name);
   }
 
+  // A string attribute of the dataset `dataset` (already written).
+  void dataset_string_attr(const char* dataset, const char* name, const std::string& value) {
+    Handle ds(H5Dopen2(file_.get(), dataset, H5P_DEFAULT), H5Dclose);
+    if (!ds.ok()) fail(final_, ": cannot open dataset ", dataset);
+    Handle t = vlen_string_type();
+    Handle s(H5Screate(H5S_SCALAR), H5Sclose);
+    Handle a(H5Acreate2(ds.get(), name, t.get(), s.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    const char* p = value.c_str();
+    if (!a.ok() || H5Awrite(a.get(), t.get(), &p) < 0) fail(final_, ": cannot write attribute ", dataset, "@", name);
+  }
+
   void int_attr(const char* name, int value) {
     Handle s(H5Screate(H5S_SCALAR), H5Sclose);
     Handle a(H5Acreate2(file_.get(), name, H5T_STD_I32LE, s.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
@@ -181,13 +192,26 @@ class Reader {
   std::string string_attr(const char* name) const {
     if (H5Aexists(file_.get(), name) <= 0)
       fail(path_, ": attribute /", name, " is missing (not a conductor-traces file?)");
-    Handle a(H5Aopen(file_.get(), name, H5P_DEFAULT), H5Aclose);
+    return read_string_attr(file_.get(), name, std::string("/") + name);
+  }
+
+  // A string attribute of a dataset ("dataset@name" in messages).
+  std::string dataset_string_attr(const char* dataset, const char* name) const {
+    Handle ds(H5Dopen2(file_.get(), dataset, H5P_DEFAULT), H5Dclose);
+    if (!ds.ok()) fail(path_, ": cannot open dataset ", dataset);
+    const std::string where = std::string(dataset) + "@" + name;
+    if (H5Aexists(ds.get(), name) <= 0) fail(path_, ": attribute ", where, " is missing");
+    return read_string_attr(ds.get(), name, where);
+  }
+
+  std::string read_string_attr(hid_t obj, const char* name, const std::string& where) const {
+    Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
     Handle ft(H5Aget_type(a.get()), H5Tclose);
-    if (H5Tget_class(ft.get()) != H5T_STRING) fail(path_, ": attribute /", name, " is not a string");
+    if (H5Tget_class(ft.get()) != H5T_STRING) fail(path_, ": attribute ", where, " is not a string");
     if (H5Tis_variable_str(ft.get()) > 0) {
       Handle mt = vlen_string_type();
       char* p = nullptr;
-      if (H5Aread(a.get(), mt.get(), &p) < 0) fail(path_, ": cannot read attribute /", name);
+      if (H5Aread(a.get(), mt.get(), &p) < 0) fail(path_, ": cannot read attribute ", where);
       std::string out = p ? p : "";
       Handle space(H5Aget_space(a.get()), H5Sclose);
       H5Dvlen_reclaim(mt.get(), space.get(), H5P_DEFAULT, &p);
@@ -197,7 +221,7 @@ class Reader {
     std::string buf(n, '\0');
     Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mt.get(), n);
-    if (H5Aread(a.get(), mt.get(), buf.data()) < 0) fail(path_, ": cannot read attribute /", name);
+    if (H5Aread(a.get(), mt.get(), buf.data()) < 0) fail(path_, ": cannot read attribute ", where);
     buf.resize(std::strlen(buf.c_str()));
     return buf;
   }
@@ -321,6 +345,12 @@ void write_traces(const TraceSet& t, const std::string& path) {
     w.strings("/queries/id", t.query_id);
     w.strings("/queries/task", t.query_task);
     if (t.has_text()) w.strings("/queries/text", t.query_text);
+    if (t.has_embedding()) {
+      w.dataset("/queries/embedding", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t.query_embedding.data(), N,
+                static_cast<hsize_t>(t.embedding_dim));
+      w.dataset_string_attr("/queries/embedding", "model", t.embedding_model);
+      w.dataset_string_attr("/queries/embedding", "sha256", t.embedding_sha256);
+    }
     w.dataset("/queries/input_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, t.input_tokens.data(), N);
     w.dataset("/queries/split", H5T_STD_U8LE, H5T_NATIVE_UINT8, t.split.data(), N);
     if (t.has_outcomes()) {
@@ -375,6 +405,14 @@ TraceSet read_traces(const std::string& path) {
   const hsize_t N = dims[0];
   t.query_task = r.strings_of_length("/queries/task", N);
   if (r.exists("/queries/text")) t.query_text = r.strings_of_length("/queries/text", N);
+  if (r.exists("/queries/embedding")) {
+    t.query_embedding = r.numbers<float>("/queries/embedding", H5T_FLOAT, H5T_NATIVE_FLOAT, 2, dims);
+    if (dims[0] != N || dims[1] == 0)
+      fail(path, ": dataset /queries/embedding has shape [", dims[0], " x ", dims[1], "], expected [", N, " x dim > 0]");
+    t.embedding_dim = static_cast<int>(dims[1]);
+    t.embedding_model = r.dataset_string_attr("/queries/embedding", "model");
+    t.embedding_sha256 = r.dataset_string_attr("/queries/embedding", "sha256");
+  }
   t.input_tokens = r.numbers_of_shape<int32_t>("/queries/input_tokens", H5T_INTEGER, H5T_NATIVE_INT32, N);
   t.split = r.numbers_of_shape<uint8_t>("/queries/split", H5T_INTEGER, H5T_NATIVE_UINT8, N);
 

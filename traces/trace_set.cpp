@@ -84,6 +84,20 @@ void TraceSet::validate(const std::string& where) const {
   v.size("/queries/task", query_task.size(), N, "[N]");
   if (!query_text.empty()) v.size("/queries/text", query_text.size(), N, "[N]");
   v.size("/queries/input_tokens", input_tokens.size(), N, "[N]");
+  if (embedding_dim < 0) v.bad("/queries/embedding: dimension ", embedding_dim, " (expected > 0, or 0 for none)");
+  if (embedding_dim > 0) {
+    v.size("/queries/embedding", query_embedding.size(), N * static_cast<std::size_t>(embedding_dim), "[N x dim]");
+    for (std::size_t i = 0; i < query_embedding.size(); ++i)
+      if (!std::isfinite(query_embedding[i]))
+        v.bad("/queries/embedding", cell(i, static_cast<std::size_t>(embedding_dim)), ": value ", query_embedding[i],
+              " is not finite (every query has an embedding)");
+    if (embedding_sha256.size() != 64 ||
+        embedding_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+      v.bad("/queries/embedding: attribute sha256 '", embedding_sha256, "' is not 64 lowercase hex digits");
+    if (embedding_model.empty()) v.bad("/queries/embedding: attribute model is empty (the encoder's name)");
+  } else if (!query_embedding.empty()) {
+    v.bad("/queries/embedding: ", query_embedding.size(), " values but dimension 0");
+  }
   v.size("/queries/split", split.size(), N, "[N]");
   for (std::size_t q = 0; q < N; ++q) {
     if (split[q] > 2) v.bad("/queries/split[", q, "]: value ", int(split[q]), " not in {0 train, 1 validation, 2 test}");

@@ -53,6 +53,14 @@ struct TraceSet {
   std::vector<std::string> query_text;  // empty vector = no /queries/text dataset
   std::vector<int32_t> input_tokens;
   std::vector<uint8_t> split;
+  // /queries/embedding [N x embedding_dim] f32: a sentence encoder's embedding of each query text
+  // (`conductor traces embed`, docs/encoder.md); empty = none. Its attributes name the encoder:
+  // `model` (a name) and `sha256` (of its weights, policies/query_encoder.h), which a config that
+  // asks for the encoder checks.
+  std::vector<float> query_embedding;
+  int embedding_dim = 0;
+  std::string embedding_model;
+  std::string embedding_sha256;
 
   // /outcomes/* [N x M]
   std::vector<float> quality;
@@ -70,6 +78,8 @@ struct TraceSet {
   std::size_t n_models() const { return model_name.size(); }
   std::size_t at(std::size_t q, std::size_t m) const { return q * n_models() + m; }
   bool has_text() const { return !query_text.empty(); }
+  bool has_embedding() const { return embedding_dim > 0; }
+  const float* embedding_of(std::size_t q) const { return query_embedding.data() + q * static_cast<std::size_t>(embedding_dim); }
 
   // Resizes every outcome matrix to n_queries x n_models filled with "missing".
   void allocate_outcomes();

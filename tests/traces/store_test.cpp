@@ -277,3 +277,66 @@ print("h5py ok")
 
 }  // namespace
 }  // namespace conductor
+
+// ---- /queries/embedding (features.encoder, docs/encoder.md) ----
+namespace conductor {
+namespace {
+
+TraceSet with_embedding() {
+  TraceSet t = testing::small_traces();
+  t.embedding_dim = 4;
+  for (int i = 0; i < 12; ++i) t.query_embedding.push_back(0.125f * static_cast<float>(i) - 0.7f);
+  t.embedding_model = "tiny-encoder";
+  t.embedding_sha256 = std::string(64, 'a');
+  return t;
+}
+
+TEST(TraceStore, EmbeddingRoundTripKeepsValuesAndAttributes) {
+  const TraceSet t = with_embedding();
+  const std::string path = testing::temp_dir() + "/e.h5";
+  write_traces(t, path);
+  const TraceSet r = read_traces(path);
+  ASSERT_TRUE(r.has_embedding());
+  EXPECT_EQ(r.embedding_dim, 4);
+  EXPECT_EQ(r.query_embedding, t.query_embedding);
+  EXPECT_EQ(r.embedding_model, "tiny-encoder");
+  EXPECT_EQ(r.embedding_sha256, std::string(64, 'a'));
+  EXPECT_EQ(r.embedding_of(2)[1], t.query_embedding[9]);
+  // A file without the dataset reads as before: no embedding.
+  write_traces(testing::small_traces(), path);
+  EXPECT_FALSE(read_traces(path).has_embedding());
+}
+
+TEST(TraceStore, EmbeddingValidationNamesTheDataset) {
+  const std::vector<std::pair<std::function<void(TraceSet&)>, std::string>> cases = {
+      {[](TraceSet& t) { t.query_embedding[6] = NAN; }, "/queries/embedding[1,2]: value nan is not finite"},
+      {[](TraceSet& t) { t.query_embedding.pop_back(); }, "/queries/embedding: has 11 elements, expected 12"},
+      {[](TraceSet& t) { t.embedding_sha256 = "ABC"; }, "attribute sha256 'ABC' is not 64 lowercase hex digits"},
+      {[](TraceSet& t) { t.embedding_model.clear(); }, "attribute model is empty"},
+      {[](TraceSet& t) { t.embedding_dim = 0; }, "/queries/embedding: 12 values but dimension 0"},
+  };
+  const std::string dir = testing::temp_dir();
+  for (const auto& [mutate, expected] : cases) {
+    TraceSet t = with_embedding();
+    mutate(t);
+    const std::string path = dir + "/bad.h5";
+    const std::string msg = error_of([&] { write_traces(t, path); });
+    EXPECT_NE(msg.find(expected), std::string::npos) << "got " << msg;
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
+}
+
+TEST(TraceStore, EmbeddingWithoutItsAttributeIsAReadError) {
+  const std::string path = testing::temp_dir() + "/e.h5";
+  write_traces(with_embedding(), path);
+  testing::with_file(path, [](hid_t f) {
+    hid_t d = H5Dopen2(f, "/queries/embedding", H5P_DEFAULT);
+    ASSERT_GE(H5Adelete(d, "sha256"), 0);
+    H5Dclose(d);
+  });
+  const std::string msg = error_of([&] { read_traces(path); });
+  EXPECT_NE(msg.find(path + ": attribute /queries/embedding@sha256 is missing"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace conductor

@@ -128,6 +128,16 @@ const std::vector<Row>& rows() {
        "unknown split 'dev'"},
       {{"traces", "import", "--format", "csv", "--input", "<dir>/x", "--out", "<dir>/i.h5"},
        "--format: csv not in {routerbench,llmrouter,jsonl}", 105},
+      {{"traces", "embed", "<dir>/world.h5", "<dir>/e.h5"}, "--model is required", 106},
+      {{"traces", "embed", "--model", "<dir>/nomodel", "<dir>/world.h5", "<dir>/e.h5"},
+       "sentence encoder '<dir>/nomodel' is not a directory"},
+      {{"traces", "embed", "--model", CONDUCTOR_SOURCE_DIR "/tests/llm/fixtures/bert_tiny", "<dir>/absent.h5", "<dir>/e.h5"},
+       "cannot open trace file '<dir>/absent.h5': no such file"},
+      // rewards fit (the text head's input).
+      {{"rewards", "fit", "--traces", "<dir>/world.h5", "--report", "<dir>/rf", "--text-input", "embedding"},
+       "--text-input embedding: the embedding is read by the text head: add --text"},
+      {{"rewards", "fit", "--traces", "<dir>/world.h5", "--report", "<dir>/rf", "--text", "--text-input", "bert"},
+       "--text-input: expected tfidf, embedding or both, got 'bert'"},
       // export and serve.
       {{"export", "--checkpoint", "<dir>/nowhere", "--out", "<dir>/e"}, "<dir>/nowhere: neither a checkpoint folder"},
       {{"export", "--out", "<dir>/e"}, "--checkpoint is required", 106},
@@ -174,7 +184,7 @@ TEST_F(BadCliFlags, EveryRowExitsWithItsStatusAndSaysWhatIsWrong) {
     }
   }
   EXPECT_FALSE(fs::exists(*dir_ + "/r"));  // no refused start left a run folder behind
-  EXPECT_EQ(rows().size(), 49u);  // docs/bad-inputs.md
+  EXPECT_EQ(rows().size(), 54u);  // docs/bad-inputs.md
 }
 
 // Issue 27 item 9: the flag named in the message is the real one.

@@ -82,6 +82,17 @@ const std::vector<Row>& rows() {
       {{"env.synthetic.cue_fidelity=2"}, "key 'env.synthetic.cue_fidelity': value 2 out of range: expected 0 <= value <= 1"},
       {{"env.features.hash_dim=0"}, "key 'env.features.hash_dim': value 0 out of range"},
       {{"env.features.ngram_max=4"}, "key 'env.features.ngram_max': value 4 out of range: expected 1 <= value <= 3"},
+      // features.encoder (docs/encoder.md, "Encoder features").
+      {{"env.features.encoder.enabled=true"}, "key 'env.features.encoder.model': the encoder needs model: DIR"},
+      {{"env.features.encoder.enabled=true", "env.features.encoder.model=/nonexistent-encoder"},
+       "key 'env.features.encoder.model': '/nonexistent-encoder' is not a directory"},
+      {{"env.features.text.input=bert"}, "key 'env.features.text.input': unknown value 'bert'"},
+      {{"env.features.text.enabled=true", "env.features.text.input=embedding"},
+       "key 'env.features.text.input': 'embedding' reads the query's sentence embedding: set encoder"},
+      {{"env.features.encoder.enabled=true", std::string("env.features.encoder.model=") + CONDUCTOR_SOURCE_DIR + "/tests/llm/fixtures/bert_tiny"},
+       "key 'env.features.encoder': the sentence embedding is read by the text head"},
+      {{"env.features.encoder.enabled=true", std::string("env.features.encoder.model=") + CONDUCTOR_SOURCE_DIR + "/tests/llm/fixtures/bert_tiny", "env.features.text.enabled=true", "env.features.text.input=both"},
+       "has no query embeddings (/queries/embedding); add them with `conductor traces embed --model "},
       {{"env.reward.w_cost=-1"}, "key 'env.reward.w_cost': expected a finite non-negative weight"},
       {{"env.reward.w_quality=.nan"}, "key 'env.reward.w_quality': expected a finite non-negative weight"},
       {{"env.reward.w_latency=.inf"}, "key 'env.reward.w_latency': expected a finite non-negative weight"},
@@ -174,7 +185,7 @@ TEST(BadConfigInputs, EveryRowIsRefusedNamingTheKey) {
     EXPECT_NE(e.find(row.needle), std::string::npos)
         << (row.yaml == kBase ? "base" : row.yaml) << sets << "\n  expected: " << row.needle << "\n  got:      " << e;
   }
-  EXPECT_EQ(rows().size(), 113u);  // docs/bad-inputs.md
+  EXPECT_EQ(rows().size(), 119u);  // docs/bad-inputs.md
 }
 
 }  // namespace
