@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/atomic_dir.h"
 #include "core/error.h"
 
 namespace conductor {
@@ -23,7 +24,7 @@ std::string unique_suffix() {
   return os.str();
 }
 
-void fsync_path(const std::string& path) {
+void fsync_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
     ::fsync(fd);
@@ -45,11 +46,10 @@ AtomicOutput::~AtomicOutput() {
 
 void AtomicOutput::commit() {
   if (committed_) return;
-  fsync_path(temp_path_);
+  fsync_file(temp_path_);
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     fail("cannot rename '", temp_path_, "' to '", final_path_, "': ", std::strerror(errno));
-  auto parent = std::filesystem::path(final_path_).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string());
+  fsync_directory(std::filesystem::path(final_path_).parent_path().string());
   committed_ = true;
 }
 
