@@ -13,14 +13,12 @@ namespace conductor {
 
 namespace fs = std::filesystem;
 
-namespace {
-std::string unique_suffix() {
+std::string unique_temp_suffix() {
   static thread_local std::mt19937_64 gen(std::random_device{}() ^ static_cast<uint64_t>(getpid()));
   std::ostringstream os;
   os << ".tmp." << getpid() << "." << std::hex << gen();
   return os.str();
 }
-}  // namespace
 
 void fsync_directory(const std::string& dir) {
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -39,7 +37,7 @@ AtomicDirectory::AtomicDirectory(std::string final_dir, bool overwrite, std::str
   if (fs::exists(final_) && !overwrite_) fail("'", final_, "' already exists (set overwrite, the --overwrite flag of the command line, to replace it)");
   std::error_code ec;
   if (temp_dir.empty()) {
-    temp_ = final_ + unique_suffix();
+    temp_ = final_ + unique_temp_suffix();
   } else {
     temp_ = std::move(temp_dir);
     explicit_temp_ = true;
@@ -63,7 +61,7 @@ void AtomicDirectory::commit() {
   if (fs::exists(final_)) {
     if (!overwrite_) fail("'", final_, "' already exists");
     // Beside the temporary directory's name when it was given, so the same sweeps find it.
-    aside = explicit_temp_ ? temp_ + ".old" : final_ + ".old" + unique_suffix();
+    aside = explicit_temp_ ? temp_ + ".old" : final_ + ".old" + unique_temp_suffix();
     if (explicit_temp_) fs::remove_all(aside, ec);
     fs::rename(final_, aside, ec);
     if (ec) fail("cannot move '", final_, "' aside: ", ec.message());

@@ -8,6 +8,10 @@
 
 namespace conductor {
 
+// ".tmp.<pid>.<random hex>": a suffix for a temporary name beside a final one that no other writer
+// (thread or process) picks at the same time. AtomicOutput and AtomicDirectory use it.
+std::string unique_temp_suffix();
+
 // fsync(2) of a directory, so that a rename or a new name in it survives a crash; "" is the current
 // directory. Best effort: a directory that cannot be opened (or a file system without directory
 // fsync) is not an error, as the data itself was already synced.
