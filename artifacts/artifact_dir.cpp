@@ -1,13 +1,10 @@
 #include "artifacts/artifact_dir.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <filesystem>
 #include <set>
 
 #include "artifacts/sha256.h"
+#include "core/atomic_dir.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 
@@ -18,14 +15,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kManifest = "manifest.json";
-
-void fsync_dir(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
 
 }  // namespace
 
@@ -53,20 +42,8 @@ json write_artifact_dir(const std::string& dir, json manifest, const std::vector
     if (!is_artifact_dir(out.string(), format))
       fail("export: refusing to replace '", dir, "': it is not an export directory (no ", format, " manifest.json)");
   }
-  const std::string tmp = out.string() + ".tmp." + std::to_string(::getpid()) + "." +
-                          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  fs::remove_all(tmp);
-  make_dirs(tmp);
-  struct Cleanup {
-    std::string path;
-    bool keep = false;
-    ~Cleanup() {
-      if (!keep) {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-      }
-    }
-  } cleanup{tmp};
+  AtomicDirectory staged(out.string(), /*overwrite=*/true);  // replacing was allowed above
+  const std::string& tmp = staged.path();
 
   json listed = json::object();
   std::set<std::string> names;
@@ -92,19 +69,7 @@ json write_artifact_dir(const std::string& dir, json manifest, const std::vector
   write_json_atomic(tmp + "/" + kManifest, manifest);
   if (validate) validate(tmp);
 
-  if (fs::exists(out)) {
-    const std::string old = tmp + ".old";
-    fs::rename(out, old);
-    fs::rename(tmp, out);
-    std::error_code ec;
-    fs::remove_all(old, ec);
-  } else {
-    std::error_code ec;
-    fs::rename(tmp, out, ec);
-    if (ec) fail("export: cannot rename '", tmp, "' to '", dir, "': ", ec.message());
-  }
-  cleanup.keep = true;
-  fsync_dir(parent.string());
+  staged.commit();
   return manifest;
 }
 

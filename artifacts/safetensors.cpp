@@ -14,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "core/atomic_dir.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_util.h"
@@ -401,12 +402,7 @@ void StreamWriter::commit() {
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     fail("cannot rename '", temp_path_, "' to '", path_, "': ", std::strerror(errno));
   committed_ = true;
-  const std::string parent = std::filesystem::path(path_).parent_path().string();
-  const int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  fsync_directory(std::filesystem::path(path_).parent_path().string());
 }
 
 void write_file(const std::string& path, const std::map<std::string, std::string>& metadata,

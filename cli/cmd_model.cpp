@@ -333,6 +333,43 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Reads one element, which waits for a GPU to finish the work that produced `t`.
+float wait_for(const torch::Tensor& t) { return t.reshape({-1})[0].item<float>(); }
+
+// Timed forwards (all logits, then hidden states only) of `ids` and, with decode > 0, KV-cache
+// decoding after it: the throughputs of `bench model` into r.
+void time_forward(Qwen2ForCausalLM& m, const torch::Tensor& ids, int repeats, int64_t decode, BenchResult& r) {
+  const int64_t T = ids.size(1);
+  torch::InferenceMode guard;
+  wait_for(m->forward(ids));  // warm-up
+  std::vector<double> times, cpu;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();  // CPU time of every thread of the process
+    wait_for(m->forward(ids));
+    times.push_back(seconds_since(t0));
+    cpu.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC);
+  }
+  r.forward_tokens_per_s = T / median(times);
+  r.forward_best_tokens_per_s = T / *std::min_element(times.begin(), times.end());
+  r.forward_cpu_s = median(cpu);
+  times.clear();
+  for (int i = 0; i < repeats; ++i) {  // what a policy that reads a few vocabulary rows pays
+    const auto t0 = std::chrono::steady_clock::now();
+    wait_for(m->forward_hidden(ids));
+    times.push_back(seconds_since(t0));
+  }
+  r.hidden_tokens_per_s = T / median(times);
+  if (decode > 0) {
+    KVCache cache = m->make_cache(1, T + decode);
+    torch::Tensor next = m->forward(ids, &cache).select(1, T - 1).argmax(-1, true);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < decode; ++i) next = m->forward(next, &cache).select(1, 0).argmax(-1, true);
+    wait_for(next.to(torch::kFloat32));
+    r.decode_tokens_per_s = decode / seconds_since(t0);
+  }
+}
+
 void setup_bench_model(CLI::App& app) {
   auto* bench = group(app, "bench", "Benchmarks");
   auto* cmd = bench->add_subcommand("model", "Qwen2 forward and KV-cache decode throughput, optional LoRA train step, peak memory");
@@ -381,37 +418,7 @@ void setup_bench_model(CLI::App& app) {
     const int64_t T = *tokens;
     torch::manual_seed(2);
     const torch::Tensor ids = torch::randint(0, c.vocab_size, {1, T}, torch::kInt64);
-    auto sync = [](const torch::Tensor& t) { return t.reshape({-1})[0].item<float>(); };  // waits for a GPU
-    {
-      torch::InferenceMode guard;
-      sync(m->forward(ids));  // warm-up
-      std::vector<double> times, cpu;
-      for (int i = 0; i < *repeats; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        const std::clock_t c0 = std::clock();  // CPU time of every thread of the process
-        sync(m->forward(ids));
-        times.push_back(seconds_since(t0));
-        cpu.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC);
-      }
-      r.forward_tokens_per_s = T / median(times);
-      r.forward_best_tokens_per_s = T / *std::min_element(times.begin(), times.end());
-      r.forward_cpu_s = median(cpu);
-      times.clear();
-      for (int i = 0; i < *repeats; ++i) {  // what a policy that reads a few vocabulary rows pays
-        const auto t0 = std::chrono::steady_clock::now();
-        sync(m->forward_hidden(ids));
-        times.push_back(seconds_since(t0));
-      }
-      r.hidden_tokens_per_s = T / median(times);
-      if (*decode > 0) {
-        KVCache cache = m->make_cache(1, T + *decode);
-        torch::Tensor next = m->forward(ids, &cache).select(1, T - 1).argmax(-1, true);
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int64_t i = 0; i < *decode; ++i) next = m->forward(next, &cache).select(1, 0).argmax(-1, true);
-        sync(next.to(torch::kFloat32));
-        r.decode_tokens_per_s = *decode / seconds_since(t0);
-      }
-    }
+    time_forward(m, ids, *repeats, *decode, r);
     if (*lora_rank > 0) {
       LoraConfig lora;
       lora.r = *lora_rank;
@@ -424,7 +431,7 @@ void setup_bench_model(CLI::App& app) {
       const torch::Tensor loss = torch::nn::functional::cross_entropy(
           logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), target);
       loss.backward();
-      sync(m->model->layer(0)->self_attn->q_proj->lora_B->weight.grad());
+      wait_for(m->model->layer(0)->self_attn->q_proj->lora_B->weight.grad());
       r.train_step_s = seconds_since(t0);
       r.train_tokens_per_s = static_cast<double>(std::max<int64_t>(T - 1, 1)) / r.train_step_s;
     }

@@ -8,22 +8,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
+#include "core/atomic_dir.h"
 #include "core/error.h"
 
 namespace conductor {
 
 namespace {
-std::string unique_suffix() {
-  static thread_local std::mt19937_64 gen(std::random_device{}() ^ static_cast<uint64_t>(getpid()));
-  std::ostringstream os;
-  os << ".tmp." << getpid() << "." << std::hex << gen();
-  return os.str();
-}
-
-void fsync_path(const std::string& path) {
+void fsync_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
     ::fsync(fd);
@@ -33,7 +26,7 @@ void fsync_path(const std::string& path) {
 }  // namespace
 
 AtomicOutput::AtomicOutput(std::string final_path)
-    : final_path_(std::move(final_path)), temp_path_(final_path_ + unique_suffix()) {
+    : final_path_(std::move(final_path)), temp_path_(final_path_ + unique_temp_suffix()) {
   auto parent = std::filesystem::path(final_path_).parent_path();
   if (!parent.empty() && !std::filesystem::is_directory(parent))
     fail("cannot write '", final_path_, "': directory '", parent.string(), "' does not exist");
@@ -45,11 +38,10 @@ AtomicOutput::~AtomicOutput() {
 
 void AtomicOutput::commit() {
   if (committed_) return;
-  fsync_path(temp_path_);
+  fsync_file(temp_path_);
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     fail("cannot rename '", temp_path_, "' to '", final_path_, "': ", std::strerror(errno));
-  auto parent = std::filesystem::path(final_path_).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string());
+  fsync_directory(std::filesystem::path(final_path_).parent_path().string());
   committed_ = true;
 }
 

@@ -154,7 +154,8 @@ class BanditEnv final : public VectorEnv {
     finished_.clear();
   }
 
-  bool expert_actions(int32_t* actions) const override {
+  bool expert_actions(int32_t* actions, Expert expert = Expert::kBestFixed) const override {
+    if (expert != Expert::kBestFixed) return false;
     for (int i = 0; i < n_; ++i) {
       const int c = context_[i];
       int a = problem_.best_fixed_action;

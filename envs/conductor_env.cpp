@@ -6,6 +6,8 @@
 #include <map>
 
 #include "core/error.h"
+#include "envs/conductor_live.h"
+#include "envs/episode_loop.h"
 #include "envs/registry.h"
 #include "envs/state_blob.h"
 #include "traces/catalog.h"
@@ -603,22 +605,10 @@ void ConductorEnv::step(const int32_t* actions) {
   }
 }
 
-bool ConductorEnv::expert_actions(int32_t* actions) const {
-  return expert_actions_impl(actions, Expert::kBestFixed);
-}
-
-bool ConductorEnv::task_expert_actions(int32_t* actions) const {
-  return expert_actions_impl(actions, Expert::kPerTask);
-}
-
-bool ConductorEnv::router_expert_actions(int32_t* actions) const {
-  if (!router_predictors_)
+bool ConductorEnv::expert_actions(int32_t* actions, Expert kind) const {
+  if (kind == Expert::kRouter && !router_predictors_)
     router_predictors_ = world_predictors(*world_, config_.predictors,
                                           "bc_warmstart.expert: router (traces '" + config_.traces_path + "')");
-  return expert_actions_impl(actions, Expert::kRouter);
-}
-
-bool ConductorEnv::expert_actions_impl(int32_t* actions, Expert kind) const {
   const ConductorWorld& W = *world_;
   for (int i = 0; i < num_envs_; ++i) {
     const uint8_t* m = mask_.data() + static_cast<std::size_t>(i) * A_;
@@ -672,6 +662,51 @@ bool ConductorEnv::expert_actions_impl(int32_t* actions, Expert kind) const {
     actions[i] = a;
   }
   return true;
+}
+
+namespace {
+json reward_json(const RewardConfig& r) {
+  const char* mode = r.budget.mode == BudgetMode::kCap ? "cap" : r.budget.mode == BudgetMode::kLagrange ? "lagrange" : "none";
+  return {{"w_quality", r.w_quality},
+          {"w_cost", r.w_cost},
+          {"w_latency", r.w_latency},
+          {"no_answer_penalty", r.no_answer_penalty},
+          {"budget", {{"mode", mode}, {"cap_usd", r.budget.cap_usd}, {"target_mean_cost_usd", r.budget.target_mean_cost_usd}}}};
+}
+}  // namespace
+
+std::unique_ptr<EnvExportSpec> ConductorEnv::export_spec() const {
+  auto out = std::make_unique<EnvExportSpec>();
+  const ConductorWorldSpec spec = conductor_world_spec(*world_, config_);
+  out->world = spec.to_json();
+  out->serving_world = std::make_shared<ConductorLiveWorld>(spec);
+  if (spec.featurizer.needs_embedding())
+    out->probe_query.embedding.assign(static_cast<std::size_t>(spec.featurizer.encoder().dim), 0.f);
+  out->action_names = spec.action_names();
+  out->reward = reward_json(config_.reward);
+  return out;
+}
+
+void ConductorEnv::replay_first_steps(uint64_t seed, const std::function<void(const ObsBatch&, int32_t*)>& act,
+                                      const FirstStep& visit, const std::string& what) {
+  const int N = num_envs_;
+  reset(seed);
+  const int64_t max_steps = static_cast<int64_t>(split_size() + N) * (spec_.max_episode_steps + 1) + 16;
+  std::vector<uint8_t> seen(world_->traces->n_queries(), 0);
+  run_env_loop(
+      *this,
+      [&](const ObsBatch& obs, int32_t* actions) {
+        act(obs, actions);
+        for (int i = 0; i < N; ++i) {
+          const ConductorStateView& view = obs.states[i];
+          if (view.n_steps != 0 || view.query < 0) continue;
+          const auto q = static_cast<std::size_t>(view.query);
+          if (seen[q]) continue;
+          seen[q] = 1;
+          visit(obs, i, q, actions);
+        }
+      },
+      [](VectorEnv&, const int32_t*) {}, [&] { return sequential_pass_complete(); }, max_steps, what);
 }
 
 namespace {

@@ -32,6 +32,7 @@
 #include "core/random.h"
 #include "envs/conductor_state.h"
 #include "envs/env.h"
+#include "envs/env_hooks.h"
 #include "envs/faults.h"
 #include "rewards/featurizer.h"
 #include "rewards/outcome_model.h"
@@ -104,7 +105,7 @@ std::shared_ptr<const WorldPredictors> world_predictors(const ConductorWorld& wo
 // needs to rebuild this environment's observations and finish rules.
 ConductorWorldSpec conductor_world_spec(const ConductorWorld& world, const ConductorEnvConfig& config);
 
-class ConductorEnv : public VectorEnv {
+class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
  public:
   ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<const ConductorWorld> world, int num_envs);
 
@@ -120,10 +121,15 @@ class ConductorEnv : public VectorEnv {
   const float* final_obs() const override { return final_obs_.data(); }
   const ConductorStateView* state_views() const override;
   const std::vector<EpisodeRecord>& finished() const override { return finished_; }
-  bool expert_actions(int32_t* actions) const override;
-  bool task_expert_actions(int32_t* actions) const override;
-  // Reads the world's predictors (fits its own on the training split when the world has none).
-  bool router_expert_actions(int32_t* actions) const override;
+  // Every expert: best_fixed (the best single worker), per_task (by its task's means), router (by
+  // the query's predicted quality and cost; reads the world's predictors, or fits its own on the
+  // training split when the world has none).
+  bool expert_actions(int32_t* actions, Expert expert = Expert::kBestFixed) const override;
+  // One pass is the split (sequential mode).
+  std::size_t pass_size() const override { return split_size(); }
+  // The serving world (conductor_world_spec), its action names and the reward weights.
+  std::unique_ptr<EnvExportSpec> export_spec() const override;
+  LoggedDecisionReplay* logged_replay() override { return this; }
   // Exact snapshot (RNG streams, episode states, observations, fault windows, sequential cursor,
   // budget multiplier) for bit-for-bit resume; load_state() needs an env of the same config and size.
   bool supports_state() const override { return true; }
@@ -231,16 +237,20 @@ class ConductorEnv : public VectorEnv {
   int first_ = 0;  // stream index of sub-environment 0 (set_first_index)
   std::size_t pass0_finished_ = 0;
   int expert_worker_ = 0;
-  // Per-task expert (task_expert_actions): mean training-split quality and cost of every worker over
+  // Per-task expert: mean training-split quality and cost of every worker over
   // the queries of each task ([tasks x M]); task_of_query_ maps a query to its row, -1 for a task with
   // no training query (the global means then apply).
   std::vector<int> task_of_query_;
   std::vector<double> task_quality_, task_cost_;
-  // Expert actions of every kind: per_task picks the worker by its task's means, router by the
-  // query's predicted quality and cost.
-  enum class Expert { kBestFixed, kPerTask, kRouter };
-  bool expert_actions_impl(int32_t* actions, Expert kind) const;
-  mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // router_expert_actions
+  mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // the router expert
+
+  // LoggedDecisionReplay: the world's traces, workers and this env's reward weights; a first-step
+  // pass over the split (sequential mode).
+  const TraceSet& replay_traces() const override { return *world_->traces; }
+  const std::vector<std::string>& replay_workers() const override { return world_->worker_names; }
+  const RewardConfig& replay_reward() const override { return config_.reward; }
+  void replay_first_steps(uint64_t seed, const std::function<void(const ObsBatch&, int32_t*)>& act,
+                          const FirstStep& visit, const std::string& what) override;
   bool has_faults_ = false;
 };
 

@@ -17,6 +17,7 @@
 //    environment-specific extras named by spec().extra_names (e.g. quality, cost_usd, latency_s).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +27,15 @@
 #include "envs/observation.h"
 
 namespace conductor {
+
+struct EnvExportSpec;         // envs/env_hooks.h
+class LoggedDecisionReplay;   // envs/env_hooks.h
+
+// The named experts an environment kind may offer (VectorEnv::expert_actions); their config names
+// (bc_warmstart.expert) are expert_names() in this order.
+enum class Expert { kBestFixed, kPerTask, kRouter };
+const std::vector<std::string>& expert_names();  // best_fixed, per_task, router
+const std::string& expert_name(Expert expert);
 
 struct EnvSpec {
   std::string id;                        // registry id, e.g. "conductor", "cartpole", "bandit"
@@ -93,22 +103,6 @@ class VectorEnv {
   virtual std::string save_state() const { return {}; }
   virtual void load_state(const std::string& blob) {}
 
-  // The environment's best fixed strategy for the current observations (one action per
-  // sub-environment, always allowed by action_mask()), e.g. the best single worker on the training
-  // split for the routing environment. Used by behaviour-cloning warm starts. Returns false (and
-  // writes nothing) when the environment provides none.
-  virtual bool expert_actions(int32_t* actions) const { return false; }
-  // The best fixed strategy of each task instead of one for all (e.g. the worker with the highest
-  // training-split reward among queries of the episode's task): a stronger expert for warm starts
-  // (bc_warmstart.expert: per_task) that a policy can only imitate by reading the task from its
-  // observation. Same contract as expert_actions.
-  virtual bool task_expert_actions(int32_t* actions) const { return false; }
-  // A per-query expert: the router rule (the worker maximising predicted quality - cost weight x
-  // predicted cost, from the environment's fitted quality predictors on the query's features), so a
-  // warm start begins from per-query routing rather than one worker per task
-  // (bc_warmstart.expert: router). Same contract as expert_actions.
-  virtual bool router_expert_actions(int32_t* actions) const { return false; }
-
   // [num_envs] structured states of the current episodes (the conductor's ConductorStateView), or
   // null for environments that only have the dense encoding. Valid until the next step/reset.
   virtual const ConductorStateView* state_views() const { return nullptr; }
@@ -124,6 +118,29 @@ class VectorEnv {
   virtual void adapt(const std::vector<double>& summed_stats, std::vector<std::pair<std::string, double>>* report) {}
   virtual std::vector<double> adaptive_state() const { return {}; }
   virtual void set_adaptive_state(const std::vector<double>& state) {}
+
+  // ---- Hooks: what an environment kind offers generic code (trainer, policies, eval) ----
+  // Generic code reaches a kind's extras only through these, never by naming a concrete env
+  // (docs/architecture.md). The defaults say "not offered".
+
+  // A named expert's actions for the current observations (one per sub-environment, always allowed
+  // by action_mask()), for behaviour cloning and final_eval's baseline:
+  //   kBestFixed  the best fixed strategy, e.g. the best single worker on the training split;
+  //   kPerTask    the best fixed strategy of each episode's task (a policy can only imitate it by
+  //               reading the task from its observation);
+  //   kRouter     a per-query rule, e.g. the worker maximising predicted quality - cost weight x
+  //               predicted cost from the environment's fitted predictors.
+  // Returns false (and writes nothing) when the environment offers no such expert.
+  virtual bool expert_actions(int32_t* actions, Expert expert = Expert::kBestFixed) const { return false; }
+  // Episodes in one sequential pass over the environment's query set (the episodes a "pass" extra
+  // counts), or 0 when it has no such pass.
+  virtual std::size_t pass_size() const { return 0; }
+  // What an export records about the environment a policy was trained on (envs/env_hooks.h). The
+  // default: its action names, no serving world.
+  virtual std::unique_ptr<EnvExportSpec> export_spec() const;
+  // Replay of logged decisions (bandit logs of served calls) through this environment, for warm
+  // starts from logs and off-policy evaluation (envs/env_hooks.h), or null.
+  virtual LoggedDecisionReplay* logged_replay() { return nullptr; }
 };
 
 }  // namespace conductor

@@ -1,7 +1,6 @@
 #include "envs/registry.h"
 
-#include <map>
-#include <mutex>
+#include "core/registry.h"
 
 namespace conductor {
 
@@ -15,38 +14,27 @@ void register_conductor();
 }  // namespace builtin_envs
 
 namespace {
-std::map<std::string, EnvFactory>& table() {
-  static std::map<std::string, EnvFactory> t;
-  return t;
-}
-void ensure_builtins() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+Registry<EnvFactory>& envs() {
+  static Registry<EnvFactory> r([](Registry<EnvFactory>&) {
     builtin_envs::register_cartpole();
     builtin_envs::register_bandit();
     builtin_envs::register_conductor();
   });
+  return r;
 }
 }  // namespace
 
-void register_env(const std::string& id, EnvFactory factory) { table()[id] = std::move(factory); }
+void register_env(const std::string& id, EnvFactory factory) { envs().add(id, std::move(factory)); }
 
-std::vector<std::string> env_ids() {
-  ensure_builtins();
-  std::vector<std::string> ids;
-  for (const auto& kv : table()) ids.push_back(kv.first);
-  return ids;
-}
+std::vector<std::string> env_ids() { return envs().ids(); }
 
 std::unique_ptr<VectorEnv> make_env(const std::string& id, ConfigReader& cfg, int num_envs) {
-  ensure_builtins();
-  auto it = table().find(id);
-  if (it == table().end()) {
-    std::string known;
-    for (const auto& kv : table()) known += (known.empty() ? "" : ", ") + kv.first;
+  const EnvFactory* factory = envs().find(id);
+  if (!factory) {
+    const std::string known = envs().known();
     cfg.fail_at("id", "unknown environment '" + id + "'; known: " + (known.empty() ? "(none)" : known));
   }
-  return it->second(cfg, num_envs);
+  return (*factory)(cfg, num_envs);
 }
 
 }  // namespace conductor

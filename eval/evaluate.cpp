@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -273,10 +274,13 @@ Scenario parse_scenario(const std::string& text) {
     start = colon + 1;
   }
   const std::string forms = "none, down:WORKER, down-announced:WORKER, slow:WORKER:FACTOR or price:WORKER:FACTOR";
-  sc.kind = parts[0];
-  const bool factored = sc.kind == "slow" || sc.kind == "price";
-  if (!(sc.kind == "down" || sc.kind == "down-announced" || factored))
-    fail("--scenario '", text, "': unknown kind '", sc.kind, "'; expected ", forms);
+  static const std::map<std::string, Scenario::Kind> kinds = {
+      {"down", Scenario::kDown}, {"down-announced", Scenario::kDownAnnounced}, {"slow", Scenario::kSlow},
+      {"price", Scenario::kPrice}};
+  const auto kind = kinds.find(parts[0]);
+  if (kind == kinds.end()) fail("--scenario '", text, "': unknown kind '", parts[0], "'; expected ", forms);
+  sc.kind = kind->second;
+  const bool factored = sc.kind == Scenario::kSlow || sc.kind == Scenario::kPrice;
   if (parts.size() != (factored ? 3u : 2u) || parts[1].empty())
     fail("--scenario '", text, "': expected ", forms);
   sc.worker = parts[1];
@@ -291,19 +295,19 @@ Scenario parse_scenario(const std::string& text) {
 
 // The scenario as an environment fault lasting the whole split (every sub-environment's episodes).
 void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
-  if (sc.kind == "none") return;
+  if (sc.kind == Scenario::kNone) return;
   FaultSpec f;
   f.worker = sc.worker;
   f.where = "--scenario";
   f.worker_where = "--scenario";
   constexpr int64_t kForever = int64_t(1) << 50;
-  if (sc.kind == "down" || sc.kind == "down-announced") {
+  if (sc.kind == Scenario::kDown || sc.kind == Scenario::kDownAnnounced) {
     f.kind = FaultKind::kOutage;
     f.start = 0;
     f.duration = kForever;
     f.timeout_s = 30.0;
-    f.announced = sc.kind == "down-announced";
-  } else if (sc.kind == "slow") {
+    f.announced = sc.kind == Scenario::kDownAnnounced;
+  } else if (sc.kind == Scenario::kSlow) {
     f.kind = FaultKind::kLatencySpike;
     f.start = 0;
     f.duration = kForever;
@@ -317,20 +321,20 @@ void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
 }
 
 int apply_scenario(const Scenario& sc, ReplayTable& table) {
-  if (sc.kind == "none") return -1;
+  if (sc.kind == Scenario::kNone) return -1;
   int k = -1;
   for (std::size_t m = 0; m < table.n_workers(); ++m)
     if (table.workers[m] == sc.worker) k = static_cast<int>(m);
   if (k < 0) fail("--scenario: worker '", sc.worker, "' is not one of [", join(table.workers), "]");
   for (std::size_t r = 0; r < table.n_queries(); ++r) {
     const std::size_t cell = table.at(r, static_cast<std::size_t>(k));
-    if (sc.kind == "down" || sc.kind == "down-announced") {
+    if (sc.kind == Scenario::kDown || sc.kind == Scenario::kDownAnnounced) {
       table.failed[cell] = 1;
       table.quality[cell] = 0.0;
       table.cost_usd[cell] = 0.0;
       table.latency_s[cell] = 30.0;
       table.answer[cell] = -1;
-    } else if (sc.kind == "slow") {
+    } else if (sc.kind == Scenario::kSlow) {
       table.latency_s[cell] *= sc.factor;
     } else {
       table.cost_usd[cell] *= sc.factor;
@@ -339,7 +343,58 @@ int apply_scenario(const Scenario& sc, ReplayTable& table) {
   return k;
 }
 
-json run_evaluation(const EvalOptions& o) {
+namespace {
+
+// The stages of `conductor eval` (run_evaluation): load, replay (the conductor checkpoints),
+// baselines, frontiers, intervals, report. They share one Evaluation: the loaded inputs, the report
+// being built and the per-query outcomes of every frontier point.
+struct Evaluation {
+  explicit Evaluation(const EvalOptions& options) : o(options) {}
+  const EvalOptions& o;
+  std::shared_ptr<const TraceSet> traces;
+  std::vector<ConductorCheckpoint> cks;
+  std::shared_ptr<const ConductorWorld> world;  // of the first checkpoint's configuration
+  ReplayTable test, train;                      // full-information tables of the split and of train
+  std::shared_ptr<const WorldPredictors> predictors;
+  std::size_t M = 0;                            // workers
+  Ref ref;                                      // strong / weak reference workers (chosen on train)
+  std::vector<double> train_q, train_c;         // mean quality and cost per worker on train
+  Scenario scenario;
+  int fault_worker = -1;
+  double cost_weight = 0.0;
+  json report;
+  json policies = json::object();
+  json curves = json::object();
+  std::map<std::string, std::vector<PointOutcomes>> outcomes;  // per family, for the AIQ bootstrap
+
+  // Records a frontier point's per-query outcomes under `family`; returns `results`.
+  const std::vector<QueryResult>& keep(const std::string& family, const std::vector<QueryResult>& results) {
+    PointOutcomes p;
+    for (const auto& r : results) {
+      p.cost.push_back(r.cost_usd);
+      p.quality.push_back(r.quality);
+    }
+    outcomes[family].push_back(std::move(p));
+    return results;
+  }
+  // Summarizes `results` as policies[name].
+  PolicyMetrics add(const std::string& name, const std::vector<QueryResult>& results) {
+    const auto m = summarize(results, M, ref.strong);
+    policies[name] = metrics_json(m, ref);
+    return m;
+  }
+};
+
+struct Frontiers {
+  std::map<std::string, std::vector<CurvePoint>> cq;  // cost-quality points per family
+  json frontier = json::object();
+  std::map<std::string, double> observed_aiq;
+  double c_max = 0;                                   // the common cost range is [0, c_max]
+};
+
+CurvePoint point_of(const json& p) { return CurvePoint{p["cost_usd"].get<double>(), p["quality"].get<double>()}; }
+
+void check_options(const EvalOptions& o) {
   if (!o.labels.empty() && o.labels.size() != o.checkpoints.size())
     fail("--label was given ", o.labels.size(), " times for ", o.checkpoints.size(), " checkpoints");
   if (o.cost_weight && !(std::isfinite(*o.cost_weight) && *o.cost_weight >= 0))
@@ -352,9 +407,16 @@ json run_evaluation(const EvalOptions& o) {
     fail("--cost-weights: no --checkpoint was given; --cost-weights evaluates cost-conditioned checkpoints (trained "
          "with env.reward.w_cost_range) at other cost weights");
 
-  auto traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
+}
 
-  std::vector<ConductorCheckpoint> cks;
+// Stage "load": traces, checkpoints, the world and its tables, the reference workers, the scenario,
+// the cost weight, and the report's header.
+void load(Evaluation& e) {
+  const EvalOptions& o = e.o;
+  e.traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
+  const auto& traces = e.traces;
+
+  auto& cks = e.cks;
   for (const auto& p : o.checkpoints) {
     cks.push_back(load_conductor_checkpoint(p));
     check_workers_present(cks.back(), *traces, o.traces_path);
@@ -381,19 +443,25 @@ json run_evaluation(const EvalOptions& o) {
     base.split = o.split;
     base.sequential = true;
   }
-  const auto world = ConductorWorld::build(base, traces);
-  auto test = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, o.split);
+  e.world = ConductorWorld::build(base, traces);
+  const auto& world = e.world;
+  e.test = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, o.split);
+  ReplayTable& test = e.test;
   if (traces->split_indices(Split::kTrain).empty())
     fail(o.traces_path, ": the training split is empty: the baselines (cheapest, best single, router, cascade) "
          "are chosen and fitted on the training split");
-  const auto train = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTrain);
+  e.train = ReplayTable::from_outcomes(*traces, world->outcomes, world->workers, Split::kTrain);
+  const ReplayTable& train = e.train;
 
-  const std::shared_ptr<const WorldPredictors> predictors = world_predictors(*world, base.predictors, o.traces_path);
+  e.predictors = world_predictors(*world, base.predictors, o.traces_path);
 
-  const std::size_t M = test.n_workers();
-  Ref ref;
+  e.M = test.n_workers();
+  Ref& ref = e.ref;
   ref.workers = test.workers;
-  const auto train_q = train.mean_quality(), train_c = train.mean_cost();
+  e.train_q = train.mean_quality();
+  e.train_c = train.mean_cost();
+  const auto& train_q = e.train_q;
+  const auto& train_c = e.train_c;
   ref.strong = argmax(train_q);
   ref.weak = argmin(train_c);
   const auto test_q = test.mean_quality(), test_c = test.mean_cost();
@@ -403,10 +471,12 @@ json run_evaluation(const EvalOptions& o) {
 
   // The fault scenario on the baselines' table (the reference qualities above stay the
   // unfaulted ones, so PGR keeps its scale).
-  const Scenario scenario = parse_scenario(o.scenario);
-  const int fault_worker = apply_scenario(scenario, test);
+  e.scenario = parse_scenario(o.scenario);
+  const Scenario& scenario = e.scenario;
+  e.fault_worker = apply_scenario(scenario, test);
 
-  double cost_weight = o.cost_weight.value_or(-1.0);
+  double& cost_weight = e.cost_weight;
+  cost_weight = o.cost_weight.value_or(-1.0);
   std::string cost_weight_source = "--cost-weight";
   if (!o.cost_weight) {
     if (!cks.empty()) {
@@ -418,9 +488,9 @@ json run_evaluation(const EvalOptions& o) {
     }
   }
 
-  json report;
+  json& report = e.report;
   report["split"] = split_name(o.split);
-  report["scenario"] = scenario.kind == "none" ? std::string("none") : o.scenario;
+  report["scenario"] = scenario.kind == Scenario::kNone ? std::string("none") : o.scenario;
   report["traces"] = o.traces_path;
   report["n_queries"] = test.n_queries();
   report["dropped_queries"] = test.dropped_queries;
@@ -436,28 +506,19 @@ json run_evaluation(const EvalOptions& o) {
   report["cost_weight"] = cost_weight;
   report["conductor_actions"] = o.greedy ? "greedy" : "sampled (seed " + std::to_string(o.seed) + ")";
   report["cost_weight_source"] = cost_weight_source;
-  json policies = json::object();
-  json curves = json::object();
+}
 
-  // Per-query outcomes of every frontier point, for the paired AIQ bootstrap.
-  std::map<std::string, std::vector<PointOutcomes>> outcomes;
-  auto keep = [&](const std::string& family,
-                  const std::vector<QueryResult>& results) -> const std::vector<QueryResult>& {
-    PointOutcomes p;
-    for (const auto& r : results) {
-      p.cost.push_back(r.cost_usd);
-      p.quality.push_back(r.quality);
-    }
-    outcomes[family].push_back(std::move(p));
-    return results;
-  };
-
-  auto add = [&](const std::string& name, const std::vector<QueryResult>& results) {
-    const auto m = summarize(results, M, ref.strong);
-    policies[name] = metrics_json(m, ref);
-    return m;
-  };
-
+// Stage "replay": every conductor checkpoint on the split (a frontier of their points).
+void replay_conductors(Evaluation& e) {
+  const EvalOptions& o = e.o;
+  const auto& traces = e.traces;
+  const auto& cks = e.cks;
+  const auto& world = e.world;
+  const auto& test = e.test;
+  const auto& ref = e.ref;
+  const auto& scenario = e.scenario;
+  auto& policies = e.policies;
+  auto& curves = e.curves;
   // Conductor checkpoints: each at its own cost weight and, when cost-conditioned, at every
   // --cost-weights value too (one frontier point each).
   for (std::size_t i = 0; i < cks.size(); ++i) {
@@ -482,13 +543,13 @@ json run_evaluation(const EvalOptions& o) {
       cfg.reward.w_cost = weights[j];
       ConductorEnv env(cfg, w, o.num_envs);
       check_compatible(cks[i], env, o.traces_path);
-      const auto results = keep("conductor", replay_policy(*cks[i].policy, env, test, o.seed, o.greedy));
+      const auto results = e.keep("conductor", replay_policy(*cks[i].policy, env, test, o.seed, o.greedy));
       // A conditioned checkpoint's extra points are named by their weight.
       std::string point_label = label;
       if (j > 0) point_label = (o.labels.empty() && i == 0 ? "" : label + " ") + "w_cost=" + json(weights[j]).dump();
       const std::string name = i == 0 && j == 0 ? "conductor" : "conductor@" + point_label;
       if (policies.contains(name)) fail("two conductor points are both named '", name, "': give --label");
-      const auto m = add(name, results);
+      const auto m = e.add(name, results);
       policies[name]["checkpoint"] = cks[i].checkpoint_dir;
       policies[name]["w_cost"] = weights[j];
       if (rc.cost_conditioned()) policies[name]["cost_conditioned"] = true;
@@ -498,13 +559,33 @@ json run_evaluation(const EvalOptions& o) {
     }
   }
 
+}
+
+// Stage "baselines": single workers, cheapest, best single, oracle, random, the router (and the
+// TF-IDF router when the features have a text head) and the cascade, with their sweeps.
+void run_baselines(Evaluation& e) {
+  const EvalOptions& o = e.o;
+  const auto& traces = e.traces;
+  const auto& world = e.world;
+  const auto& test = e.test;
+  const auto& train = e.train;
+  const auto& predictors = e.predictors;
+  const auto& M = e.M;
+  const auto& ref = e.ref;
+  const auto& train_q = e.train_q;
+  const auto& train_c = e.train_c;
+  const auto& scenario = e.scenario;
+  const auto& fault_worker = e.fault_worker;
+  const auto& cost_weight = e.cost_weight;
+  auto& policies = e.policies;
+  auto& curves = e.curves;
   // Baselines.
-  add("best_single", keep("best_single", run_single(test, ref.strong)));
-  add("cheapest", keep("cheapest", run_single(test, ref.weak)));
-  add("oracle", keep("oracle", run_oracle(test)));
-  add("random", keep("random", run_random(test, derive_seed(o.seed, 0x7a11d0))));
+  e.add("best_single", e.keep("best_single", run_single(test, ref.strong)));
+  e.add("cheapest", e.keep("cheapest", run_single(test, ref.weak)));
+  e.add("oracle", e.keep("oracle", run_oracle(test)));
+  e.add("random", e.keep("random", run_random(test, derive_seed(o.seed, 0x7a11d0))));
   for (std::size_t k = 0; k < M; ++k) {
-    const auto m = add("single:" + test.workers[k], keep("single_workers", run_single(test, static_cast<int>(k))));
+    const auto m = e.add("single:" + test.workers[k], e.keep("single_workers", run_single(test, static_cast<int>(k))));
     auto pt = curve_point("worker", 0, m, ref);
     pt["worker"] = test.workers[k];  // the parameter of this family is the worker's name
     curves["single_workers"].push_back(pt);
@@ -516,13 +597,13 @@ json run_evaluation(const EvalOptions& o) {
   if (fault_worker >= 0)
     for (std::size_t r = 0; r < test.n_queries(); ++r) {
       const std::size_t cell = test.at(r, static_cast<std::size_t>(fault_worker));
-      if (scenario.kind == "down-announced") pred_test.quality[cell] = -1e9;
-      if (scenario.kind == "price") pred_test.cost_usd[cell] *= scenario.factor;
+      if (scenario.kind == Scenario::kDownAnnounced) pred_test.quality[cell] = -1e9;
+      if (scenario.kind == Scenario::kPrice) pred_test.cost_usd[cell] *= scenario.factor;
     }
-  add("router", run_router(test, pred_test, cost_weight));
+  e.add("router", run_router(test, pred_test, cost_weight));
   policies["router"]["cost_weight"] = cost_weight;
   for (double w : router_cost_weights())
-    curves["router"].push_back(curve_point("cost_weight", w, summarize(keep("router", run_router(test, pred_test, w)), M, ref.strong), ref));
+    curves["router"].push_back(curve_point("cost_weight", w, summarize(e.keep("router", run_router(test, pred_test, w)), M, ref.strong), ref));
 
   // The TF-IDF logistic router: the router's rule on the text head's own predictions, when the
   // features have a text head (features.text): what a plain text-classifier router achieves with
@@ -536,15 +617,15 @@ json run_evaluation(const EvalOptions& o) {
         if (pt.quality[test.at(r, k)] > -1e8)  // keep an announced outage's exclusion
           pt.quality[test.at(r, k)] = x[off + static_cast<std::size_t>(world->workers[k])];
     }
-    add("tfidf_router", run_router(test, pt, cost_weight));
+    e.add("tfidf_router", run_router(test, pt, cost_weight));
     policies["tfidf_router"]["cost_weight"] = cost_weight;
     for (double w : router_cost_weights())
       curves["tfidf_router"].push_back(
-          curve_point("cost_weight", w, summarize(keep("tfidf_router", run_router(test, pt, w)), M, ref.strong), ref));
+          curve_point("cost_weight", w, summarize(e.keep("tfidf_router", run_router(test, pt, w)), M, ref.strong), ref));
   }
 
   auto chain = pareto_chain(train_q, train_c);
-  if (scenario.kind == "down-announced" && chain.size() > 1)
+  if (scenario.kind == Scenario::kDownAnnounced && chain.size() > 1)
     chain.erase(std::remove(chain.begin(), chain.end(), fault_worker), chain.end());
   const Cascade cascade = Cascade::fit(train, pred_train, chain);
   double best_t = 0, best_u = -1e300;
@@ -555,19 +636,28 @@ json run_evaluation(const EvalOptions& o) {
       best_t = t;
     }
   }
-  add("cascade", cascade.run(test, pred_test, best_t));
+  e.add("cascade", cascade.run(test, pred_test, best_t));
   policies["cascade"]["threshold"] = best_t;
   std::vector<std::string> chain_names;
   for (int m : chain) chain_names.push_back(test.workers[m]);
   policies["cascade"]["chain"] = chain_names;
   for (double t : cascade_thresholds())
-    curves["cascade"].push_back(curve_point("threshold", t, summarize(keep("cascade", cascade.run(test, pred_test, t)), M, ref.strong), ref));
-  report["policies"] = policies;
-  report["curves"] = curves;
+    curves["cascade"].push_back(curve_point("threshold", t, summarize(e.keep("cascade", cascade.run(test, pred_test, t)), M, ref.strong), ref));
+}
+
+// Stage "frontiers": AIQ over a common cost range, cost saved at the best single worker's quality,
+// APGR / CPT where the family has a PGR curve, and each family's hull.
+Frontiers frontiers(Evaluation& e) {
+  const auto& ref = e.ref;
+  const auto& policies = e.policies;
+  const auto& curves = e.curves;
+  e.report["policies"] = policies;
+  e.report["curves"] = curves;
 
   // Frontier metrics per family: AIQ over a common cost range [0, most expensive point].
-  std::map<std::string, std::vector<CurvePoint>> cq, pg;
-  auto point_of = [](const json& p) { return CurvePoint{p["cost_usd"].get<double>(), p["quality"].get<double>()}; };
+  Frontiers fr;
+  auto& cq = fr.cq;
+  std::map<std::string, std::vector<CurvePoint>> pg;
   for (auto it = curves.begin(); it != curves.end(); ++it)
     for (const auto& p : *it) {
       cq[it.key()].push_back(point_of(p));
@@ -577,11 +667,11 @@ json run_evaluation(const EvalOptions& o) {
     const auto& p = policies[name];
     cq[name].push_back(CurvePoint{p["cost_usd"].get<double>(), p["quality"].get<double>()});
   }
-  double c_max = 0;
+  double& c_max = fr.c_max;
   for (const auto& [name, pts] : cq)
     for (const auto& p : pts) c_max = std::max(c_max, p.x);
-  json frontier = json::object();
-  std::map<std::string, double> observed_aiq;
+  json& frontier = fr.frontier;
+  auto& observed_aiq = fr.observed_aiq;
   for (const auto& [name, pts] : cq) {
     json f;
     f["points"] = pts.size();
@@ -598,6 +688,13 @@ json run_evaluation(const EvalOptions& o) {
     f["hull"] = hull;
     frontier[name] = f;
   }
+  return fr;
+}
+
+// Stage "intervals": the paired bootstrap over queries.
+void intervals(Evaluation& e, Frontiers& fr) {
+  const EvalOptions& o = e.o;
+  const auto& outcomes = e.outcomes;
   // Paired bootstrap over queries: an interval for every family's AIQ and, when conductors were
   // evaluated, for the conductor's AIQ minus each other family's.
   if (o.aiq_bootstrap > 0) {
@@ -608,7 +705,7 @@ json run_evaluation(const EvalOptions& o) {
     };
     const auto cond = boot.find("conductor");
     for (const auto& [name, values] : boot) {
-      json& f = frontier[name];
+      json& f = fr.frontier[name];
       f["aiq_ci95"] = interval(values);
       if (cond == boot.end() || name == "conductor") continue;
       std::vector<double> diff(values.size());
@@ -618,21 +715,30 @@ json run_evaluation(const EvalOptions& o) {
         not_above += diff[b] <= 0 ? 1 : 0;
       }
       json d;
-      d["observed"] = num(observed_aiq["conductor"] - observed_aiq[name]);
+      d["observed"] = num(fr.observed_aiq["conductor"] - fr.observed_aiq[name]);
       d["ci95"] = interval(diff);
       d["share_of_resamples_not_above"] = static_cast<double>(not_above) / static_cast<double>(diff.size());
       f["conductor_aiq_minus_this"] = d;
     }
-    report["aiq_bootstrap"] = {{"resamples", o.aiq_bootstrap}, {"seed", seed}, {"confidence", 0.95},
+    e.report["aiq_bootstrap"] = {{"resamples", o.aiq_bootstrap}, {"seed", seed}, {"confidence", 0.95},
                                {"method", "paired percentile bootstrap over queries"}};
   }
-  report["frontier"] = frontier;
-  report["aiq_cost_range_usd"] = {0.0, c_max};
+}
+
+// Stage "report": the frontier section, coverage warnings and the per-query outcomes.
+void finish_report(Evaluation& e, const Frontiers& fr) {
+  const auto& traces = e.traces;
+  const auto& test = e.test;
+  const auto& policies = e.policies;
+  const auto& outcomes = e.outcomes;
+  json& report = e.report;
+  report["frontier"] = fr.frontier;
+  report["aiq_cost_range_usd"] = {0.0, fr.c_max};
   // A conductor frontier that stops short of either end of the cost range loses AIQ that the
   // routers' sweeps keep (measured: experiments/routerbench/README.md, "The held-out stand-in on test").
   json warnings = json::array();
-  if (cq.count("conductor")) {
-    for (const auto& w : frontier_coverage_warnings(cq["conductor"], point_of(policies["best_single"]),
+  if (fr.cq.count("conductor")) {
+    for (const auto& w : frontier_coverage_warnings(fr.cq.at("conductor"), point_of(policies["best_single"]),
                                                     point_of(policies["cheapest"]))) {
       warnings.push_back("conductor " + w);
       log_warn(warnings.back().get<std::string>());
@@ -652,7 +758,20 @@ json run_evaluation(const EvalOptions& o) {
     }
     report["per_query"] = {{"query_ids", ids}, {"families", fams}};
   }
-  return report;
+}
+
+}  // namespace
+
+json run_evaluation(const EvalOptions& o) {
+  check_options(o);
+  Evaluation e(o);
+  load(e);
+  replay_conductors(e);
+  run_baselines(e);
+  Frontiers fr = frontiers(e);
+  intervals(e, fr);
+  finish_report(e, fr);
+  return e.report;
 }
 
 }  // namespace conductor::eval

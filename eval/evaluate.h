@@ -73,7 +73,8 @@ struct EvalOptions {
 
 // A fault scenario (EvalOptions::scenario), parsed; throws naming the accepted forms.
 struct Scenario {
-  std::string kind = "none";  // none | down | down-announced | slow | price
+  enum Kind { kNone, kDown, kDownAnnounced, kSlow, kPrice };
+  Kind kind = kNone;  // --scenario none | down | down-announced | slow | price
   std::string worker;
   double factor = 1.0;
 };

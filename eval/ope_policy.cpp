@@ -8,7 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "envs/episode_loop.h"
+#include "envs/env_hooks.h"
 #include "eval/evaluate.h"
 #include "eval/simulate_logs.h"
 #include "rewards/predictors.h"
@@ -26,32 +26,22 @@ std::map<std::size_t, std::vector<double>> first_call_probs(const Policy& policy
   const int n = env.num_envs(), A = env.spec().n_actions, M = env.n_workers();
   std::map<std::size_t, std::vector<double>> out;
   std::vector<float> probs(static_cast<std::size_t>(n) * A);
-  env.reset(seed);
-  const std::size_t max_steps = (env.split_size() + n) * static_cast<std::size_t>(env.spec().max_episode_steps + 1) + 16;
-  run_env_loop(
-      env,
-      [&](const ObsBatch& obs, int32_t* actions) {
-        policy.act(obs, ActOptions{true, seed}, actions, probs.data());
-        for (int i = 0; i < n; ++i) {
-          const ConductorStateView& view = obs.states[i];
-          if (view.n_steps != 0) continue;
-          const auto q = static_cast<std::size_t>(view.query);
-          if (out.count(q)) continue;
-          std::vector<double> p(M, 0.0);
-          if (stochastic) {
-            double s = 0;
-            for (int k = 0; k < M; ++k) s += (p[k] = probs[static_cast<std::size_t>(i) * A + k]);
-            if (!(s > 0)) fail("ope: the policy gives no probability to any CALL action at the first step of query ", q);
-            for (auto& v : p) v /= s;
-          } else {
-            if (actions[i] >= M) fail("ope: the policy's first action on query ", q, " is not a CALL");
-            p[actions[i]] = 1.0;
-          }
-          out[q] = std::move(p);
+  env.logged_replay()->replay_first_steps(
+      seed, [&](const ObsBatch& obs, int32_t* actions) { policy.act(obs, ActOptions{true, seed}, actions, probs.data()); },
+      [&](const ObsBatch&, int i, std::size_t q, const int32_t* actions) {
+        std::vector<double> p(M, 0.0);
+        if (stochastic) {
+          double s = 0;
+          for (int k = 0; k < M; ++k) s += (p[k] = probs[static_cast<std::size_t>(i) * A + k]);
+          if (!(s > 0)) fail("ope: the policy gives no probability to any CALL action at the first step of query ", q);
+          for (auto& v : p) v /= s;
+        } else {
+          if (actions[i] >= M) fail("ope: the policy's first action on query ", q, " is not a CALL");
+          p[actions[i]] = 1.0;
         }
+        out[q] = std::move(p);
       },
-      [](VectorEnv&, const int32_t*) {}, [&] { return env.sequential_pass_complete(); },
-      static_cast<int64_t>(max_steps), "ope: the pass over the split");
+      "ope: the pass over the split");
   return out;
 }
 
@@ -77,46 +67,53 @@ json result_json(const OpeResult& r, double truth) {
   return j;
 }
 
-}  // namespace
 
-json run_ope(const OpePolicyOptions& o) {
-  const TraceSet logs = read_traces(o.logs_path);
+// ---- Stages of `conductor ope`: load and join, reward model, estimates, report ----
+
+// The logs joined to the target policy: logged queries -> trace queries (by id), logged models ->
+// policy workers (by name), and the policy's first-call probabilities on every logged query.
+struct JoinedLogs {
+  TraceSet logs;
+  ConductorCheckpoint ck;
+  std::shared_ptr<const TraceSet> traces;
+  std::vector<std::size_t> tq;                    // decision -> trace query
+  std::set<uint8_t> splits;                       // the splits holding the logged queries
+  std::map<std::size_t, std::vector<double>> pi;  // trace query -> [M] first-call probabilities
+  std::vector<std::string> workers;
+  std::shared_ptr<const ConductorWorld> world;    // of the first split (features)
+  BanditData base;                                // actions, propensities, target probabilities
+};
+
+JoinedLogs load_and_join(const OpePolicyOptions& o) {
+  JoinedLogs j;
+  j.logs = read_traces(o.logs_path);
+  const TraceSet& logs = j.logs;
   if (!logs.has_decisions()) fail(o.logs_path, ": no /decisions: `conductor ope` evaluates bandit logs (write them with `conductor traces simulate-logs` or import production logs)");
   const Decisions& d = logs.decisions;
   if (d.propensity.size() != d.size())
     fail(o.logs_path, ": /decisions/propensity has ", d.propensity.size(), " values for ", d.size(), " decisions");
-  auto ck = load_conductor_checkpoint(o.checkpoint);
-  auto traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
-  check_workers_present(ck, *traces, o.traces_path);
+  j.ck = load_conductor_checkpoint(o.checkpoint);
+  j.traces = std::make_shared<const TraceSet>(read_traces(o.traces_path));
+  check_workers_present(j.ck, *j.traces, o.traces_path);
 
-  // Logged queries -> trace queries (by id); logged models -> policy workers (by name).
-  const std::vector<std::size_t> tq = match_logged_queries(
-      logs, o.logs_path, *traces, o.traces_path,
-      "--traces must hold the logged queries (the policy's observation is built from them)");
-  std::set<uint8_t> splits;
-  for (std::size_t q : tq) splits.insert(traces->split[q]);
-
-  std::map<std::size_t, std::vector<double>> pi;  // trace query -> [M] first-call probabilities
-  std::vector<std::string> workers;
-  std::shared_ptr<const ConductorWorld> world;
-  for (uint8_t s : splits) {
-    auto cfg = replay_env_config(ck, o.traces_path, static_cast<Split>(s));
-    auto w = ConductorWorld::build(cfg, traces);
+  j.tq = match_logged_queries(logs, o.logs_path, *j.traces, o.traces_path,
+                              "--traces must hold the logged queries (the policy's observation is built from them)");
+  for (std::size_t q : j.tq) j.splits.insert(j.traces->split[q]);
+  for (uint8_t s : j.splits) {
+    auto cfg = replay_env_config(j.ck, o.traces_path, static_cast<Split>(s));
+    auto w = ConductorWorld::build(cfg, j.traces);
     ConductorEnv env(cfg, w, o.num_envs);
-    check_compatible(ck, env, o.traces_path);
-    auto p = first_call_probs(*ck.policy, env, o.stochastic, o.ope.seed);
-    pi.insert(p.begin(), p.end());
-    workers = w->worker_names;
-    if (!world) world = w;
+    check_compatible(j.ck, env, o.traces_path);
+    auto p = first_call_probs(*j.ck.policy, env, o.stochastic, o.ope.seed);
+    j.pi.insert(p.begin(), p.end());
+    j.workers = w->worker_names;
+    if (!j.world) j.world = w;
   }
-  const int M = static_cast<int>(workers.size());
-  std::vector<int> env_worker_of_model(logs.n_models(), -1);
-  for (std::size_t m = 0; m < logs.n_models(); ++m)
-    for (int k = 0; k < M; ++k)
-      if (logs.model_name[m] == workers[k]) env_worker_of_model[m] = k;
+  const int M = static_cast<int>(j.workers.size());
+  const std::vector<int> env_worker_of_model = workers_of_logged_models(logs, j.workers);
 
   const std::size_t n = d.size();
-  BanditData base;
+  BanditData& base = j.base;
   base.n_actions = M;
   base.propensity = d.propensity;
   base.action.resize(n);
@@ -125,27 +122,37 @@ json run_ope(const OpePolicyOptions& o) {
     const int a = env_worker_of_model[d.action[i]];
     if (a < 0) {
       std::string known;
-      for (const auto& w : workers) known += (known.empty() ? "" : ", ") + w;
+      for (const auto& w : j.workers) known += (known.empty() ? "" : ", ") + w;
       fail(o.logs_path, ": /decisions/action[", i, "] is model '", logs.model_name[d.action[i]],
            "', outside the policy's action space (its workers: ", known, ")");
     }
     base.action[i] = a;
-    const auto it = pi.find(tq[i]);
-    CONDUCTOR_CHECK(it != pi.end(), "no first-step probabilities for query ", tq[i]);
+    const auto it = j.pi.find(j.tq[i]);
+    CONDUCTOR_CHECK(it != j.pi.end(), "no first-step probabilities for query ", j.tq[i]);
     std::copy(it->second.begin(), it->second.end(), base.target_prob.begin() + i * M);
   }
+  return j;
+}
 
-  // Reward model from the logs, cross-fitted over two folds (even / odd decisions): the model that
-  // scores decision i never saw it, so the DR correction is not cancelled by an in-sample fit.
-  // Per worker: logistic regression of quality on the query features, mean cost and latency.
+// Stage "reward model": from the logs, cross-fitted over two folds (even / odd decisions): the model
+// that scores decision i never saw it, so the DR correction is not cancelled by an in-sample fit.
+// Per worker: logistic regression of quality on the query features, mean cost and latency.
+constexpr int kFolds = 2;
+struct FoldModel {
+  std::vector<LogisticRegression> q;
+  std::vector<uint8_t> has_q;
+  std::vector<double> mean_c, mean_l;
+  double all_q = 0, all_c = 0;
+};
+
+std::vector<FoldModel> fit_reward_models(const JoinedLogs& in) {
+  const Decisions& d = in.logs.decisions;
+  const BanditData& base = in.base;
+  const std::size_t n = d.size();
+  const int M = base.n_actions;
+  const auto& world = in.world;
+  const auto& tq = in.tq;
   const int dim = world->feature_dim;
-  constexpr int kFolds = 2;
-  struct FoldModel {
-    std::vector<LogisticRegression> q;
-    std::vector<uint8_t> has_q;
-    std::vector<double> mean_c, mean_l;
-    double all_q = 0, all_c = 0;
-  };
   std::vector<FoldModel> folds(kFolds);
   for (int f = 0; f < kFolds; ++f) {
     FoldModel& fm = folds[f];
@@ -188,6 +195,24 @@ json run_ope(const OpePolicyOptions& o) {
       }
     }
   }
+  return folds;
+}
+
+// Stages "estimates" and "report": every estimator of the quality, cost and reward of the target
+// policy, with the true value where the traces have full information.
+json estimate_and_report(const JoinedLogs& in, const std::vector<FoldModel>& folds, const OpePolicyOptions& o) {
+  const Decisions& d = in.logs.decisions;
+  const BanditData& base = in.base;
+  const std::size_t n = d.size();
+  const int M = base.n_actions;
+  const auto& world = in.world;
+  const auto& traces = in.traces;
+  const auto& tq = in.tq;
+  const auto& pi = in.pi;
+  const auto& splits = in.splits;
+  const auto& workers = in.workers;
+  const auto& ck = in.ck;
+  const int dim = world->feature_dim;
   const auto& rw = ck.env.reward;
   struct Metric {
     std::string name;
@@ -275,6 +300,14 @@ json run_ope(const OpePolicyOptions& o) {
   }
   report["metrics"] = per_metric;
   return report;
+}
+
+}  // namespace
+
+json run_ope(const OpePolicyOptions& o) {
+  const JoinedLogs joined = load_and_join(o);
+  const std::vector<FoldModel> folds = fit_reward_models(joined);
+  return estimate_and_report(joined, folds, o);
 }
 
 std::string ope_markdown(const json& r) {

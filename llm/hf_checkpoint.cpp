@@ -8,10 +8,10 @@
 #include <memory>
 #include <set>
 
+#include "core/atomic_dir.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_util.h"
-#include "llm/atomic_dir.h"
 
 namespace conductor::llm {
 

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "llm/config.h"
-#include "llm/lora.h"
+#include "llm/linear.h"
 
 namespace conductor::llm {
 

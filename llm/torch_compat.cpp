@@ -32,7 +32,9 @@ torch::Tensor matmul_attention(const torch::Tensor& q, const torch::Tensor& k, c
   const torch::Tensor qg = grouped_rows(q, kvh);
   torch::Tensor scores = torch::matmul(qg, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(q.size(3))));
   if (hidden_keys.defined())
-    scores.view({B, kvh, g, T, S}).masked_fill_(hidden_keys, -std::numeric_limits<double>::infinity());
+    scores.view({B, kvh, g, T, S})
+        .masked_fill_(hidden_keys.dim() == 3 ? hidden_keys.view({B, 1, 1, T, S}) : hidden_keys,
+                      -std::numeric_limits<double>::infinity());
   const torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   return ungroup(torch::matmul(probs, v), q);
 }
@@ -51,7 +53,9 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   // Grouped rows: every row of a group reads the same keys, so the [T, S] mask tiles to [g*T, S].
   const torch::Tensor qg = grouped_rows(q, kvh);
   c10::optional<torch::Tensor> mask;
-  if (hidden_keys.defined()) mask = hidden_keys.logical_not().repeat({g, 1});
+  if (hidden_keys.defined())  // [B, T, S] tiles to [B, 1, g*T, S] (one mask per sequence, every KV head)
+    mask = hidden_keys.dim() == 3 ? hidden_keys.logical_not().repeat({1, g, 1}).unsqueeze(1)
+                                  : hidden_keys.logical_not().repeat({g, 1});
   return ungroup(at::scaled_dot_product_attention(qg, k, v, mask, 0.0, false, scale), q);
 #else
   (void)causal;

@@ -44,7 +44,8 @@ constexpr bool has_sdpa() { return CONDUCTOR_TORCH_SDPA != 0; }
 // Grouped-query attention, scaled by 1/sqrt(head_dim), softmax accumulated in f32:
 //   q [B, heads, T, d]; k, v [B, kv_heads, S, d] (heads a multiple of kv_heads; query head h reads KV
 //   head h / (heads / kv_heads)); hidden_keys: bool [T, S], true where query t may NOT see key s, or
-//   undefined when every query sees every key. `causal` says hidden_keys is the plain causal mask of a
+//   [B, T, S] when each sequence has its own (right-padded rows of different lengths), or undefined
+//   when every query sees every key. `causal` says hidden_keys is the plain causal mask of a
 //   fresh sequence (T == S, key s hidden from query t iff s > t), which lets the fused kernels use
 //   their own causal path instead of a mask tensor.
 // Returns [B, heads, T, d].

@@ -10,8 +10,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/version.h"
-#include "envs/conductor_env.h"
-#include "envs/conductor_live.h"
+#include "envs/env_hooks.h"
 #include "envs/registry.h"
 
 namespace conductor {
@@ -30,15 +29,6 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-json reward_json(const RewardConfig& r) {
-  const char* mode = r.budget.mode == BudgetMode::kCap ? "cap" : r.budget.mode == BudgetMode::kLagrange ? "lagrange" : "none";
-  return {{"w_quality", r.w_quality},
-          {"w_cost", r.w_cost},
-          {"w_latency", r.w_latency},
-          {"no_answer_penalty", r.no_answer_penalty},
-          {"budget", {{"mode", mode}, {"cap_usd", r.budget.cap_usd}, {"target_mean_cost_usd", r.budget.target_mean_cost_usd}}}};
 }
 
 // Verifies `dir` and builds its policy through the kind named in the manifest.
@@ -118,25 +108,16 @@ ExportContents export_from_run(const std::string& run_or_checkpoint_dir) {
   ConfigReader env = doc.root().child("env");
   c.env_id = env.required<std::string>("id");
   env.get<int>("num_envs", 1);
-  if (c.env_id == "conductor") {
-    const ConductorEnvConfig ec = ConductorEnvConfig::parse(env);
-    auto world = ConductorWorld::build(ec);
-    const ConductorWorldSpec spec = conductor_world_spec(*world, ec);
-    c.world = spec.to_json();
-    ConductorLiveWorld live(spec);
-    LiveQuery probe_query;  // shapes only: a zero embedding stands in for the encoder's
-    if (spec.featurizer.needs_embedding()) probe_query.embedding.assign(static_cast<std::size_t>(spec.featurizer.encoder().dim), 0.f);
-    const auto episode = live.start(probe_query);
-    check_obs_fits(*probe, run_or_checkpoint_dir + " (its checkpoint's policy)", episode->observation(),
+  // What the env kind records for serving (envs/env_hooks.h): its serving world, checked against
+  // the policy, its action names and reward weights.
+  const std::unique_ptr<EnvExportSpec> spec = make_env(c.env_id, env, 1)->export_spec();
+  if (spec->serving_world)
+    check_obs_fits(*probe, run_or_checkpoint_dir + " (its checkpoint's policy)",
+                   spec->serving_world->start(spec->probe_query)->observation(),
                    "the serving world rebuilt from its config.yaml (was config.yaml edited after training?)");
-    c.action_names = spec.action_names();
-    c.reward = reward_json(ec.reward);
-  } else {
-    auto e = make_env(c.env_id, env, 1);
-    c.action_names = e->spec().action_names;
-    c.world = nullptr;
-    c.reward = nullptr;
-  }
+  c.action_names = spec->action_names;
+  c.world = spec->world;
+  c.reward = spec->reward;
   json metrics = nullptr;
   const fs::path mpath = run / "metrics.jsonl";
   if (fs::is_regular_file(mpath)) {

@@ -1,11 +1,10 @@
 #include "policies/registry.h"
 
 #include <filesystem>
-#include <map>
-#include <mutex>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/registry.h"
 #include "policies/mlp.h"
 #include "policies/transformer.h"
 #include "policies/policy_model.h"
@@ -14,20 +13,13 @@ namespace conductor {
 
 namespace {
 
-std::map<std::string, PolicyKind>& kinds() {
-  static std::map<std::string, PolicyKind> k;
-  static std::once_flag builtins;
-  std::call_once(builtins, [] {
+Registry<PolicyKind>& kinds() {
+  static Registry<PolicyKind> r([](Registry<PolicyKind>& reg) {
     // Built-in kinds: one line each.
-    k.emplace("mlp", mlp_policy_kind());
-    k.emplace("transformer", transformer_policy_kind());
+    reg.add("mlp", mlp_policy_kind());
+    reg.add("transformer", transformer_policy_kind());
   });
-  return k;
-}
-
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
+  return r;
 }
 
 }  // namespace
@@ -36,31 +28,17 @@ void register_policy_kind(PolicyKind kind) {
   CONDUCTOR_CHECK(!kind.kind.empty() && kind.parse && kind.make_model && kind.load_checkpoint && kind.export_policy &&
                       kind.load_export,
                   "policy kind '", kind.kind, "' registered without every function");
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  auto& k = kinds();
   const std::string name = kind.kind;
-  k.erase(name);
-  k.emplace(name, std::move(kind));
+  kinds().add(name, std::move(kind));
 }
 
 const PolicyKind& policy_kind(const std::string& kind, const std::string& where) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  const auto& k = kinds();
-  const auto it = k.find(kind);
-  if (it == k.end()) {
-    std::string names;
-    for (const auto& [name, _] : k) names += (names.empty() ? "" : ", ") + name;
-    fail(where, ": unknown policy kind '", kind, "' (known: ", names, ")");
-  }
-  return it->second;
+  const PolicyKind* k = kinds().find(kind);
+  if (!k) fail(where, ": unknown policy kind '", kind, "' (known: ", kinds().known(), ")");
+  return *k;
 }
 
-std::vector<std::string> policy_kinds() {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  std::vector<std::string> v;
-  for (const auto& [name, _] : kinds()) v.push_back(name);
-  return v;
-}
+std::vector<std::string> policy_kinds() { return kinds().ids(); }
 
 PolicyConfig PolicyConfig::parse(ConfigReader r) {
   PolicyConfig c;

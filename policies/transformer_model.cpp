@@ -16,6 +16,7 @@
 #include "core/random.h"
 #include "llm/hf_checkpoint.h"
 #include "llm/lora.h"
+#include "llm/torch_compat.h"
 
 namespace conductor {
 
@@ -459,7 +460,7 @@ torch::Tensor TransformerModel::last_position_layer(int64_t index, const torch::
   auto layer = c.lm->model->layer(index);
   auto& attn = *layer->self_attn;
   const int64_t B = h.size(0), T = h.size(1), heads = cfg.num_attention_heads, kvh = cfg.num_key_value_heads;
-  const int64_t d = cfg.head_dim(), g = heads / kvh;
+  const int64_t d = cfg.head_dim();
   const torch::Tensor x = layer->input_layernorm(h);
   const llm::Positions pos = llm::make_positions(cfg, 0, T, T, h.options());
   // Keys and values at every position (the last token attends to all of its prompt).
@@ -474,13 +475,13 @@ torch::Tensor TransformerModel::last_position_layer(int64_t index, const torch::
   qpos.cos = pos.cos.index_select(0, last).view({B, 1, 1, d});
   qpos.sin_signed = pos.sin_signed.index_select(0, last).view({B, 1, 1, d});
   const torch::Tensor q = llm::apply_rotary(attn.q_proj(x_last).view({B, 1, heads, d}).transpose(1, 2), qpos);
-  // Query head h reads KV head h / g: [B, kvh, g, d] x [B, kvh, d, T] -> [B, kvh, g, T].
-  torch::Tensor scores = torch::matmul(q.reshape({B, kvh, g, d}), k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
+  // The model's attention (llm/torch_compat.h) with one mask per row: its padding keys are hidden.
   const torch::Tensor hidden_keys =
-      torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(h.device())).view({1, T}) >= last.view({B, 1}) + 1;
-  scores = scores.masked_fill(hidden_keys.view({B, 1, 1, T}), -std::numeric_limits<double>::infinity());
-  const torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
-  const torch::Tensor out = torch::matmul(probs, v).reshape({B, 1, heads * d});  // head = kv * g + group
+      torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(h.device())).view({1, 1, T}) >=
+      last.view({B, 1, 1}) + 1;                                                       // [B, 1, T]
+  const torch::Tensor out = compat::attention(q, k, v, hidden_keys, /*causal=*/false)  // [B, heads, 1, d]
+                                .transpose(1, 2)
+                                .reshape({B, 1, heads * d});
   const torch::Tensor y = h_last + attn.o_proj(out);
   return (y + layer->mlp(layer->post_attention_layernorm(y))).squeeze(1);
 }

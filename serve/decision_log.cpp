@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "core/atomic_dir.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/log.h"
@@ -27,14 +28,6 @@ double now_s() {
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void fsync_dir(const std::string& dir) {
-  const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d >= 0) {
-    ::fsync(d);
-    ::close(d);
-  }
 }
 
 }  // namespace
@@ -79,7 +72,7 @@ void DecisionLog::open_next_file() {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EEXIST) continue;
     if (fd < 0) fail("decision log: cannot create '", path, "': ", std::strerror(errno));
-    fsync_dir(config_.dir);  // the new file's name survives a crash
+    fsync_directory(config_.dir);  // the new file's name survives a crash
     {
       std::lock_guard<std::mutex> lk(mu_);
       fd_ = fd;

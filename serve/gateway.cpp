@@ -66,7 +66,7 @@ std::string normalize_answer(const std::string& s) {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The replay providers report the latency they simulate on errors too (serve/replay_server.h).
+// The replay providers report the latency they simulate on errors too (serve/sim/replay_server.h).
 double simulated_latency_of(const std::string& body) {
   try {
     const json j = json::parse(body);

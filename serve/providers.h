@@ -87,7 +87,7 @@ struct ProviderAnswer {
   int prompt_tokens = -1;      // -1: not reported
   int completion_tokens = -1;  // -1: not reported
   std::string stop_reason;     // OpenAI terms
-  // The replay providers' extensions (serve/replay_server.h): the answer class for agreement
+  // The replay providers' extensions (serve/sim/replay_server.h): the answer class for agreement
   // (-1 = not comparable; absent = unknown, the gateway compares texts) and the latency the replay
   // simulates (the trace's logged latency, so a sped-up replay shows the policy the logged values).
   bool has_answer_id = false;

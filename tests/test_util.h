@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+
+#include "core/error.h"
 
 namespace conductor::testing {
 
@@ -23,6 +26,22 @@ inline std::string temp_dir() {
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p.string();
+}
+
+// Runs f and expects a conductor::Error whose message contains every needle.
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown; expected one mentioning '" << *needles.begin() << "'";
+  } catch (const Error& e) {
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  missing: " << n;
+  }
+}
+template <class F>
+void expect_error(F&& f, const std::string& needle) {
+  expect_error(std::forward<F>(f), {needle});
 }
 
 }  // namespace conductor::testing

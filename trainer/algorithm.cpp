@@ -2,10 +2,9 @@
 
 #include <cmath>
 #include <limits>
-#include <map>
-#include <mutex>
 
 #include "core/error.h"
+#include "core/registry.h"
 #include "trainer/losses.h"
 
 namespace conductor {
@@ -138,48 +137,41 @@ void set_learning_rate(torch::optim::Adam& opt, double lr) {
 // ---------------------------------------------------------------------------------------------
 // Registry
 
+// The built-in algorithms, each defined in its own file with its config section. Add one
+// declaration and one line per algorithm.
+AlgorithmKind ppo_algorithm();
+AlgorithmKind grpo_algorithm();
+AlgorithmKind bc_algorithm();
+
 namespace {
 
-std::map<std::string, AlgorithmFactory>& factories() {
-  static std::map<std::string, AlgorithmFactory> f;
-  static std::once_flag builtins;
-  std::call_once(builtins, [] {
-    // Built-in algorithms: one line each.
-    f.emplace("ppo", make_ppo);
-    f.emplace("grpo", make_grpo);
-    f.emplace("bc", make_bc);
+Registry<AlgorithmKind>& algorithms() {
+  static Registry<AlgorithmKind> r([](Registry<AlgorithmKind>& reg) {
+    reg.add("ppo", ppo_algorithm());
+    reg.add("grpo", grpo_algorithm());
+    reg.add("bc", bc_algorithm());
   });
-  return f;
-}
-
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
+  return r;
 }
 
 }  // namespace
 
-void register_algorithm(const std::string& id, AlgorithmFactory factory) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  factories()[id] = std::move(factory);
+void register_algorithm(const std::string& id, AlgorithmKind kind) {
+  CONDUCTOR_CHECK(!id.empty() && kind.make && kind.section.empty() == !kind.parse,
+                  "algorithm '", id, "' registered without a factory, or with a section but no parse (or the reverse)");
+  algorithms().add(id, std::move(kind));
 }
 
-std::vector<std::string> algorithm_ids() {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  std::vector<std::string> ids;
-  for (const auto& [id, _] : factories()) ids.push_back(id);
-  return ids;
+std::vector<std::string> algorithm_ids() { return algorithms().ids(); }
+
+std::vector<std::string> algorithm_ids_in_order() { return algorithms().in_order(); }
+
+AlgorithmKind algorithm_kind(const std::string& id) {
+  const AlgorithmKind* k = algorithms().find(id);
+  if (!k) fail("algo: unknown algorithm '", id, "' (known: ", algorithms().known(), ")");
+  return *k;
 }
 
-std::unique_ptr<Algorithm> make_algorithm(const RunConfig& cfg) {
-  AlgorithmFactory f;
-  {
-    std::lock_guard<std::mutex> lock(registry_mutex());
-    const auto it = factories().find(cfg.algo);
-    if (it == factories().end()) fail("algo: unknown algorithm '", cfg.algo, "'");
-    f = it->second;
-  }
-  return f(cfg);
-}
+std::unique_ptr<Algorithm> make_algorithm(const RunConfig& cfg) { return algorithm_kind(cfg.algo).make(cfg); }
 
 }  // namespace conductor

@@ -1,7 +1,7 @@
 // Training algorithms in the shape Stable-Baselines3 made familiar: collect_rollouts() steps the
 // environments with the current policy into a RolloutBuffer, train(buffer) makes one policy update
-// from it and returns metrics. Algorithms are registered by id (the `algo` key of a run config):
-// ppo (trainer/ppo.cpp), grpo (trainer/grpo.cpp), bc (trainer/bc.cpp). The run loop
+// from it and returns metrics. Algorithms are registered by id with their own config section
+// (trainer/algorithm_registry.h): ppo (trainer/ppo.cpp), grpo (trainer/grpo.cpp), bc (trainer/bc.cpp). The run loop
 // (trainer/trainer.cpp) owns everything they share, in a TrainerState.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "envs/env.h"
 #include "policies/policy_model.h"
 #include "trainer/metrics.h"
+#include "trainer/algorithm_registry.h"
 #include "trainer/process_group.h"
 #include "trainer/rollout_buffer.h"
 #include "trainer/run_config.h"
@@ -134,16 +135,8 @@ class Algorithm {
   virtual void train(TrainerState& state, RolloutBuffer& buffer, Metrics& m) = 0;
 };
 
-using AlgorithmFactory = std::function<std::unique_ptr<Algorithm>(const RunConfig& cfg)>;
-// Registers an algorithm id (built-in ids are listed in algorithm.cpp).
-void register_algorithm(const std::string& id, AlgorithmFactory factory);
+// The algorithm cfg.algo names (trainer/algorithm_registry.h), built for cfg.
 std::unique_ptr<Algorithm> make_algorithm(const RunConfig& cfg);
-std::vector<std::string> algorithm_ids();
-
-// The built-in algorithms (each in its own file).
-std::unique_ptr<Algorithm> make_ppo(const RunConfig& cfg);
-std::unique_ptr<Algorithm> make_grpo(const RunConfig& cfg);
-std::unique_ptr<Algorithm> make_bc(const RunConfig& cfg);
 
 // Behaviour cloning as a warm start (bc_warmstart.enabled): imitates the env's best fixed strategy
 // on a fresh environment instance, with its own optimizer over the policy's logit parameters.

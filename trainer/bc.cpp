@@ -1,6 +1,6 @@
-// Behaviour cloning of the environment's best fixed strategy (VectorEnv::expert_actions, or with
-// bc_warmstart.expert: per_task the best fixed strategy of each task, task_expert_actions, or with
-// router the router rule on each query's predictions, router_expert_actions): as a warm
+// Behaviour cloning of one of the environment's named experts (VectorEnv::expert_actions with
+// bc_warmstart.expert: best_fixed, the best fixed strategy; per_task, the best fixed strategy of each
+// task; router, the router rule on each query's predictions): as a warm
 // start before RL (bc_warmstart.enabled) and as an algorithm of its own (algo: bc), which repeats
 // collect-then-imitate until total_steps environment steps.
 #include <cmath>
@@ -15,16 +15,12 @@ namespace {
 
 // Steps `env` with the expert's actions until `samples` (observation, expert action) rows are in
 // `buf`; returns the environment steps taken.
-int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, const std::string& kind, RolloutBuffer& buf) {
-  // The expert's name in error messages, and its actions.
-  const char* what = kind == "per_task" ? "per-task expert (bc_warmstart.expert: per_task)"
-                     : kind == "router" ? "router expert (bc_warmstart.expert: router)"
-                                        : "expert strategy";
-  const auto act = [&](int32_t* a) {
-    if (kind == "per_task") return env.task_expert_actions(a);
-    if (kind == "router") return env.router_expert_actions(a);
-    return env.expert_actions(a);
-  };
+int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, Expert which, RolloutBuffer& buf) {
+  // The expert's name in error messages.
+  const std::string what = which == Expert::kBestFixed ? std::string("expert strategy")
+                           : which == Expert::kPerTask ? "per-task expert (bc_warmstart.expert: per_task)"
+                                                       : expert_name(which) + " expert (bc_warmstart.expert: " +
+                                                             expert_name(which) + ")";
   const int N = env.num_envs(), A = env.spec().n_actions;
   buf.clear();
   buf.n_actions = A;
@@ -32,10 +28,10 @@ int64_t collect_expert(TrainerState& s, VectorEnv& env, int samples, const std::
   run_env_loop(
       env,
       [&](const ObsBatch& obs, int32_t* expert) {
-        if (!act(expert))
+        if (!env.expert_actions(expert, which))
           fail("behaviour cloning: environment '", env.spec().id, "' provides no ", what,
                " to imitate; set bc_warmstart.enabled: false (or another algo)",
-               kind != "best_fixed" ? ", or bc_warmstart.expert: best_fixed" : "");
+               which != Expert::kBestFixed ? ", or bc_warmstart.expert: best_fixed" : "");
         for (int i = 0; i < N && buf.size() < samples; ++i) {
           if (expert[i] < 0 || expert[i] >= A || !obs.mask[int64_t(i) * A + expert[i]])
             throw InternalError("environment '" + env.spec().id + "' returned expert action " +
@@ -105,7 +101,11 @@ namespace {
 
 class Bc final : public Algorithm {
  public:
-  explicit Bc(const RunConfig& cfg) : bc_(cfg.bc), total_steps_(cfg.total_steps) {}
+  explicit Bc(const RunConfig& cfg) : bc_(cfg.bc), total_steps_(cfg.total_steps) {
+    if (!bc_.logs.empty())
+      throw ConfigError(bc_.logs_where + ": algo bc imitates the environment's expert; a warm start from logged "
+                        "decisions runs before ppo or grpo (algo: ppo, bc_warmstart: {enabled: true, logs: ...})");
+  }
 
   double base_learning_rate() const override { return bc_.learning_rate; }
   double adam_eps() const override { return 1e-8; }  // torch's default, as the warm start's optimizer
@@ -151,6 +151,11 @@ Metrics bc_warm_start(TrainerState& s) {
   return m;
 }
 
-std::unique_ptr<Algorithm> make_bc(const RunConfig& cfg) { return std::make_unique<Bc>(cfg); }
+// Its settings are the warm start's (bc_warmstart, in RunConfig: PPO and GRPO warm-start with them too).
+AlgorithmKind bc_algorithm() {
+  AlgorithmKind k;
+  k.make = [](const RunConfig& cfg) -> std::unique_ptr<Algorithm> { return std::make_unique<Bc>(cfg); };
+  return k;
+}
 
 }  // namespace conductor

@@ -24,7 +24,7 @@ double bench_ppo_update(int batch, int epochs, int minibatch, int obs_dim, int n
   s.model = make_policy_model(s.cfg.policy, spec);
   s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(), torch::optim::AdamOptions(2.5e-4).eps(1e-5));
   s.rng.reseed(1);
-  auto ppo = make_ppo(s.cfg);
+  auto ppo = make_algorithm(s.cfg);  // algo: ppo (the default)
   RolloutBuffer buf;
   buf.n_actions = n_actions;
   const auto obs = torch::randn({batch, obs_dim}).contiguous();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/atomic_dir.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_util.h"
@@ -78,9 +79,10 @@ std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string&
   // An existing folder for this update holds this very state (training is deterministic and a
   // resumed run continues after it): never rewrite it, so `latest` never points at a half folder.
   if (!fs::exists(final_dir / "state.json")) {
-    const fs::path tmp = root / (std::string(".tmp-") + name);
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
+    // Written under .tmp-<name> (remove_stale_temporaries sweeps it after a crash), renamed into place.
+    make_dirs(root.string());
+    AtomicDirectory staged(final_dir.string(), /*overwrite=*/true, (root / (std::string(".tmp-") + name)).string());
+    const fs::path tmp = staged.path();
     s.model->save(tmp.string());
     {
       AtomicOutput out((tmp / "optimizer.pt").string());
@@ -140,7 +142,7 @@ std::string save_checkpoint(TrainerState& s, Algorithm& algo, const std::string&
     const auto all = algo.all_envs();
     if (!all.empty() && !all[0]->adaptive_state().empty()) st["env_adaptive_state"] = all[0]->adaptive_state();
     write_json_atomic((tmp / "state.json").string(), st);
-    fs::rename(tmp, final_dir);
+    staged.commit();
   }
   write_file_atomic((root / "latest").string(), std::string(name) + "\n");
   // Keep the newest `keep` complete checkpoints.

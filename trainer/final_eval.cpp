@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "envs/conductor_env.h"
 #include "envs/episode_loop.h"
 
 namespace conductor {
@@ -36,8 +35,7 @@ Metrics final_evaluation(TrainerState& s, const std::string& resolved_yaml) {
     env->reset(derive_seed(s.cfg.seed, 0xE7A1));
     // One pass over the split can be far longer than `episodes` (80k test queries of a large trace
     // set): the cap follows what the loop runs until.
-    const auto* conductor_env = dynamic_cast<const ConductorEnv*>(env.get());
-    const std::size_t pass_queries = pass_idx >= 0 && conductor_env ? conductor_env->split_size() : 0;
+    const std::size_t pass_queries = pass_idx >= 0 ? env->pass_size() : 0;
     const int64_t max_steps = final_eval_step_cap(episodes, sp.max_episode_steps, pass_queries);
     bool has_expert = true, done = false;
     EncodedObs enc;

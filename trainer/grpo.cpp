@@ -15,9 +15,52 @@ namespace conductor {
 
 namespace {
 
+struct GrpoConfig : AlgorithmSettings {
+  int group_size = 8;            // G rollouts per query (env.num_envs = queries per update)
+  double learning_rate = 1e-3;
+  bool anneal_lr = true;
+  int update_epochs = 1;
+  int num_minibatches = 1;
+  double clip_coef = 0.2;
+  double ent_coef = 0.0;
+  double kl_coef = 0.0;          // KL (k3) to the frozen reference policy; 0 = no reference
+  double max_grad_norm = 0.5;
+  double adam_eps = 1e-5;
+  // Advantage scaling of the group-centred returns (Dr. GRPO, Liu et al. 2025, drops the division):
+  //   none (default) | group: / the group's std (DeepSeekMath's GRPO) | batch: / the std over every
+  //   episode of the update. The default is none because the std division makes GRPO collapse to
+  //   the cheapest worker under a cost-weighted reward (docs/training.md, RouterBench validation).
+  std::string scale_rewards = "none";
+  // How the surrogate averages over the update's rows (one row per step):
+  //   step: every step weighs the same (longer episodes weigh more in total)
+  //   episode: every episode weighs the same (GRPO's per-sequence mean)
+  //   constant: every step weighs the same and the sum is divided by episodes x max_episode_steps
+  //             (Dr. GRPO's constant normalizer: no length bias in either direction)
+  std::string loss_agg = "step";
+  static GrpoConfig parse(ConfigReader r);
+};
+
+GrpoConfig GrpoConfig::parse(ConfigReader r) {
+  GrpoConfig c;
+  c.group_size = r.get_in<int>("group_size", c.group_size, 2, 1 << 16);
+  c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
+  c.anneal_lr = r.get<bool>("anneal_lr", c.anneal_lr);
+  c.update_epochs = r.get_in<int>("update_epochs", c.update_epochs, 1, 10000);
+  c.num_minibatches = r.get_in<int>("num_minibatches", c.num_minibatches, 1, 1 << 20);
+  c.clip_coef = r.get_in<double>("clip_coef", c.clip_coef, 0.0, 10.0);
+  c.ent_coef = r.get_in<double>("ent_coef", c.ent_coef, 0.0, 100.0);
+  c.kl_coef = r.get_in<double>("kl_coef", c.kl_coef, 0.0, 1e6);
+  c.max_grad_norm = r.get_in<double>("max_grad_norm", c.max_grad_norm, 0.0, 1e9);
+  c.adam_eps = r.get_in<double>("adam_eps", c.adam_eps, 0.0, 1.0);
+  c.scale_rewards = r.get_choice("scale_rewards", c.scale_rewards, {"group", "batch", "none"});
+  c.loss_agg = r.get_choice("loss_agg", c.loss_agg, {"step", "episode", "constant"});
+  r.finish();
+  return c;
+}
+
 class Grpo final : public Algorithm {
  public:
-  explicit Grpo(const RunConfig& cfg) : gc_(cfg.grpo), num_envs_(cfg.num_envs), total_steps_(cfg.total_steps) {}
+  explicit Grpo(const RunConfig& cfg) : gc_(cfg.algorithm_settings<GrpoConfig>("grpo")), num_envs_(cfg.num_envs), total_steps_(cfg.total_steps) {}
 
   double base_learning_rate() const override { return gc_.learning_rate; }
   double adam_eps() const override { return gc_.adam_eps; }
@@ -186,6 +229,14 @@ void Grpo::train(TrainerState& s, RolloutBuffer& buf, Metrics& m) {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_grpo(const RunConfig& cfg) { return std::make_unique<Grpo>(cfg); }
+AlgorithmKind grpo_algorithm() {
+  AlgorithmKind k;
+  k.section = "grpo";
+  k.parse = [](ConfigReader r) -> std::shared_ptr<const AlgorithmSettings> {
+    return std::make_shared<GrpoConfig>(GrpoConfig::parse(r));
+  };
+  k.make = [](const RunConfig& cfg) -> std::unique_ptr<Algorithm> { return std::make_unique<Grpo>(cfg); };
+  return k;
+}
 
 }  // namespace conductor

@@ -31,8 +31,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "envs/conductor_env.h"
-#include "envs/episode_loop.h"
+#include "envs/env_hooks.h"
 #include "trainer/algorithm.h"
 #include "traces/store.h"
 
@@ -45,6 +44,50 @@ struct LoggedRows {
   int64_t decisions = 0, unlabelled = 0, masked = 0;
   double mean_reward = 0.0;    // self-normalized mean of the logged reward over the kept rows
 };
+
+// Decision i's logged worker is one of this run's and its propensity is in (0, 1].
+void check_decision(const TraceSet& logs, std::size_t i, const std::vector<int>& worker_of_model,
+                    const std::vector<std::string>& workers, const std::string& path) {
+  const Decisions& d = logs.decisions;
+  const int k = worker_of_model[static_cast<std::size_t>(d.action[i])];
+  if (k < 0) {
+    std::string known;
+    for (const auto& w : workers) known += (known.empty() ? "" : ", ") + w;
+    fail("bc_warmstart.logs: ", path, ": /decisions/action[", i, "] is model '",
+         logs.model_name[static_cast<std::size_t>(d.action[i])], "', not one of this run's workers (", known, ")");
+  }
+  const double p = d.propensity[i];
+  if (!(p > 0.0 && p <= 1.0))
+    fail("bc_warmstart.logs: ", path, ": /decisions/propensity[", i, "] is ", p, "; expected a value in (0, 1]");
+}
+
+// The rows' weights (buf.advantages) from their inverse propensities and logged rewards; returns the
+// self-normalized mean reward.
+double set_weights(const BcConfig& bc, const std::vector<double>& inv_p, const std::vector<double>& r_kept,
+                   std::vector<float>& weights) {
+  const std::size_t n = r_kept.size();
+  double sw = 0, swr = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    sw += inv_p[j];
+    swr += inv_p[j] * r_kept[j];
+  }
+  const double mean_inv = sw / static_cast<double>(n);
+  const double mean_reward = swr / sw;
+  double var = 0;
+  for (std::size_t j = 0; j < n; ++j) var += (r_kept[j] - mean_reward) * (r_kept[j] - mean_reward);
+  const double sd = std::sqrt(var / static_cast<double>(n));
+  weights.resize(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    double w = 1.0;
+    if (bc.weighting == "advantage") {
+      const double a = sd > 0 ? (r_kept[j] - mean_reward) / sd : 0.0;
+      w = std::exp(std::min(a / bc.beta, 50.0)) * (bc.importance ? inv_p[j] / mean_inv : 1.0);
+      w = std::min(w, bc.max_weight);
+    }
+    weights[j] = static_cast<float>(w);
+  }
+  return mean_reward;
+}
 
 LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   const BcConfig& bc = s.cfg.bc;
@@ -63,7 +106,7 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   out.decisions = static_cast<int64_t>(d.size());
   out.buf.n_actions = s.env_spec.n_actions;
   std::map<Split, std::unique_ptr<VectorEnv>> envs;
-  auto env_for = [&](Split split) -> ConductorEnv& {
+  auto env_for = [&](Split split) -> LoggedDecisionReplay& {
     auto& e = envs[split];
     if (!e) {
       ConfigDoc doc = ConfigDoc::load_string(resolved_yaml, s.run_dir + "/config.yaml (bc_warmstart.logs)");
@@ -75,37 +118,24 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
       if (sp.obs_dim != s.env_spec.obs_dim || sp.n_actions != s.env_spec.n_actions)
         throw InternalError("bc_warmstart.logs: the replay environment's shape differs from the training one");
     }
-    auto* conductor_env = dynamic_cast<ConductorEnv*>(e.get());
-    if (!conductor_env) throw InternalError("bc_warmstart.logs: env conductor is not a ConductorEnv");
-    return *conductor_env;
+    LoggedDecisionReplay* replay = e->logged_replay();
+    if (!replay) throw InternalError("bc_warmstart.logs: env " + e->spec().id + " does not replay logged decisions");
+    return *replay;
   };
-  ConductorEnv& train_env = env_for(Split::kTrain);
-  const ConductorWorld& world = train_env.world();
-  const TraceSet& traces = *world.traces;
+  LoggedDecisionReplay& train_env = env_for(Split::kTrain);
+  const TraceSet& traces = train_env.replay_traces();
+  const std::vector<std::string>& workers = train_env.replay_workers();
   const std::vector<std::size_t> logged_query = match_logged_queries(
       logs, "bc_warmstart.logs: " + path, traces, "env.traces (" + traces.source + ")",
       "the observation of a logged decision is rebuilt from env.traces, so it must hold the logged queries");
-  const int M = static_cast<int>(world.worker_names.size());
-  std::vector<int> worker_of_model(logs.n_models(), -1);
-  for (std::size_t m = 0; m < logs.n_models(); ++m)
-    for (int k = 0; k < M; ++k)
-      if (logs.model_name[m] == world.worker_names[k]) worker_of_model[m] = k;
+  const std::vector<int> worker_of_model = workers_of_logged_models(logs, workers);
 
-  const RewardConfig& rw = train_env.config().reward;
+  const RewardConfig& rw = train_env.replay_reward();
   std::vector<std::size_t> kept, trace_query;
   std::vector<double> reward;
   std::map<Split, std::set<std::size_t>> wanted;
   for (std::size_t i = 0; i < d.size(); ++i) {
-    const int k = worker_of_model[static_cast<std::size_t>(d.action[i])];
-    if (k < 0) {
-      std::string known;
-      for (const auto& w : world.worker_names) known += (known.empty() ? "" : ", ") + w;
-      fail("bc_warmstart.logs: ", path, ": /decisions/action[", i, "] is model '",
-           logs.model_name[static_cast<std::size_t>(d.action[i])], "', not one of this run's workers (", known, ")");
-    }
-    const double p = d.propensity[i];
-    if (!(p > 0.0 && p <= 1.0))
-      fail("bc_warmstart.logs: ", path, ": /decisions/propensity[", i, "] is ", p, "; expected a value in (0, 1]");
+    check_decision(logs, i, worker_of_model, workers, path);
     const bool needs_latency = rw.w_latency != 0.0;
     if (!std::isfinite(d.quality[i]) || !std::isfinite(d.cost_usd[i]) ||
         (needs_latency && !std::isfinite(d.latency_s[i]))) {
@@ -127,29 +157,24 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   std::vector<uint8_t> captured_mask;
   std::unordered_map<std::size_t, int64_t> row_of;
   for (auto& [split, queries] : wanted) {
-    ConductorEnv& env = env_for(split);
-    const int N = env.num_envs(), A = env.spec().n_actions;
-    env.reset(derive_seed(s.cfg.seed, 0x10BC));
-    const int64_t max_steps =
-        static_cast<int64_t>(env.split_size() + N) * (env.spec().max_episode_steps + 1) + 16;
+    const int A = s.env_spec.n_actions;
     EncodedObs row;
-    run_env_loop(
-        env,
-        [&](const ObsBatch& obs, int32_t* actions) {
-          for (int i = 0; i < N; ++i) {
-            const ConductorStateView& view = obs.states[i];
+    env_for(split).replay_first_steps(
+        derive_seed(s.cfg.seed, 0x10BC),
+        [&](const ObsBatch& obs, int32_t* actions) {  // any allowed action: only first steps are read
+          for (int i = 0; i < obs.n; ++i) {
             const uint8_t* mask = obs.mask + static_cast<int64_t>(i) * A;
             for (actions[i] = 0; actions[i] + 1 < A && !mask[actions[i]];) ++actions[i];
-            if (view.n_steps != 0 || view.query < 0) continue;
-            const auto q = static_cast<std::size_t>(view.query);
-            if (!queries.count(q) || row_of.count(q)) continue;
-            s.model->encode(obs.row(i), row);
-            row_of[q] = captured.rows;
-            captured.append_row(row, 0);
-            captured_mask.insert(captured_mask.end(), mask, mask + A);
           }
         },
-        [](VectorEnv&, const int32_t*) {}, [&] { return env.sequential_pass_complete(); }, max_steps,
+        [&](const ObsBatch& obs, int i, std::size_t q, const int32_t*) {
+          if (!queries.count(q)) return;
+          s.model->encode(obs.row(i), row);
+          row_of[q] = captured.rows;
+          captured.append_row(row, 0);
+          const uint8_t* mask = obs.mask + static_cast<int64_t>(i) * A;
+          captured_mask.insert(captured_mask.end(), mask, mask + A);
+        },
         "bc_warmstart.logs: the pass over the logged queries");
   }
 
@@ -177,26 +202,7 @@ LoggedRows build_rows(TrainerState& s, const std::string& resolved_yaml) {
   if (n == 0)
     fail("bc_warmstart.logs: ", path, ": every labelled decision's worker is masked at the first step by this run's "
          "environment (", out.masked, " decisions)");
-  double sw = 0, swr = 0;
-  for (std::size_t j = 0; j < n; ++j) {
-    sw += inv_p[j];
-    swr += inv_p[j] * r_kept[j];
-  }
-  const double mean_inv = sw / static_cast<double>(n);
-  out.mean_reward = swr / sw;
-  double var = 0;
-  for (std::size_t j = 0; j < n; ++j) var += (r_kept[j] - out.mean_reward) * (r_kept[j] - out.mean_reward);
-  const double sd = std::sqrt(var / static_cast<double>(n));
-  out.buf.advantages.resize(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    double w = 1.0;
-    if (bc.weighting == "advantage") {
-      const double a = sd > 0 ? (r_kept[j] - out.mean_reward) / sd : 0.0;
-      w = std::exp(std::min(a / bc.beta, 50.0)) * (bc.importance ? inv_p[j] / mean_inv : 1.0);
-      w = std::min(w, bc.max_weight);
-    }
-    out.buf.advantages[j] = static_cast<float>(w);
-  }
+  out.mean_reward = set_weights(bc, inv_p, r_kept, out.buf.advantages);
   return out;
 }
 

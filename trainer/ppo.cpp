@@ -15,9 +15,53 @@ namespace conductor {
 
 namespace {
 
+struct PpoConfig : AlgorithmSettings {
+  int num_steps = 128;           // rollout length per environment; batch = num_envs * num_steps
+  double learning_rate = 2.5e-4; // Adam
+  bool anneal_lr = true;         // linear decay to 0 over the run
+  double gamma = 0.99;
+  double gae_lambda = 0.95;
+  int num_minibatches = 4;       // batch must divide evenly
+  int update_epochs = 4;
+  bool norm_adv = true;          // per-minibatch advantage normalization
+  double clip_coef = 0.2;        // surrogate clip
+  bool clip_vloss = true;        // clipped value loss (same clip_coef)
+  double ent_coef = 0.01;
+  double vf_coef = 0.5;
+  double max_grad_norm = 0.5;
+  double target_kl = 0.0;        // 0 = off; else stop the update when approx_kl > 1.5 * target_kl
+  double adam_eps = 1e-5;
+  double ref_kl_coef = 0.0;      // KL penalty to the frozen initial (post warm start) policy
+  std::string where;             // file:line of ppo.num_minibatches (errors found when sizes are known)
+  static PpoConfig parse(ConfigReader r);
+};
+
+PpoConfig PpoConfig::parse(ConfigReader r) {
+  PpoConfig c;
+  c.num_steps = r.get_in<int>("num_steps", c.num_steps, 1, 1 << 20);
+  c.learning_rate = r.get_in<double>("learning_rate", c.learning_rate, 0.0, 10.0);
+  c.anneal_lr = r.get<bool>("anneal_lr", c.anneal_lr);
+  c.gamma = r.get_in<double>("gamma", c.gamma, 0.0, 1.0);
+  c.gae_lambda = r.get_in<double>("gae_lambda", c.gae_lambda, 0.0, 1.0);
+  c.num_minibatches = r.get_in<int>("num_minibatches", c.num_minibatches, 1, 1 << 20);
+  c.update_epochs = r.get_in<int>("update_epochs", c.update_epochs, 1, 10000);
+  c.norm_adv = r.get<bool>("norm_adv", c.norm_adv);
+  c.clip_coef = r.get_in<double>("clip_coef", c.clip_coef, 0.0, 10.0);
+  c.clip_vloss = r.get<bool>("clip_vloss", c.clip_vloss);
+  c.ent_coef = r.get_in<double>("ent_coef", c.ent_coef, 0.0, 100.0);
+  c.vf_coef = r.get_in<double>("vf_coef", c.vf_coef, 0.0, 100.0);
+  c.max_grad_norm = r.get_in<double>("max_grad_norm", c.max_grad_norm, 0.0, 1e9);
+  c.target_kl = r.get_in<double>("target_kl", c.target_kl, 0.0, 1e9);
+  c.adam_eps = r.get_in<double>("adam_eps", c.adam_eps, 0.0, 1.0);
+  c.ref_kl_coef = r.get_in<double>("ref_kl_coef", c.ref_kl_coef, 0.0, 1e6);
+  c.where = r.where("num_minibatches");
+  r.finish();
+  return c;
+}
+
 class Ppo final : public Algorithm {
  public:
-  explicit Ppo(const RunConfig& cfg) : pc_(cfg.ppo), num_envs_(cfg.num_envs) {
+  explicit Ppo(const RunConfig& cfg) : pc_(cfg.algorithm_settings<PpoConfig>("ppo")), num_envs_(cfg.num_envs) {
     const int64_t batch = int64_t(cfg.num_envs) * pc_.num_steps;
     if (batch % pc_.num_minibatches != 0)
       throw ConfigError(pc_.where + ": the batch (env.num_envs * ppo.num_steps = " + std::to_string(batch) +
@@ -187,6 +231,14 @@ void Ppo::train(TrainerState& s, RolloutBuffer& buf, Metrics& m) {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_ppo(const RunConfig& cfg) { return std::make_unique<Ppo>(cfg); }
+AlgorithmKind ppo_algorithm() {
+  AlgorithmKind k;
+  k.section = "ppo";
+  k.parse = [](ConfigReader r) -> std::shared_ptr<const AlgorithmSettings> {
+    return std::make_shared<PpoConfig>(PpoConfig::parse(r));
+  };
+  k.make = [](const RunConfig& cfg) -> std::unique_ptr<Algorithm> { return std::make_unique<Ppo>(cfg); };
+  return k;
+}
 
 }  // namespace conductor

@@ -261,7 +261,7 @@ TrainResult run_training(const ConfigDoc& doc, const TrainOptions& options) {
   RunConfig cfg = RunConfig::parse(doc.root());
   // Build one env instance now so the env's own keys are read (and checked) before config.yaml
   // is written; the trainer builds its own instances.
-  cfg.make_env_instance(1);
+  check_env_offers(cfg, *cfg.make_env_instance(1));
   const std::string resolved = doc.resolved_yaml();
   const std::string fp = config_fingerprint(resolved);
   const std::string& dir = options.run_dir;

@@ -860,7 +860,7 @@ TEST(ConductorEnv, PerTaskExpertPicksEachTasksBestWorker) {
   std::set<int32_t> fixed_first;
   for (int s = 0; s < 40; ++s) {
     ASSERT_TRUE(env->expert_actions(fixed.data()));
-    ASSERT_TRUE(env->task_expert_actions(per_task.data()));
+    ASSERT_TRUE(env->expert_actions(per_task.data(), Expert::kPerTask));
     const ConductorStateView* views = env->state_views();
     for (int i = 0; i < 8; ++i) {
       ASSERT_EQ(env->action_mask()[i * env->spec().n_actions + per_task[i]], 1);
@@ -894,8 +894,8 @@ TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
   int first = 0, right = 0, finishes = 0;
   std::set<std::pair<std::string, int32_t>> per_task_first;
   for (int s = 0; s < 40; ++s) {
-    ASSERT_TRUE(env->router_expert_actions(router.data()));
-    ASSERT_TRUE(env->task_expert_actions(per_task.data()));
+    ASSERT_TRUE(env->expert_actions(router.data(), Expert::kRouter));
+    ASSERT_TRUE(env->expert_actions(per_task.data(), Expert::kPerTask));
     const ConductorStateView* views = env->state_views();
     for (int i = 0; i < 8; ++i) {
       ASSERT_EQ(env->action_mask()[i * env->spec().n_actions + router[i]], 1);
@@ -919,7 +919,7 @@ TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
 
   // A high cost weight makes the cheapest worker the router's choice on every query.
   auto thrifty = make_env_from("max_steps: 3\nreward: {w_cost: 1000000}\n", 8, traces);
-  ASSERT_TRUE(thrifty->router_expert_actions(router.data()));
+  ASSERT_TRUE(thrifty->expert_actions(router.data(), Expert::kRouter));
   for (int i = 0; i < 8; ++i) EXPECT_EQ(router[i], 0);
 
   // The episode's prices count: w1 at a million times its price is never the choice, w2 still is
@@ -931,7 +931,7 @@ TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
   auto ranged = make_env_from("max_steps: 1\nreward: {w_cost: 1, w_cost_range: [0.0001, 1000000]}\n", 8, traces);
   int long_queries = 0, cheap = 0, exact = 0;
   for (int s = 0; s < 40; ++s) {
-    ASSERT_TRUE(priced->router_expert_actions(router.data()));
+    ASSERT_TRUE(priced->expert_actions(router.data(), Expert::kRouter));
     const ConductorStateView* views = priced->state_views();
     for (int i = 0; i < 8; ++i) {
       EXPECT_NE(router[i], 1);
@@ -941,7 +941,7 @@ TEST(ConductorEnv, RouterExpertRoutesEachQueryByItsPredictions) {
       }
     }
     priced->step(router.data());
-    ASSERT_TRUE(ranged->router_expert_actions(router.data()));
+    ASSERT_TRUE(ranged->expert_actions(router.data(), Expert::kRouter));
     views = ranged->state_views();
     for (int i = 0; i < 8; ++i) {
       const bool short_query = std::string(views[i].text).find("quickly") != std::string::npos;

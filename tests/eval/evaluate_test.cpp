@@ -411,10 +411,10 @@ TEST(Evaluate, ScenarioFaultsAgreeBetweenEnvironmentAndTable) {
       l += direct[i].latency_s;
       l0 += clean[i].latency_s;
     }
-    if (sc.kind == "down") {
+    if (sc.kind == Scenario::kDown) {
       EXPECT_EQ(q, 0.0);
       EXPECT_EQ(c, 0.0);
-    } else if (sc.kind == "slow") {
+    } else if (sc.kind == Scenario::kSlow) {
       EXPECT_NEAR(l, 5 * l0, 1e-6 * l);
     } else {
       EXPECT_NEAR(c, 3 * c0, 1e-9 * c);

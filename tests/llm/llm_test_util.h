@@ -37,15 +37,6 @@ inline torch::Tensor random_ids(int64_t batch, int64_t T, int64_t vocab, uint64_
   return torch::randint(0, vocab, {batch, T}, torch::kInt64);
 }
 
-// Runs f, expects a conductor::Error whose message contains every needle.
-template <class F>
-void expect_error(F f, std::initializer_list<std::string> needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown; expected one mentioning '" << *needles.begin() << "'";
-  } catch (const Error& e) {
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  missing: " << n;
-  }
-}
+using conductor::testing::expect_error;  // tests/test_util.h
 
 }  // namespace conductor::llm::testing

@@ -16,6 +16,7 @@ namespace conductor {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::expect_error;
 
 ExportContents contents_for(const testing::TestWorld& t, uint64_t seed) {
   ExportContents c;
@@ -27,15 +28,6 @@ ExportContents contents_for(const testing::TestWorld& t, uint64_t seed) {
   c.reward = {{"w_quality", 1.0}};
   c.training = {{"run_dir", "test"}};
   return c;
-}
-
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    FAIL() << "expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 TEST(Export, RoundTripGivesTheSamePolicyAndAVerifiedManifest) {

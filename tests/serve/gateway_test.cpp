@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "serve/replay_server.h"
+#include "serve/sim/replay_server.h"
 #include "serve/service.h"
 #include "tests/serve/serve_fixtures.h"
 #include "traces/tokens.h"

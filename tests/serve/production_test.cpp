@@ -22,7 +22,7 @@
 #include "serve/decision_log.h"
 #include "serve/gateway.h"
 #include "serve/providers.h"
-#include "serve/replay_server.h"
+#include "serve/sim/replay_server.h"
 #include "serve/service.h"
 #include "tests/serve/gateway_rig.h"
 #include "tests/serve/serve_fixtures.h"

@@ -17,7 +17,7 @@
 #include "serve/gateway.h"
 #include "serve/http_client.h"
 #include "serve/http_server.h"
-#include "serve/replay_server.h"
+#include "serve/sim/replay_server.h"
 #include "serve/router.h"
 #include "serve/service.h"
 #include "tests/policies/policy_fixtures.h"

@@ -18,6 +18,7 @@ namespace conductor {
 namespace {
 
 using Ids = std::vector<int32_t>;
+using testing::expect_error;
 
 void expect_golden(const WordPieceTokenizer& tok, int64_t max_length, const std::vector<Ids>& want, std::size_t n,
                    const std::string& what) {
@@ -146,15 +147,6 @@ TEST(WordPiece, InvalidUtf8IsAnErrorNamingTheOffset) {
 }
 
 // ---- malformed files ----
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    FAIL() << "no error; expected one mentioning " << parts.front();
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
 
 std::string tiny_json_path() { return testing::tiny_encoder_dir() + "/tokenizer.json"; }
 

@@ -131,7 +131,7 @@ TEST(PpoUpdate, LossesAndGradientsOfOneMinibatchEqualTheHandComputedOnes) {
     buf.returns.push_back(static_cast<float>(in.ret[i]));
   }
   buf.obs.rows = B;
-  auto ppo = make_ppo(s.cfg);
+  auto ppo = make_algorithm(s.cfg);
   Metrics m;
   s.update = 1;
   ppo->train(s, buf, m);
@@ -202,7 +202,7 @@ TEST(PpoUpdate, TargetKlStopsBeforeSteppingAndLeavesTheWeights) {
   std::vector<torch::Tensor> before;
   for (const auto& t : s.model->parameters()) before.push_back(t.detach().clone());
   Metrics m;
-  make_ppo(s.cfg)->train(s, buf, m);
+  make_algorithm(s.cfg)->train(s, buf, m);
   EXPECT_EQ(m.get("losses/minibatches"), 0.0);
   EXPECT_EQ(m.get("losses/epochs"), 0.0);
   const auto after = s.model->parameters();

@@ -1,4 +1,4 @@
-#include "serve/load_gen.h"
+#include "serve/sim/load_gen.h"
 
 #include "core/stats.h"
 

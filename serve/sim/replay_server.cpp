@@ -1,4 +1,4 @@
-#include "serve/replay_server.h"
+#include "serve/sim/replay_server.h"
 
 #include <chrono>
 #include <cmath>
