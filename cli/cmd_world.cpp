@@ -20,8 +20,8 @@
 #include "core/random.h"
 #include "envs/bench_world.h"
 #include "envs/conductor_env.h"
-#include "rewards/featurizer.h"
-#include "rewards/predictors.h"
+#include "world/featurizer.h"
+#include "world/predictors.h"
 #include "traces/store.h"
 
 namespace conductor::cli {

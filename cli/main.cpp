@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -53,8 +55,11 @@ int main(int argc, char** argv) {
     if (a.empty() || a[0] == '-') continue;
     const auto subs = static_cast<const CLI::App&>(app).get_subcommands([](const CLI::App*) { return true; });
     if (std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->check_name(a); })) break;
+    std::vector<std::string> sorted;  // registration order follows link order: sort for a stable message
+    for (const auto* sub : subs) sorted.push_back(sub->get_name());
+    std::sort(sorted.begin(), sorted.end());
     std::string names;
-    for (const auto* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+    for (const auto& n : sorted) names += (names.empty() ? "" : ", ") + n;
     std::cerr << "error: unknown command '" << a << "': expected one of " << names
               << " (conductor --help lists them)\n";
     return static_cast<int>(CLI::ExitCodes::ExtrasError);

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "envs/registry.h"
-#include "envs/state_blob.h"
+#include "world/state_blob.h"
 
 namespace conductor {
 

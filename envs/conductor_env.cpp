@@ -9,7 +9,7 @@
 #include "envs/conductor_live.h"
 #include "envs/episode_loop.h"
 #include "envs/registry.h"
-#include "envs/state_blob.h"
+#include "world/state_blob.h"
 #include "traces/catalog.h"
 #include "traces/store.h"
 

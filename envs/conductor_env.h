@@ -2,7 +2,7 @@
 //
 // An episode is one query. Actions 0..M-1 are CALL(worker k) over the configured workers; actions
 // M..M+R-1 are FINISH(rule) over the configured finish rules (last, vote, most_trusted). Rewards are 0
-// on CALL steps and the composite reward (rewards/reward.h) at the step that ends the workflow.
+// on CALL steps and the composite reward (world/reward.h) at the step that ends the workflow.
 // `max_steps` bounds the number of actions of an episode: when the max_steps-th action is a CALL,
 // the default finish rule applies at once, the reward is delivered and the step sets both
 // terminated (the outcome is final: nothing to bootstrap) and truncated (the step limit decided,
@@ -18,7 +18,7 @@
 // The vector observation (layout in ObsLayout) holds only what a gateway sees: query features, pool
 // mask, prices, called workers, per-step history (worker, error, output length, agreement, latency),
 // cumulative cost and latency, and the action mask. Never the hidden quality. It is written by the
-// ConductorObsWriter of envs/conductor_state.h, the one serving uses too; policies that render their
+// ConductorObsWriter of world/conductor_state.h, the one serving uses too; policies that render their
 // own encoding (the transformer conductor) read the state views (observations().states).
 #pragma once
 
@@ -30,15 +30,15 @@
 
 #include "core/config.h"
 #include "core/random.h"
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 #include "envs/env.h"
 #include "envs/env_hooks.h"
-#include "envs/faults.h"
-#include "rewards/featurizer.h"
-#include "rewards/outcome_model.h"
-#include "envs/finish_rules.h"
-#include "rewards/predictors.h"
-#include "rewards/reward.h"
+#include "world/faults.h"
+#include "world/featurizer.h"
+#include "world/outcome_model.h"
+#include "world/finish_rules.h"
+#include "world/predictors.h"
+#include "world/reward.h"
 #include "traces/synth.h"
 #include "traces/trace_set.h"
 
@@ -61,7 +61,7 @@ struct ConductorEnvConfig {
   RewardConfig reward;                  // `reward: {w_quality, w_cost, w_latency, no_answer_penalty, budget}`
   bool randomize_pool = false;          // `pool: {randomize, min_size}`
   int pool_min_size = 1;
-  std::vector<FaultSpec> faults;        // `faults: [...]` (envs/faults.h)
+  std::vector<FaultSpec> faults;        // `faults: [...]` (world/faults.h)
   RewardModelKind reward_model = RewardModelKind::kReplay;  // `reward_model`
   PredictorConfig predictors;           // `predictors: {...}` used by model / hybrid and latency fill
   uint64_t world_seed = 0;              // `world_seed`: draws of the model reward model

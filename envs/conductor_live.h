@@ -1,6 +1,6 @@
 // The serving side of the "conductor" environment: a live query and the live results of worker
 // calls, kept as a ConductorStateView and written into observations by the environment's own
-// ConductorObsWriter (envs/conductor_state.h), from the export's world spec. A policy therefore sees
+// ConductorObsWriter (world/conductor_state.h), from the export's world spec. A policy therefore sees
 // at serving time exactly the observation ConductorEnv would show for the same state.
 //
 // Budget: a request's budget_usd masks CALL(k) when cum_cost + expected_cost[k] > budget (the env's
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/json_util.h"
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 #include "envs/live_world.h"
 
 namespace conductor {

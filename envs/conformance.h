@@ -40,7 +40,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "envs/env.h"
-#include "rewards/outcome_model.h"
+#include "world/outcome_model.h"
 
 namespace conductor::testing {
 

@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "envs/observation.h"
+#include "world/observation.h"
 
 namespace conductor {
 

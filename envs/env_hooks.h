@@ -13,7 +13,7 @@
 #include "core/json_util.h"
 #include "envs/env.h"
 #include "envs/live_world.h"
-#include "rewards/reward.h"
+#include "world/reward.h"
 #include "traces/trace_set.h"
 
 namespace conductor {

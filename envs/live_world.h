@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/json_util.h"
-#include "envs/observation.h"
+#include "world/observation.h"
 
 namespace conductor {
 

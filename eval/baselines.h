@@ -8,7 +8,7 @@
 //  - router (RouteLLM style, arXiv 2406.18665, generalised from 2 to M workers): calls the single
 //    worker maximising  predicted_quality - cost_weight * predicted_cost; sweeping cost_weight
 //    traces its frontier. Quality predictions come from a per-worker logistic regression on query
-//    features fitted on train (rewards/predictors.h).
+//    features fitted on train (world/predictors.h).
 //  - cascade (FrugalGPT style, arXiv 2305.05176): calls the workers of a chain from cheap to
 //    expensive and stops at the first answer whose confidence score reaches the threshold. The chain
 //    is the training-set Pareto front of single workers (each one costlier and better than the one
@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "eval/metrics.h"
-#include "eval/replay_table.h"
-#include "rewards/predictors.h"
+#include "world/replay_table.h"
+#include "world/predictors.h"
 
 namespace conductor::eval {
 

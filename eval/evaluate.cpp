@@ -14,7 +14,7 @@
 #include "eval/baselines.h"
 #include "core/stats.h"
 #include "envs/episode_loop.h"
-#include "envs/faults.h"
+#include "world/faults.h"
 #include "policies/export.h"
 #include "policies/registry.h"
 #include "traces/store.h"

@@ -11,7 +11,7 @@
 #include "core/json_util.h"
 #include "envs/conductor_env.h"
 #include "eval/metrics.h"
-#include "eval/replay_table.h"
+#include "world/replay_table.h"
 #include "policies/policy.h"
 
 namespace conductor::eval {
@@ -64,7 +64,7 @@ struct EvalOptions {
   // cost-conditioned (they would be ignored); a warning names each checkpoint that is not.
   std::vector<double> cost_weights;
   // A fault for the whole evaluated split, applied to the conductors (through the environment's
-  // fault injection, envs/faults.h) and the baselines alike (docs/evaluation.md, "Fault scenarios"):
+  // fault injection, world/faults.h) and the baselines alike (docs/evaluation.md, "Fault scenarios"):
   //   none | down:W (calls to W fail: error after 30 s, no cost) | down-announced:W (W is known to be
   //   down: masked for the conductor, left out by the router and the cascade) | slow:W:F (latency
   //   x F) | price:W:F (cost x F; the conductor observes the price, the router prices with it)

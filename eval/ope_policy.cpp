@@ -11,7 +11,7 @@
 #include "envs/env_hooks.h"
 #include "eval/evaluate.h"
 #include "eval/simulate_logs.h"
-#include "rewards/predictors.h"
+#include "world/predictors.h"
 #include "traces/store.h"
 
 namespace conductor::eval {

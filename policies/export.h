@@ -4,7 +4,7 @@
 //   EXPORT_DIR/
 //     manifest.json       format "conductor-export", format_version, model_version, policy kind and
 //                         config, action space (worker list and action names), world spec
-//                         (envs/conductor_state.h: featurizer, worker prices, observation
+//                         (world/conductor_state.h: featurizer, worker prices, observation
 //                         normalizations, what serving needs to build observations), reward
 //                         weights, training metrics, and {"files": {name: {"sha256", "bytes"}}}
 //     model.safetensors   the policy weights (the MLP: its actor, torch names, F32)

@@ -2,7 +2,7 @@
 // its interface, so eval/ and serve/ compile fast.
 //
 // Contract:
-//  - needs() says which encodings of an ObsBatch (envs/observation.h) the policy reads; callers check
+//  - needs() says which encodings of an ObsBatch (world/observation.h) the policy reads; callers check
 //    it once (check_obs_fits) before running anything.
 //  - act() reads obs.n rows and writes one action per row. It never returns a masked action (mask
 //    0). With options.greedy it returns the most probable allowed action (ties: lowest index);
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "envs/observation.h"
+#include "world/observation.h"
 
 namespace conductor {
 

@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "envs/observation.h"
+#include "world/observation.h"
 #include "policies/policy.h"
 
 namespace conductor {

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "envs/conductor_live.h"
 #include "llm/sentence_encoder.h"
-#include "rewards/featurizer.h"
+#include "world/featurizer.h"
 #include "traces/trace_set.h"
 
 namespace conductor {

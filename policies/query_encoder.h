@@ -3,7 +3,7 @@
 // embedding of each served request for an export whose features read it.
 //
 // The embedding is llm::SentenceEncoder::encode of the query text (f32, CPU). The traces and the
-// export name the encoder by the sha256 of its weights (encoder_weights_sha256, rewards/featurizer.h),
+// export name the encoder by the sha256 of its weights (encoder_weights_sha256, world/featurizer.h),
 // so features fitted on one model's embeddings are never fed another model's.
 #pragma once
 

@@ -31,7 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 #include "tokenizer/bpe_tokenizer.h"
 
 namespace conductor {

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "envs/conductor_env.h"
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 #include "envs/registry.h"
 
 namespace conductor {

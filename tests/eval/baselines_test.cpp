@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "eval/baselines.h"
-#include "eval/replay_table.h"
+#include "world/replay_table.h"
 
 namespace conductor::eval {
 namespace {

@@ -14,7 +14,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "envs/conductor_env.h"
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 #include "envs/registry.h"
 #include "policies/policy_model.h"
 #include "policies/registry.h"

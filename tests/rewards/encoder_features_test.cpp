@@ -1,4 +1,4 @@
-// features.encoder (rewards/featurizer.h, rewards/text_head.h): the text head reading the query's
+// features.encoder (world/featurizer.h, world/text_head.h): the text head reading the query's
 // sentence embedding alone or with the TF-IDF block, the checks that tie traces and exports to one
 // encoder (the sha256 of its weights), and the config errors. The encoder itself is not run here
 // (rewards has no torch): embeddings are made up, and the random-weight BERT fixture directory is
@@ -15,8 +15,8 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/random.h"
-#include "rewards/featurizer.h"
-#include "rewards/predictors.h"
+#include "world/featurizer.h"
+#include "world/predictors.h"
 #include "tests/test_util.h"
 #include "tests/traces/trace_fixtures.h"
 #include "traces/trace_set.h"

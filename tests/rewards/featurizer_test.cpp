@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "rewards/featurizer.h"
+#include "world/featurizer.h"
 
 namespace conductor {
 namespace {

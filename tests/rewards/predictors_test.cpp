@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "core/random.h"
-#include "rewards/outcome_model.h"
-#include "rewards/predictors.h"
-#include "rewards/reward.h"
+#include "world/outcome_model.h"
+#include "world/predictors.h"
+#include "world/reward.h"
 #include "tests/envs/conductor_fixtures.h"
 #include "traces/catalog.h"
 #include "traces/synth.h"

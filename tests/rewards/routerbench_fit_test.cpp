@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "rewards/featurizer.h"
-#include "rewards/predictors.h"
+#include "world/featurizer.h"
+#include "world/predictors.h"
 #include "tests/test_util.h"
 #include "traces/import_routerbench.h"
 

@@ -1,4 +1,4 @@
-// The text head (rewards/text_head.h): TF-IDF values by hand, a many-subject world with a known
+// The text head (world/text_head.h): TF-IDF values by hand, a many-subject world with a known
 // answer, cross-fitting, exact serialization, determinism and bad input.
 #include <gtest/gtest.h>
 
@@ -9,8 +9,8 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/random.h"
-#include "rewards/featurizer.h"
-#include "rewards/predictors.h"
+#include "world/featurizer.h"
+#include "world/predictors.h"
 #include "traces/trace_set.h"
 
 namespace conductor {

@@ -66,7 +66,7 @@ const std::vector<Row>& rows() {
   static const std::vector<Row> r = {
       // The program.
       {{}, "A subcommand is required", 106},
-      {{"fly"}, "unknown command 'fly': expected one of config, model, bench", 109},
+      {{"fly"}, "unknown command 'fly': expected one of bench, config, eval, eval-pool, export, model", 109},
       {{"--log-level", "warn"}, "A subcommand is required", 106},
       {{"--log-level", "loud", "traces", "info", "<dir>/world.h5"}, "--log-level: loud not in {", 105},
       // train.

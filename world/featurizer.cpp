@@ -1,4 +1,4 @@
-#include "rewards/featurizer.h"
+#include "world/featurizer.h"
 
 #include <algorithm>
 #include <cmath>

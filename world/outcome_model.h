@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "rewards/predictors.h"
+#include "world/predictors.h"
 #include "traces/trace_set.h"
 
 namespace conductor {

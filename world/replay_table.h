@@ -15,7 +15,7 @@
 #include "traces/trace_set.h"
 
 namespace conductor {
-struct OutcomeTable;  // rewards/outcome_model.h: the environment's dense outcome table
+struct OutcomeTable;  // world/outcome_model.h: the environment's dense outcome table
 }
 
 namespace conductor::eval {

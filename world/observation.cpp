@@ -1,6 +1,6 @@
-#include "envs/observation.h"
+#include "world/observation.h"
 
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 
 namespace conductor {
 

@@ -1,4 +1,4 @@
-#include "envs/finish_rules.h"
+#include "world/finish_rules.h"
 
 namespace conductor {
 

@@ -9,7 +9,7 @@
 //                                  an unknown task gives all zeros)
 //   [hash_dim + T]                 length: log1p(input_tokens) / 10 (0 when input_tokens < 0)
 //   [hash_dim + T + 1, + M)        with `text.enabled`: the text head's predicted probability of a
-//                                  good answer of each of the M trace models (rewards/text_head.h;
+//                                  good answer of each of the M trace models (world/text_head.h;
 //                                  cross-fitted on training queries of the traces it was fitted on);
 //                                  with `encoder.enabled` the head reads the query's sentence
 //                                  embedding (text.input: embedding | both; docs/encoder.md)
@@ -27,7 +27,7 @@
 #include "core/config.h"
 #include "core/hash.h"
 #include "core/json_util.h"
-#include "rewards/text_head.h"
+#include "world/text_head.h"
 
 namespace conductor {
 

@@ -19,7 +19,7 @@
 
 #include "core/json_util.h"
 #include "core/random.h"
-#include "rewards/featurizer.h"
+#include "world/featurizer.h"
 #include "traces/trace_set.h"
 
 namespace conductor {

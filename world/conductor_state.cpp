@@ -1,4 +1,4 @@
-#include "envs/conductor_state.h"
+#include "world/conductor_state.h"
 
 #include <algorithm>
 #include <cmath>

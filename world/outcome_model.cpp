@@ -1,4 +1,4 @@
-#include "rewards/outcome_model.h"
+#include "world/outcome_model.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "rewards/predictors.h"
+#include "world/predictors.h"
 
 #include <algorithm>
 #include <cmath>

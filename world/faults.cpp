@@ -1,4 +1,4 @@
-#include "envs/faults.h"
+#include "world/faults.h"
 
 #include <algorithm>
 #include <cmath>

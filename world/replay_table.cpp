@@ -1,9 +1,9 @@
-#include "eval/replay_table.h"
+#include "world/replay_table.h"
 
 #include <cmath>
 
 #include "core/error.h"
-#include "rewards/outcome_model.h"
+#include "world/outcome_model.h"
 
 namespace conductor::eval {
 

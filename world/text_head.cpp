@@ -1,4 +1,4 @@
-#include "rewards/text_head.h"
+#include "world/text_head.h"
 
 #include <algorithm>
 #include <cmath>

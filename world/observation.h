@@ -16,7 +16,7 @@
 
 namespace conductor {
 
-struct ConductorStateView;  // envs/conductor_state.h
+struct ConductorStateView;  // world/conductor_state.h
 
 struct ObsBatch {
   int n = 0;

@@ -7,7 +7,7 @@
 // trained on, by construction rather than by a test that compares two implementations.
 //
 // Vector layout (ObsLayout, dim floats):
-//   features [F]         the query's features (rewards/featurizer.h)
+//   features [F]         the query's features (world/featurizer.h)
 //   pool [M]             1 = worker available this episode
 //   prices [M]           expected call cost x price factor / cost_scale
 //   called [M]           1 = already called this episode
@@ -27,9 +27,9 @@
 #include <vector>
 
 #include "core/json_util.h"
-#include "envs/finish_rules.h"
-#include "rewards/featurizer.h"
-#include "rewards/reward.h"
+#include "world/finish_rules.h"
+#include "world/featurizer.h"
+#include "world/reward.h"
 
 namespace conductor {
 

@@ -1,4 +1,4 @@
-#include "rewards/reward.h"
+#include "world/reward.h"
 
 #include <algorithm>
 #include <cmath>
