@@ -193,145 +193,139 @@ bool is_multiple_choice_task(const std::string& eval_name) {
   return false;
 }
 
-TraceSet import_routerbench(const std::vector<std::string>& inputs, const ImportOptions& options,
-                            ImportReport& report) {
-  const auto files = expand_inputs(inputs, {".csv"}, "RouterBench CSV files");
-  TraceSet t;
-  std::vector<Row> rows;
-  std::string source = "routerbench:";
+namespace {
 
-  for (const auto& path : files) {
-    uint8_t split = 0;
-    if (!split_from_file_name(path, split))
-      fail(path, ": cannot tell the split from the file name (expected a name ending in _train.csv, "
-                 "_validation.csv or _test.csv)");
-    source += " " + base_name(path);
-    const CsvTable table = read_csv(path);
-    table.require_columns({"sample_id", "prompt", "eval_name"});
+// Model columns of one file: every header column that is neither fixed nor "<model>|...". Each
+// needs its response and cost columns; a "<model>|..." column without a quality column is an error
+// too.
+std::vector<std::string> model_columns(const std::string& path, const CsvTable& table) {
+  std::vector<std::string> models;
+  for (const auto& col : table.header) {
+    const auto bar = col.find('|');
+    if (bar != std::string::npos) {
+      const std::string model = col.substr(0, bar), what = col.substr(bar);
+      if (what != kResponseSuffix && what != kCostSuffix)
+        fail(path, ":", table.header_line, ": unexpected column '", col, "' (expected '<model>", kResponseSuffix,
+             "' or '<model>", kCostSuffix, "')");
+      if (table.column(model) < 0)
+        fail(path, ":", table.header_line, ": missing column '", model, "' (the quality column of '", col, "')");
+      continue;
+    }
+    if (!kFixedColumns.count(col)) models.push_back(col);
+  }
+  if (models.empty()) fail(path, ":", table.header_line, ": no model quality columns in the header");
+  std::vector<std::string> needed;
+  for (const auto& m : models) {
+    needed.push_back(m + kResponseSuffix);
+    needed.push_back(m + kCostSuffix);
+  }
+  table.require_columns(needed);
+  return models;
+}
 
-    // Model columns: every header column that is neither fixed nor "<model>|...". Each needs its
-    // response and cost columns; a "<model>|..." column without a quality column is an error too.
-    std::vector<std::string> models;
-    for (const auto& col : table.header) {
-      const auto bar = col.find('|');
-      if (bar != std::string::npos) {
-        const std::string model = col.substr(0, bar), what = col.substr(bar);
-        if (what != kResponseSuffix && what != kCostSuffix)
-          fail(path, ":", table.header_line, ": unexpected column '", col, "' (expected '<model>", kResponseSuffix,
-               "' or '<model>", kCostSuffix, "')");
-        if (table.column(model) < 0)
-          fail(path, ":", table.header_line, ": missing column '", model, "' (the quality column of '", col, "')");
-        continue;
-      }
-      if (!kFixedColumns.count(col)) models.push_back(col);
-    }
-    if (models.empty()) fail(path, ":", table.header_line, ": no model quality columns in the header");
-    std::vector<std::string> needed;
-    for (const auto& m : models) {
-      needed.push_back(m + kResponseSuffix);
-      needed.push_back(m + kCostSuffix);
-    }
-    table.require_columns(needed);
+// The column indices of one file, per model in TraceSet model order. The first file fixes
+// t.model_name; every later one must hold the same models (any column order).
+FileColumns file_columns(const std::string& path, const CsvTable& table, const std::vector<std::string>& models,
+                         const std::string& first_file, TraceSet& t) {
+  FileColumns cols;
+  cols.index = table.column("");
+  cols.sample_id = table.column("sample_id");
+  cols.prompt = table.column("prompt");
+  cols.eval_name = table.column("eval_name");
+  if (t.model_name.empty()) {
+    t.model_name = models;
+  } else {
+    // Every file must hold the same models (any column order).
+    for (const auto& m : t.model_name)
+      if (table.column(m) < 0)
+        fail(path, ":", table.header_line, ": missing column '", m, "' (a model of ", base_name(first_file),
+             "; every file must hold the same models)");
+    for (const auto& m : models)
+      if (t.model_index(m) < 0)
+        fail(path, ":", table.header_line, ": column '", m, "' is a model that ", base_name(first_file),
+             " does not have (every file must hold the same models)");
+  }
+  for (const auto& m : t.model_name) {
+    cols.quality.push_back(table.column(m));
+    cols.response.push_back(table.column(m + kResponseSuffix));
+    cols.cost.push_back(table.column(m + kCostSuffix));
+  }
+  return cols;
+}
 
-    FileColumns cols;
-    cols.index = table.column("");
-    cols.sample_id = table.column("sample_id");
-    cols.prompt = table.column("prompt");
-    cols.eval_name = table.column("eval_name");
-    if (t.model_name.empty()) {
-      t.model_name = models;
-    } else {
-      // Every file must hold the same models (any column order).
-      for (const auto& m : t.model_name)
-        if (table.column(m) < 0)
-          fail(path, ":", table.header_line, ": missing column '", m, "' (a model of ", base_name(files.front()),
-               "; every file must hold the same models)");
-      for (const auto& m : models)
-        if (t.model_index(m) < 0)
-          fail(path, ":", table.header_line, ": column '", m, "' is a model that ", base_name(files.front()),
-               " does not have (every file must hold the same models)");
-    }
-    for (const auto& m : t.model_name) {
-      cols.quality.push_back(table.column(m));
-      cols.response.push_back(table.column(m + kResponseSuffix));
-      cols.cost.push_back(table.column(m + kCostSuffix));
-    }
+// One data record of a file as a Row of M models; throws Error (with file:line) when it is invalid.
+Row parse_row(const std::string& path, const CsvTable& table, const CsvRecord& rec, const FileColumns& cols,
+              uint8_t split, std::size_t M) {
+  const std::string where = path + ":" + std::to_string(rec.line);
+  if (rec.fields.size() != table.header.size())
+    fail(where, ": row has ", rec.fields.size(), " fields, expected ", table.header.size(), " (as in the header)");
+  auto field = [&](int c) -> const std::string& { return rec.fields[static_cast<std::size_t>(c)]; };
+  auto bad = [&](int c, const std::string& expected) {
+    fail(where, ": column '", table.header[static_cast<std::size_t>(c)], "': expected ", expected, ", got \"",
+         shorten(field(c)), "\"");
+  };
+  Row r;
+  r.file = path;
+  r.line = rec.line;
+  r.split = split;
+  r.sample_id = field(cols.sample_id);
+  if (r.sample_id.empty()) bad(cols.sample_id, "a non-empty sample id");
+  if (cols.index >= 0) r.index = field(cols.index);
+  r.task = field(cols.eval_name);
+  if (r.task.empty()) bad(cols.eval_name, "a task name");
+  std::vector<std::string> prompt;
+  try {
+    prompt = parse_python_string_list(field(cols.prompt));
+  } catch (const Error& e) {
+    fail(where, ": column 'prompt': ", e.what());
+  }
+  if (prompt.empty()) bad(cols.prompt, "a non-empty list of prompt strings");
+  // A few rows hold the prompt twice (a list of two strings); the logged costs show both were
+  // sent, so the text is all elements joined by a line break.
+  for (std::size_t k = 0; k < prompt.size(); ++k) r.text += (k ? "\n" : "") + prompt[k];
+  r.input_tokens = estimate_tokens(r.text);
+  const bool choice = is_multiple_choice_task(r.task);
 
-    const std::size_t M = t.model_name.size();
-    for (const auto& rec : table.rows) {
-      ++report.records;
+  r.quality.assign(M, kMissingF);
+  r.cost.assign(M, kMissingD);
+  r.output_tokens.assign(M, kMissingI);
+  r.answer.assign(M, kMissingI);
+  r.error.assign(M, kErrorMissing);
+  for (std::size_t m = 0; m < M; ++m) {
+    const std::string& qcell = field(cols.quality[m]);
+    if (!qcell.empty()) {
+      double v = 0;
+      if (!parse_double(qcell, v) || v < 0 || v > 1) bad(cols.quality[m], "a quality in [0, 1] or an empty cell");
+      r.quality[m] = static_cast<float>(v);
+    }
+    const std::string& ccell = field(cols.cost[m]);
+    if (!ccell.empty()) {
+      double v = 0;
+      if (!parse_double(ccell, v) || v < 0) bad(cols.cost[m], "a non-negative cost in USD or an empty cell");
+      r.cost[m] = v;
+    }
+    const std::string& rcell = field(cols.response[m]);
+    if (!rcell.empty()) {
+      std::vector<std::string> parts;
       try {
-        const std::string where = path + ":" + std::to_string(rec.line);
-        if (rec.fields.size() != table.header.size())
-          fail(where, ": row has ", rec.fields.size(), " fields, expected ", table.header.size(), " (as in the header)");
-        auto field = [&](int c) -> const std::string& { return rec.fields[static_cast<std::size_t>(c)]; };
-        auto bad = [&](int c, const std::string& expected) {
-          fail(where, ": column '", table.header[static_cast<std::size_t>(c)], "': expected ", expected, ", got \"",
-               shorten(field(c)), "\"");
-        };
-        Row r;
-        r.file = path;
-        r.line = rec.line;
-        r.split = split;
-        r.sample_id = field(cols.sample_id);
-        if (r.sample_id.empty()) bad(cols.sample_id, "a non-empty sample id");
-        if (cols.index >= 0) r.index = field(cols.index);
-        r.task = field(cols.eval_name);
-        if (r.task.empty()) bad(cols.eval_name, "a task name");
-        std::vector<std::string> prompt;
-        try {
-          prompt = parse_python_string_list(field(cols.prompt));
-        } catch (const Error& e) {
-          fail(where, ": column 'prompt': ", e.what());
-        }
-        if (prompt.empty()) bad(cols.prompt, "a non-empty list of prompt strings");
-        // A few rows hold the prompt twice (a list of two strings); the logged costs show both were
-        // sent, so the text is all elements joined by a line break.
-        for (std::size_t k = 0; k < prompt.size(); ++k) r.text += (k ? "\n" : "") + prompt[k];
-        r.input_tokens = estimate_tokens(r.text);
-        const bool choice = is_multiple_choice_task(r.task);
-
-        r.quality.assign(M, kMissingF);
-        r.cost.assign(M, kMissingD);
-        r.output_tokens.assign(M, kMissingI);
-        r.answer.assign(M, kMissingI);
-        r.error.assign(M, kErrorMissing);
-        for (std::size_t m = 0; m < M; ++m) {
-          const std::string& qcell = field(cols.quality[m]);
-          if (!qcell.empty()) {
-            double v = 0;
-            if (!parse_double(qcell, v) || v < 0 || v > 1) bad(cols.quality[m], "a quality in [0, 1] or an empty cell");
-            r.quality[m] = static_cast<float>(v);
-          }
-          const std::string& ccell = field(cols.cost[m]);
-          if (!ccell.empty()) {
-            double v = 0;
-            if (!parse_double(ccell, v) || v < 0) bad(cols.cost[m], "a non-negative cost in USD or an empty cell");
-            r.cost[m] = v;
-          }
-          const std::string& rcell = field(cols.response[m]);
-          if (!rcell.empty()) {
-            std::vector<std::string> parts;
-            try {
-              parts = parse_python_string_list(rcell);
-            } catch (const Error& e) {
-              fail(where, ": column '", table.header[static_cast<std::size_t>(cols.response[m])], "': ", e.what());
-            }
-            std::string text;
-            for (std::size_t k = 0; k < parts.size(); ++k) text += (k ? "\n" : "") + parts[k];
-            r.error[m] = kOk;  // a logged response means the call succeeded
-            r.output_tokens[m] = estimate_tokens(text);
-            r.answer[m] = choice ? parse_choice_letter(text) : kMissingI;
-          }
-        }
-        rows.push_back(std::move(r));
+        parts = parse_python_string_list(rcell);
       } catch (const Error& e) {
-        report.bad_record(options, e);
+        fail(where, ": column '", table.header[static_cast<std::size_t>(cols.response[m])], "': ", e.what());
       }
+      std::string text;
+      for (std::size_t k = 0; k < parts.size(); ++k) text += (k ? "\n" : "") + parts[k];
+      r.error[m] = kOk;  // a logged response means the call succeeded
+      r.output_tokens[m] = estimate_tokens(text);
+      r.answer[m] = choice ? parse_choice_letter(text) : kMissingI;
     }
   }
-  if (rows.empty()) fail("no valid rows in the RouterBench input (", report.skipped, " bad rows skipped)");
+  return r;
+}
 
+// Fills t (whose model_name is set) from the valid rows: source, providers, unknown prices, query
+// ids and columns, and the outcome matrices.
+void assemble_trace_set(TraceSet& t, const std::vector<Row>& rows, const std::string& source,
+                        ImportReport& report) {
   // Query ids: the sample id; a few sample ids occur twice in the RouterDC re-split, and those
   // rows get "#<pandas index>" appended (still stable), or "@<file>:<line>" without an index.
   std::unordered_map<std::string, std::size_t> id_count;
@@ -374,6 +368,40 @@ TraceSet import_routerbench(const std::vector<std::string>& inputs, const Import
       // latency_s stays NaN: RouterBench does not log latency.
     }
   }
+}
+
+}  // namespace
+
+TraceSet import_routerbench(const std::vector<std::string>& inputs, const ImportOptions& options,
+                            ImportReport& report) {
+  const auto files = expand_inputs(inputs, {".csv"}, "RouterBench CSV files");
+  TraceSet t;
+  std::vector<Row> rows;
+  std::string source = "routerbench:";
+
+  for (const auto& path : files) {
+    uint8_t split = 0;
+    if (!split_from_file_name(path, split))
+      fail(path, ": cannot tell the split from the file name (expected a name ending in _train.csv, "
+                 "_validation.csv or _test.csv)");
+    source += " " + base_name(path);
+    const CsvTable table = read_csv(path);
+    table.require_columns({"sample_id", "prompt", "eval_name"});
+    const std::vector<std::string> models = model_columns(path, table);
+    const FileColumns cols = file_columns(path, table, models, files.front(), t);
+
+    const std::size_t M = t.model_name.size();
+    for (const auto& rec : table.rows) {
+      ++report.records;
+      try {
+        rows.push_back(parse_row(path, table, rec, cols, split, M));
+      } catch (const Error& e) {
+        report.bad_record(options, e);
+      }
+    }
+  }
+  if (rows.empty()) fail("no valid rows in the RouterBench input (", report.skipped, " bad rows skipped)");
+  assemble_trace_set(t, rows, source, report);
   return t;
 }
 
