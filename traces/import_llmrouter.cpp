@@ -76,52 +76,59 @@ TaskMap load_task_map(const std::string& path, const std::string& text, const Im
   return tm;
 }
 
-}  // namespace
+// One scored-question file (a JSON array) and the split its name says.
+struct ScoreFile {
+  std::string path, text;
+  json data;
+  int split;
+};
 
-TraceSet import_llmrouter(const std::vector<std::string>& inputs, const ImportOptions& options,
-                          ImportReport& report) {
-  const auto files = expand_inputs(inputs, {".json", ".jsonl"}, "LLMRouter files (train.json, test.json, "
-                                                                 "default_llm.json, default_query_*.jsonl)");
-  struct ScoreFile {
-    std::string path, text;
-    json data;
-    int split;
-  };
+// The input files sorted by kind: score files, task maps and the one price table.
+struct LlmRouterInputs {
   std::vector<ScoreFile> score_files;
   std::vector<TaskMap> task_maps;
   std::string price_path;
   json prices;
+};
+
+LlmRouterInputs read_inputs(const std::vector<std::string>& files, const ImportOptions& options,
+                            ImportReport& report) {
+  LlmRouterInputs in;
   for (const auto& path : files) {
     const std::string text = read_file(path);
     if (path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0) {
-      task_maps.push_back(load_task_map(path, text, options, report));
+      in.task_maps.push_back(load_task_map(path, text, options, report));
       continue;
     }
     json j = parse_json_with_lines(text, path);
     if (j.is_object()) {
-      if (!price_path.empty())
-        fail(path, ": a second price table (the first was ", price_path, "); pass exactly one default_llm.json");
-      price_path = path;
-      prices = std::move(j);
+      if (!in.price_path.empty())
+        fail(path, ": a second price table (the first was ", in.price_path, "); pass exactly one default_llm.json");
+      in.price_path = path;
+      in.prices = std::move(j);
     } else if (j.is_array()) {
       const int split = split_of(path);
       if (split < 0)
         fail(path, ": cannot tell the split from the file name (expected 'train', 'val' or 'test' in the name)");
-      score_files.push_back({path, text, std::move(j), split});
+      in.score_files.push_back({path, text, std::move(j), split});
     } else {
       fail(path, ":1: expected a JSON array of scored questions or an object of model prices, got ", j.type_name());
     }
   }
-  if (score_files.empty()) fail("no score files (JSON arrays such as train.json / test.json) among the inputs");
-  if (price_path.empty()) fail("no price table (default_llm.json) among the inputs: costs need it");
-  if (task_maps.empty())
+  if (in.score_files.empty()) fail("no score files (JSON arrays such as train.json / test.json) among the inputs");
+  if (in.price_path.empty()) fail("no price table (default_llm.json) among the inputs: costs need it");
+  if (in.task_maps.empty())
     fail("no task maps (default_query_*.jsonl) among the inputs: tasks and output-token estimates need them");
+  return in;
+}
 
-  // Prices: model -> (in, out, service).
-  struct LlmPrice {
-    double in = kMissingD, out = kMissingD;
-    std::string service;
-  };
+struct LlmPrice {
+  double in = kMissingD, out = kMissingD;
+  std::string service;
+};
+
+// Prices: model -> (in, out, service).
+std::unordered_map<std::string, LlmPrice> parse_prices(const std::string& price_path, const json& prices) {
   std::unordered_map<std::string, LlmPrice> price_of;
   for (const auto& [model, entry] : prices.items()) {
     const std::string where = price_path + ": model '" + model + "'";
@@ -138,73 +145,70 @@ TraceSet import_llmrouter(const std::vector<std::string>& inputs, const ImportOp
     if (svc != entry.end() && svc->is_string()) p.service = svc->get<std::string>();
     price_of[model] = p;
   }
+  return price_of;
+}
 
-  // Parse every entry first (each is checked whole, then kept or skipped).
-  struct Entry {
-    std::string id, question, task;
-    uint8_t split;
-    int32_t output_tokens;
-    std::vector<std::pair<std::string, double>> scores;  // NaN = null
-  };
-  std::vector<Entry> entries;
-  std::set<std::string> model_set;
-  for (const auto& sf : score_files) {
-    const auto lines = top_level_array_lines(sf.text);
-    for (std::size_t k = 0; k < sf.data.size(); ++k) {
-      ++report.records;
-      try {
-        const std::size_t line = k < lines.size() ? lines[k] : 0;
-        const std::string where = sf.path + ":" + std::to_string(line) + ": entry " + std::to_string(k);
-        const json& e = sf.data[k];
-        if (!e.is_object()) fail(where, ": expected an object {\"question\": ..., \"scores\": {...}}, got ", describe_json(e));
-        const auto q = e.find("question");
-        if (q == e.end()) fail(where, ": field 'question': missing (expected a string)");
-        if (!q->is_string()) fail(where, ": field 'question': expected a string, got ", describe_json(*q));
-        const auto sc = e.find("scores");
-        if (sc == e.end()) fail(where, ": field 'scores': missing (expected an object of model -> score)");
-        if (!sc->is_object()) fail(where, ": field 'scores': expected an object of model -> score, got ", describe_json(*sc));
-        Entry out;
-        out.question = q->get<std::string>();
-        out.split = static_cast<uint8_t>(sf.split);
-        std::string stem = base_name(sf.path);
-        stem = stem.substr(0, stem.rfind('.'));
-        out.id = stem + "." + std::to_string(k);
-        for (const auto& [model, v] : sc->items()) {
-          if (v.is_null()) {
-            out.scores.emplace_back(model, kMissingD);
-            continue;
-          }
-          if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1)
-            fail(where, ": field 'scores.", model, "': expected a number in [0, 1] or null, got ", describe_json(v));
-          out.scores.emplace_back(model, v.get<double>());
-        }
-        // Task: the task map of the same split first, then the others (a handful of questions
-        // appear under two tasks; the first listing in the same-split file wins).
-        const TaskEntry* te = nullptr;
-        for (int pass = 0; pass < 2 && !te; ++pass)
-          for (const auto& tm : task_maps) {
-            if ((pass == 0) != (tm.split == sf.split)) continue;
-            const auto it = tm.by_question.find(out.question);
-            if (it != tm.by_question.end()) {
-              te = &it->second;
-              break;
-            }
-          }
-        if (!te) fail(where, ": field 'question': not found in any task map (default_query_*.jsonl)");
-        out.task = te->task;
-        out.output_tokens = te->output_tokens;
-        for (const auto& s : out.scores) model_set.insert(s.first);
-        entries.push_back(std::move(out));
-      } catch (const Error& e) {
-        report.bad_record(options, e);
+struct Entry {
+  std::string id, question, task;
+  uint8_t split;
+  int32_t output_tokens;
+  std::vector<std::pair<std::string, double>> scores;  // NaN = null
+};
+
+// Entry k of a score file, checked whole; throws Error (with file:line) when it is invalid.
+Entry parse_entry(const ScoreFile& sf, std::size_t k, const std::vector<std::size_t>& lines,
+                  const std::vector<TaskMap>& task_maps) {
+  const std::size_t line = k < lines.size() ? lines[k] : 0;
+  const std::string where = sf.path + ":" + std::to_string(line) + ": entry " + std::to_string(k);
+  const json& e = sf.data[k];
+  if (!e.is_object()) fail(where, ": expected an object {\"question\": ..., \"scores\": {...}}, got ", describe_json(e));
+  const auto q = e.find("question");
+  if (q == e.end()) fail(where, ": field 'question': missing (expected a string)");
+  if (!q->is_string()) fail(where, ": field 'question': expected a string, got ", describe_json(*q));
+  const auto sc = e.find("scores");
+  if (sc == e.end()) fail(where, ": field 'scores': missing (expected an object of model -> score)");
+  if (!sc->is_object()) fail(where, ": field 'scores': expected an object of model -> score, got ", describe_json(*sc));
+  Entry out;
+  out.question = q->get<std::string>();
+  out.split = static_cast<uint8_t>(sf.split);
+  std::string stem = base_name(sf.path);
+  stem = stem.substr(0, stem.rfind('.'));
+  out.id = stem + "." + std::to_string(k);
+  for (const auto& [model, v] : sc->items()) {
+    if (v.is_null()) {
+      out.scores.emplace_back(model, kMissingD);
+      continue;
+    }
+    if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1)
+      fail(where, ": field 'scores.", model, "': expected a number in [0, 1] or null, got ", describe_json(v));
+    out.scores.emplace_back(model, v.get<double>());
+  }
+  // Task: the task map of the same split first, then the others (a handful of questions
+  // appear under two tasks; the first listing in the same-split file wins).
+  const TaskEntry* te = nullptr;
+  for (int pass = 0; pass < 2 && !te; ++pass)
+    for (const auto& tm : task_maps) {
+      if ((pass == 0) != (tm.split == sf.split)) continue;
+      const auto it = tm.by_question.find(out.question);
+      if (it != tm.by_question.end()) {
+        te = &it->second;
+        break;
       }
     }
-  }
-  if (entries.empty()) fail("no valid entries in the LLMRouter input (", report.skipped, " bad entries skipped)");
+  if (!te) fail(where, ": field 'question': not found in any task map (default_query_*.jsonl)");
+  out.task = te->task;
+  out.output_tokens = te->output_tokens;
+  return out;
+}
 
+// The TraceSet of the valid entries: models sorted by name with their prices, one query per entry,
+// and the outcomes (costs from the task maps' output-token estimates).
+TraceSet assemble_trace_set(const LlmRouterInputs& in, const std::unordered_map<std::string, LlmPrice>& price_of,
+                            const std::vector<Entry>& entries, const std::set<std::string>& model_set,
+                            ImportReport& report) {
   TraceSet t;
   t.source = "llmrouter:";
-  for (const auto& sf : score_files) t.source += " " + base_name(sf.path);
+  for (const auto& sf : in.score_files) t.source += " " + base_name(sf.path);
   std::vector<std::string> unpriced;
   for (const auto& m : model_set) {  // sorted by name
     t.model_name.push_back(m);
@@ -225,7 +229,7 @@ TraceSet import_llmrouter(const std::vector<std::string>& inputs, const ImportOp
   if (!unpriced.empty()) {
     std::string names;
     for (const auto& m : unpriced) names += " " + m;
-    report.notes.push_back("models without a price in " + price_path + " (costs left missing):" + names);
+    report.notes.push_back("models without a price in " + in.price_path + " (costs left missing):" + names);
   }
   for (const auto& e : entries) {
     t.query_id.push_back(e.id);
@@ -250,6 +254,35 @@ TraceSet import_llmrouter(const std::vector<std::string>& inputs, const ImportOp
     }
   }
   return t;
+}
+
+}  // namespace
+
+TraceSet import_llmrouter(const std::vector<std::string>& inputs, const ImportOptions& options,
+                          ImportReport& report) {
+  const auto files = expand_inputs(inputs, {".json", ".jsonl"}, "LLMRouter files (train.json, test.json, "
+                                                                 "default_llm.json, default_query_*.jsonl)");
+  const LlmRouterInputs in = read_inputs(files, options, report);
+  const auto price_of = parse_prices(in.price_path, in.prices);
+
+  // Parse every entry first (each is checked whole, then kept or skipped).
+  std::vector<Entry> entries;
+  std::set<std::string> model_set;
+  for (const auto& sf : in.score_files) {
+    const auto lines = top_level_array_lines(sf.text);
+    for (std::size_t k = 0; k < sf.data.size(); ++k) {
+      ++report.records;
+      try {
+        Entry out = parse_entry(sf, k, lines, in.task_maps);
+        for (const auto& s : out.scores) model_set.insert(s.first);
+        entries.push_back(std::move(out));
+      } catch (const Error& e) {
+        report.bad_record(options, e);
+      }
+    }
+  }
+  if (entries.empty()) fail("no valid entries in the LLMRouter input (", report.skipped, " bad entries skipped)");
+  return assemble_trace_set(in, price_of, entries, model_set, report);
 }
 
 }  // namespace conductor
