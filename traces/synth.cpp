@@ -173,11 +173,10 @@ SynthConfig SynthConfig::parse(ConfigReader r) {
   return c;
 }
 
-TraceSet synthesize(const SynthConfig& config, const Catalog& catalog) {
-  return synthesize(config, catalog, nullptr);
-}
+namespace {
 
-TraceSet synthesize(const SynthConfig& cfg, const Catalog& catalog, SynthLatents* latents) {
+// Checks the config against the catalog; returns the sum of the domain-mix weights.
+double check_synth_config(const SynthConfig& cfg, const Catalog& catalog) {
   if (cfg.queries < 1) fail("synth: queries must be >= 1, got ", cfg.queries);
   if (!(cfg.test_fraction >= 0 && cfg.validation_fraction >= 0 && cfg.test_fraction + cfg.validation_fraction <= 1.0))
     fail("synth: test_fraction ", cfg.test_fraction, " and validation_fraction ", cfg.validation_fraction,
@@ -190,8 +189,12 @@ TraceSet synthesize(const SynthConfig& cfg, const Catalog& catalog, SynthLatents
     mix_sum += w;
   }
   if (!(mix_sum > 0.0)) fail("synth: domain_mix weights must not all be 0");
+  return mix_sum;
+}
 
-  const std::size_t N = static_cast<std::size_t>(cfg.queries);
+// A TraceSet of N queries x the catalog's workers: source and model columns filled, every
+// per-query and per-call column sized.
+TraceSet sized_trace_set(const SynthConfig& cfg, const Catalog& catalog, std::size_t N) {
   const std::size_t M = catalog.workers.size();
   TraceSet ts;
   ts.source = detail::concat("conductor synthetic world seed=", cfg.seed, " catalog=", catalog.name,
@@ -213,120 +216,149 @@ TraceSet synthesize(const SynthConfig& cfg, const Catalog& catalog, SynthLatents
   ts.output_tokens.resize(N * M);
   ts.answer.resize(N * M);
   ts.error.resize(N * M);
+  return ts;
+}
 
-  std::vector<int> domain(N);
-  std::vector<double> difficulty(N), alpha(N), arrival(N);
-  std::vector<int32_t> correct(N), attractive(N);
+// The hidden per-query variables the calls are drawn from.
+struct QueryLatents {
+  std::vector<int> domain;
+  std::vector<double> difficulty, alpha, arrival;
+  std::vector<int32_t> correct, attractive;
+  explicit QueryLatents(std::size_t N)
+      : domain(N), difficulty(N), alpha(N), arrival(N), correct(N), attractive(N) {}
+};
+
+// Query i: its domain, difficulty, text, answers, input tokens, id and arrival from its own query
+// stream, and its split from its own split stream.
+void synth_query(const SynthConfig& cfg, double mix_sum, std::size_t i, TraceSet& ts, QueryLatents& lat) {
+  Rng rng(derive_seed(cfg.seed, kQueryStream, i));
+  double u = rng.uniform() * mix_sum;
+  int d = 0;
+  while (d < kNumDomains - 1 && u >= cfg.domain_mix[d]) u -= cfg.domain_mix[d++];
+  while (cfg.domain_mix[d] <= 0.0) --d;  // guards rounding at the top end
+  const DomainSpec& spec = kDomainSpecs[d];
+  const double b = rng.normal(spec.difficulty_mean, kDifficultySd);
+  Level cue = difficulty_level(b);
+  if (!rng.bernoulli(cfg.cue_fidelity)) cue = static_cast<Level>(rng.below(3));
+  lat.domain[i] = d;
+  lat.difficulty[i] = b;
+  ts.query_text[i] = make_text(rng, static_cast<Domain>(d), cue, b);
+  if (spec.options > 0) {
+    lat.correct[i] = static_cast<int32_t>(rng.below(spec.options));
+    lat.attractive[i] = static_cast<int32_t>((lat.correct[i] + 1 + rng.below(spec.options - 1)) % spec.options);
+    lat.alpha[i] = rng.uniform(0.2, 0.8);
+  } else {
+    lat.correct[i] = lat.attractive[i] = -1;
+    lat.alpha[i] = 0.0;
+  }
+  const double in_tokens = rng.lognormal(std::log(spec.base_input_tokens) + kInputDifficultySlope * b, kInputSigma);
+  ts.input_tokens[i] = static_cast<int32_t>(std::max(1.0, std::round(in_tokens)));
+  char id[32];
+  std::snprintf(id, sizeof id, "synth-%07zu", i);
+  ts.query_id[i] = id;
+  ts.query_task[i] = spec.name;
+  lat.arrival[i] = static_cast<double>(i) / cfg.queries_per_second;
+
+  Rng split_rng(derive_seed(cfg.seed, kSplitStream, i));
+  const double s = split_rng.uniform();
+  ts.split[i] = static_cast<uint8_t>(s < cfg.test_fraction ? Split::kTest
+                                     : s < cfg.test_fraction + cfg.validation_fraction ? Split::kValidation
+                                                                                       : Split::kTrain);
+}
+
+// Every call of worker m (of M): outage timeline, then per query a fixed sequence of draws from the
+// (worker, query) stream, whatever the branch taken.
+void synth_worker_calls(const SynthConfig& cfg, const WorkerSpec& w, std::size_t m, std::size_t M, double horizon,
+                        const QueryLatents& lat, TraceSet& ts) {
+  const std::size_t N = lat.domain.size();
+  const uint64_t wkey = fnv1a64(w.id);
+  const auto down = outage_timeline(w.availability, derive_seed(cfg.seed ^ kOutageSalt, wkey), horizon);
+  const double ttft_mu = w.latency.effective_ttft_mu();
+  const double tput_mu = w.latency.effective_throughput_mu();
+  const AvailabilityModel& av = w.availability;
+  for (std::size_t i = 0; i < N; ++i) {
+    Rng rng(derive_seed(cfg.seed ^ kCallSalt, wkey, i));
+    const std::size_t k = i * M + m;
+    const int d = lat.domain[i];
+    const DomainSpec& spec = kDomainSpecs[d];
+    // Fixed draw order, whatever the branch taken.
+    const double u_fail = rng.uniform();
+    const double ttft = rng.lognormal(ttft_mu, w.latency.ttft_sigma);
+    const double tput = rng.lognormal(tput_mu, w.latency.throughput_sigma);
+    const double out_len = rng.lognormal(
+        std::log(spec.base_output_tokens * w.skill.verbosity) + kLengthDifficultySlope * lat.difficulty[i], kOutputSigma);
+    const double u_know = rng.uniform();
+    const double u_wrong = rng.uniform();
+    const uint64_t guess = spec.options > 0 ? rng.below(spec.options) : rng.below(kCodeTests);
+    const double noise = rng.normal();
+
+    uint8_t err = kOk;
+    if (in_outage(down, lat.arrival[i])) err = kServerError;
+    else if (u_fail < av.rate_limit_rate) err = kRateLimited;
+    else if (u_fail < av.rate_limit_rate + av.server_error_rate) err = kServerError;
+    const int32_t out_tokens = static_cast<int32_t>(std::clamp(std::round(out_len), 1.0, 65536.0));
+    double latency = ttft;
+    if (err == kOk) {
+      latency = ttft + out_tokens / tput;
+      if (latency > av.timeout_s) {
+        err = kTimeout;
+        latency = av.timeout_s;
+      }
+    }
+    ts.error[k] = err;
+    ts.latency_s[k] = static_cast<float>(latency);
+    if (err != kOk) {
+      ts.quality[k] = 0.0f;
+      ts.answer[k] = -1;
+      ts.output_tokens[k] = 0;
+      ts.cost_usd[k] = 0.0;
+      continue;
+    }
+    ts.output_tokens[k] = out_tokens;
+    ts.cost_usd[k] = w.cost_usd(ts.input_tokens[i], out_tokens);
+    const double p = sigmoid(w.skill.discrimination * (w.skill.skill[d] - lat.difficulty[i]));
+    const bool knows = u_know < p;
+    if (spec.options > 0) {
+      int32_t a = lat.correct[i];
+      if (!knows) a = u_wrong < lat.alpha[i] ? lat.attractive[i] : static_cast<int32_t>(guess);
+      ts.answer[k] = a;
+      ts.quality[k] = a == lat.correct[i] ? 1.0f : 0.0f;
+    } else if (static_cast<Domain>(d) == Domain::kCode) {
+      ts.answer[k] = -1;
+      ts.quality[k] = knows ? 1.0f : static_cast<float>(guess) / kCodeTests;
+    } else {
+      ts.answer[k] = -1;
+      ts.quality[k] = static_cast<float>(std::clamp(p + kWritingNoise * noise, 0.0, 1.0));
+    }
+  }
+}
+
+}  // namespace
+
+TraceSet synthesize(const SynthConfig& config, const Catalog& catalog) {
+  return synthesize(config, catalog, nullptr);
+}
+
+TraceSet synthesize(const SynthConfig& cfg, const Catalog& catalog, SynthLatents* latents) {
+  const double mix_sum = check_synth_config(cfg, catalog);
+  const std::size_t N = static_cast<std::size_t>(cfg.queries);
+  const std::size_t M = catalog.workers.size();
+  TraceSet ts = sized_trace_set(cfg, catalog, N);
+  QueryLatents lat(N);
 
   // ---- queries
-  for (std::size_t i = 0; i < N; ++i) {
-    Rng rng(derive_seed(cfg.seed, kQueryStream, i));
-    double u = rng.uniform() * mix_sum;
-    int d = 0;
-    while (d < kNumDomains - 1 && u >= cfg.domain_mix[d]) u -= cfg.domain_mix[d++];
-    while (cfg.domain_mix[d] <= 0.0) --d;  // guards rounding at the top end
-    const DomainSpec& spec = kDomainSpecs[d];
-    const double b = rng.normal(spec.difficulty_mean, kDifficultySd);
-    Level cue = difficulty_level(b);
-    if (!rng.bernoulli(cfg.cue_fidelity)) cue = static_cast<Level>(rng.below(3));
-    domain[i] = d;
-    difficulty[i] = b;
-    ts.query_text[i] = make_text(rng, static_cast<Domain>(d), cue, b);
-    if (spec.options > 0) {
-      correct[i] = static_cast<int32_t>(rng.below(spec.options));
-      attractive[i] = static_cast<int32_t>((correct[i] + 1 + rng.below(spec.options - 1)) % spec.options);
-      alpha[i] = rng.uniform(0.2, 0.8);
-    } else {
-      correct[i] = attractive[i] = -1;
-      alpha[i] = 0.0;
-    }
-    const double in_tokens = rng.lognormal(std::log(spec.base_input_tokens) + kInputDifficultySlope * b, kInputSigma);
-    ts.input_tokens[i] = static_cast<int32_t>(std::max(1.0, std::round(in_tokens)));
-    char id[32];
-    std::snprintf(id, sizeof id, "synth-%07zu", i);
-    ts.query_id[i] = id;
-    ts.query_task[i] = spec.name;
-    arrival[i] = static_cast<double>(i) / cfg.queries_per_second;
-
-    Rng split_rng(derive_seed(cfg.seed, kSplitStream, i));
-    const double s = split_rng.uniform();
-    ts.split[i] = static_cast<uint8_t>(s < cfg.test_fraction ? Split::kTest
-                                       : s < cfg.test_fraction + cfg.validation_fraction ? Split::kValidation
-                                                                                         : Split::kTrain);
-  }
+  for (std::size_t i = 0; i < N; ++i) synth_query(cfg, mix_sum, i, ts, lat);
 
   // ---- calls
-  const double horizon = arrival.back() + 1.0;
-  for (std::size_t m = 0; m < M; ++m) {
-    const WorkerSpec& w = catalog.workers[m];
-    const uint64_t wkey = fnv1a64(w.id);
-    const auto down = outage_timeline(w.availability, derive_seed(cfg.seed ^ kOutageSalt, wkey), horizon);
-    const double ttft_mu = w.latency.effective_ttft_mu();
-    const double tput_mu = w.latency.effective_throughput_mu();
-    const AvailabilityModel& av = w.availability;
-    for (std::size_t i = 0; i < N; ++i) {
-      Rng rng(derive_seed(cfg.seed ^ kCallSalt, wkey, i));
-      const std::size_t k = i * M + m;
-      const int d = domain[i];
-      const DomainSpec& spec = kDomainSpecs[d];
-      // Fixed draw order, whatever the branch taken.
-      const double u_fail = rng.uniform();
-      const double ttft = rng.lognormal(ttft_mu, w.latency.ttft_sigma);
-      const double tput = rng.lognormal(tput_mu, w.latency.throughput_sigma);
-      const double out_len = rng.lognormal(
-          std::log(spec.base_output_tokens * w.skill.verbosity) + kLengthDifficultySlope * difficulty[i], kOutputSigma);
-      const double u_know = rng.uniform();
-      const double u_wrong = rng.uniform();
-      const uint64_t guess = spec.options > 0 ? rng.below(spec.options) : rng.below(kCodeTests);
-      const double noise = rng.normal();
-
-      uint8_t err = kOk;
-      if (in_outage(down, arrival[i])) err = kServerError;
-      else if (u_fail < av.rate_limit_rate) err = kRateLimited;
-      else if (u_fail < av.rate_limit_rate + av.server_error_rate) err = kServerError;
-      const int32_t out_tokens = static_cast<int32_t>(std::clamp(std::round(out_len), 1.0, 65536.0));
-      double latency = ttft;
-      if (err == kOk) {
-        latency = ttft + out_tokens / tput;
-        if (latency > av.timeout_s) {
-          err = kTimeout;
-          latency = av.timeout_s;
-        }
-      }
-      ts.error[k] = err;
-      ts.latency_s[k] = static_cast<float>(latency);
-      if (err != kOk) {
-        ts.quality[k] = 0.0f;
-        ts.answer[k] = -1;
-        ts.output_tokens[k] = 0;
-        ts.cost_usd[k] = 0.0;
-        continue;
-      }
-      ts.output_tokens[k] = out_tokens;
-      ts.cost_usd[k] = w.cost_usd(ts.input_tokens[i], out_tokens);
-      const double p = sigmoid(w.skill.discrimination * (w.skill.skill[d] - difficulty[i]));
-      const bool knows = u_know < p;
-      if (spec.options > 0) {
-        int32_t a = correct[i];
-        if (!knows) a = u_wrong < alpha[i] ? attractive[i] : static_cast<int32_t>(guess);
-        ts.answer[k] = a;
-        ts.quality[k] = a == correct[i] ? 1.0f : 0.0f;
-      } else if (static_cast<Domain>(d) == Domain::kCode) {
-        ts.answer[k] = -1;
-        ts.quality[k] = knows ? 1.0f : static_cast<float>(guess) / kCodeTests;
-      } else {
-        ts.answer[k] = -1;
-        ts.quality[k] = static_cast<float>(std::clamp(p + kWritingNoise * noise, 0.0, 1.0));
-      }
-    }
-  }
+  const double horizon = lat.arrival.back() + 1.0;
+  for (std::size_t m = 0; m < M; ++m) synth_worker_calls(cfg, catalog.workers[m], m, M, horizon, lat, ts);
 
   if (latents) {
-    latents->domain = std::move(domain);
-    latents->difficulty = std::move(difficulty);
-    latents->correct = std::move(correct);
-    latents->attractive = std::move(attractive);
-    latents->arrival_s = std::move(arrival);
+    latents->domain = std::move(lat.domain);
+    latents->difficulty = std::move(lat.difficulty);
+    latents->correct = std::move(lat.correct);
+    latents->attractive = std::move(lat.attractive);
+    latents->arrival_s = std::move(lat.arrival);
   }
   return ts;
 }
