@@ -375,6 +375,91 @@ int fit_lbfgs(const Csr& X, const std::vector<uint32_t>& rows, const std::vector
 
 inline double clip_p(double p) { return std::min(std::max(p, 1e-12), 1 - 1e-12); }
 
+// Checks that the traces hold what the head reads and is fitted on; returns the train split's
+// query indices (non-empty).
+std::vector<std::size_t> checked_train_split(const TextHeadConfig& config, const TraceSet& T) {
+  const std::string src = T.source.empty() ? std::string("traces") : T.source;
+  if (config.uses_tfidf() && !T.has_text())
+    fail(src, ": features.text needs the query texts (/queries/text), and this trace file has none");
+  if (config.uses_embedding() && !T.has_embedding())
+    fail(src, ": features.text.input '", text_input_name(config.input), "' needs the query embeddings "
+         "(/queries/embedding; add them with `conductor traces embed`), and this trace file has none");
+  if (!T.has_outcomes()) fail(src, ": features.text is fitted on logged qualities, and this trace file has no /outcomes");
+  std::vector<std::size_t> train = T.split_indices(Split::kTrain);
+  if (train.empty()) fail(src, ": features.text is fitted on the train split, which is empty");
+  return train;
+}
+
+// What every per-model fit reads: the training rows, their folds and the L2 grid.
+struct CrossFitData {
+  const TextHeadConfig& config;
+  const TraceSet& T;
+  const std::vector<std::size_t>& train;
+  const Csr& X;
+  const std::vector<int>& fold;
+  const std::vector<double>& grid;  // strongest to weakest
+  std::size_t D, M;
+};
+
+// Where one model's fit writes: its slots of the head's per-model arrays and of the shared
+// out-of-fold predictions (column m of oof_p), so models can be fitted on separate threads.
+struct ModelFitSlots {
+  double& l2;
+  double& best_loss;
+  long& iters;
+  float* weights;  // D entries
+  float& bias;
+  std::vector<float>& oof_p;
+};
+
+// Model m: picks the L2 of the grid with the lowest out-of-fold log loss (warm-started along the
+// grid), keeps that L2's out-of-fold predictions, then refits on all its logged rows.
+void fit_model(const CrossFitData& d, std::size_t m, ModelFitSlots out) {
+  const TextHeadConfig& config = d.config;
+  const std::size_t D = d.D, M = d.M, n_train = d.train.size();
+  std::vector<uint32_t> all_rows;
+  std::vector<double> all_y;
+  for (std::size_t i = 0; i < n_train; ++i) {
+    const float qv = d.T.quality[d.T.at(d.train[i], m)];
+    if (std::isnan(qv)) continue;
+    all_rows.push_back(static_cast<uint32_t>(i));
+    all_y.push_back(std::min(1.0, std::max(0.0, static_cast<double>(qv))));
+  }
+  if (all_rows.empty()) return;  // no logged quality: weights 0, p = 0.5
+  std::vector<std::vector<double>> xf(static_cast<std::size_t>(config.folds), std::vector<double>(D + 1, 0.0));
+  std::vector<float> p_fold(n_train);
+  for (double l2 : d.grid) {
+    double loss = 0;
+    for (int k = 0; k < config.folds; ++k) {
+      std::vector<uint32_t> rows;
+      std::vector<double> y;
+      for (std::size_t j = 0; j < all_rows.size(); ++j)
+        if (d.fold[all_rows[j]] != k) {
+          rows.push_back(all_rows[j]);
+          y.push_back(all_y[j]);
+        }
+      if (rows.empty()) continue;
+      out.iters += fit_lbfgs(d.X, rows, y, l2, D, config.max_iter, &xf[static_cast<std::size_t>(k)]);
+      for (std::size_t i = 0; i < n_train; ++i)
+        if (d.fold[i] == k) p_fold[i] = static_cast<float>(sigmoid(row_logit(d.X, i, xf[static_cast<std::size_t>(k)], D)));
+    }
+    for (std::size_t j = 0; j < all_rows.size(); ++j) {
+      const double p = clip_p(p_fold[all_rows[j]]);
+      loss -= all_y[j] * std::log(p) + (1 - all_y[j]) * std::log(1 - p);
+    }
+    loss /= static_cast<double>(all_rows.size());
+    if (loss < out.best_loss) {
+      out.best_loss = loss;
+      out.l2 = l2;
+      for (std::size_t i = 0; i < n_train; ++i) out.oof_p[i * M + m] = p_fold[i];
+    }
+  }
+  std::vector<double> x(D + 1, 0.0);
+  out.iters += fit_lbfgs(d.X, all_rows, all_y, out.l2, D, config.max_iter, &x);
+  for (std::size_t j = 0; j < D; ++j) out.weights[j] = static_cast<float>(x[j]);
+  out.bias = static_cast<float>(x[D]);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -424,15 +509,7 @@ void TextHead::predict(std::string_view text, int task, const float* embedding, 
 
 TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const std::vector<std::string>& tasks,
                        OutOfFold* oof, json* report) {
-  const std::string src = T.source.empty() ? std::string("traces") : T.source;
-  if (config.uses_tfidf() && !T.has_text())
-    fail(src, ": features.text needs the query texts (/queries/text), and this trace file has none");
-  if (config.uses_embedding() && !T.has_embedding())
-    fail(src, ": features.text.input '", text_input_name(config.input), "' needs the query embeddings "
-         "(/queries/embedding; add them with `conductor traces embed`), and this trace file has none");
-  if (!T.has_outcomes()) fail(src, ": features.text is fitted on logged qualities, and this trace file has no /outcomes");
-  const std::vector<std::size_t> train = T.split_indices(Split::kTrain);
-  if (train.empty()) fail(src, ": features.text is fitted on the train split, which is empty");
+  const std::vector<std::size_t> train = checked_train_split(config, T);
 
   TextHead h;
   h.config_ = config;
@@ -483,59 +560,20 @@ TextHead TextHead::fit(const TextHeadConfig& config, const TraceSet& T, const st
   std::vector<double> grid = config.l2_grid;
   std::sort(grid.begin(), grid.end(), std::greater<double>());
 
-  auto fit_model = [&](std::size_t m) {
-    std::vector<uint32_t> all_rows;
-    std::vector<double> all_y;
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      const float qv = T.quality[T.at(train[i], m)];
-      if (std::isnan(qv)) continue;
-      all_rows.push_back(static_cast<uint32_t>(i));
-      all_y.push_back(std::min(1.0, std::max(0.0, static_cast<double>(qv))));
-    }
-    if (all_rows.empty()) return;  // no logged quality: weights 0, p = 0.5
-    std::vector<std::vector<double>> xf(static_cast<std::size_t>(config.folds), std::vector<double>(D + 1, 0.0));
-    std::vector<float> p_fold(train.size());
-    for (double l2 : grid) {
-      double loss = 0;
-      for (int k = 0; k < config.folds; ++k) {
-        std::vector<uint32_t> rows;
-        std::vector<double> y;
-        for (std::size_t j = 0; j < all_rows.size(); ++j)
-          if (fold[all_rows[j]] != k) {
-            rows.push_back(all_rows[j]);
-            y.push_back(all_y[j]);
-          }
-        if (rows.empty()) continue;
-        iters[m] += fit_lbfgs(X, rows, y, l2, D, config.max_iter, &xf[static_cast<std::size_t>(k)]);
-        for (std::size_t i = 0; i < train.size(); ++i)
-          if (fold[i] == k) p_fold[i] = static_cast<float>(sigmoid(row_logit(X, i, xf[static_cast<std::size_t>(k)], D)));
-      }
-      for (std::size_t j = 0; j < all_rows.size(); ++j) {
-        const double p = clip_p(p_fold[all_rows[j]]);
-        loss -= all_y[j] * std::log(p) + (1 - all_y[j]) * std::log(1 - p);
-      }
-      loss /= static_cast<double>(all_rows.size());
-      if (loss < best_loss[m]) {
-        best_loss[m] = loss;
-        h.l2_[m] = l2;
-        for (std::size_t i = 0; i < train.size(); ++i) oof_p[i * M + m] = p_fold[i];
-      }
-    }
-    std::vector<double> x(D + 1, 0.0);
-    iters[m] += fit_lbfgs(X, all_rows, all_y, h.l2_[m], D, config.max_iter, &x);
-    for (std::size_t j = 0; j < D; ++j) h.weights_[m * D + j] = static_cast<float>(x[j]);
-    h.bias_[m] = static_cast<float>(x[D]);
+  const CrossFitData data{config, T, train, X, fold, grid, D, M};
+  auto fit_model_m = [&](std::size_t m) {
+    fit_model(data, m, {h.l2_[m], best_loss[m], iters[m], h.weights_.data() + m * D, h.bias_[m], oof_p});
   };
   // Models are independent: two threads, each fitting every other model (same result either way).
   const unsigned n_threads = std::min<unsigned>(2u, std::max(1u, std::thread::hardware_concurrency()));
   if (n_threads > 1 && M > 1) {
     std::thread t([&] {
-      for (std::size_t m = 1; m < M; m += 2) fit_model(m);
+      for (std::size_t m = 1; m < M; m += 2) fit_model_m(m);
     });
-    for (std::size_t m = 0; m < M; m += 2) fit_model(m);
+    for (std::size_t m = 0; m < M; m += 2) fit_model_m(m);
     t.join();
   } else {
-    for (std::size_t m = 0; m < M; ++m) fit_model(m);
+    for (std::size_t m = 0; m < M; ++m) fit_model_m(m);
   }
 
   if (oof) {
