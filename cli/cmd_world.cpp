@@ -53,9 +53,9 @@ std::string fmt_num(const json& v, int digits = 3) {
   return os.str();
 }
 
-void run_rewards_fit(const FitOptions& o) {
-  const TraceSet t = read_traces(o.traces);
-  if (!t.has_outcomes()) fail(o.traces, ": no /outcomes datasets: predictors need full-information outcomes");
+// The held-out split of --heldout, checked against the traces (not train; train and held-out
+// splits non-empty).
+Split checked_heldout(const FitOptions& o, const TraceSet& t) {
   Split heldout;
   try {
     heldout = parse_split(o.heldout);
@@ -66,6 +66,11 @@ void run_rewards_fit(const FitOptions& o) {
   if (t.split_indices(Split::kTrain).empty()) fail(o.traces, ": the train split is empty: nothing to fit on");
   if (t.split_indices(heldout).empty())
     fail(o.traces, ": the ", split_name(heldout), " split is empty: nothing to evaluate on");
+  return heldout;
+}
+
+// The featurizer config of the command-line options (text head and encoder options checked).
+FeaturizerConfig fit_featurizer_config(const FitOptions& o) {
   FeaturizerConfig fc;
   fc.hash_dim = o.hash_dim;
   fc.ngram_max = o.ngram_max;
@@ -89,53 +94,33 @@ void run_rewards_fit(const FitOptions& o) {
   } else if (!o.encoder.empty()) {
     fail("--encoder: only read with --text-input embedding or both");
   }
-  json text_report;
-  const auto t_text = std::chrono::steady_clock::now();
-  const QueryFeaturizer f = QueryFeaturizer::for_traces(fc, t, &text_report);
-  const double text_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_text).count();
-  const std::vector<float> x = f.featurize_all(t);
-  PredictorConfig pc;
-  pc.quality_l2 = o.l2;
-  pc.tokens_l2 = o.l2;
-  const auto t0 = std::chrono::steady_clock::now();
-  const WorldPredictors p = WorldPredictors::fit(t, x, f.dim(), Split::kTrain, pc);
-  const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  json eval = p.evaluate(t, x, f.dim(), heldout);
-  if (f.text_head()) {
-    // The text head's own held-out AUC per model (its probability column alone).
-    const int off = f.dim() - f.text_head()->n_outputs();
-    const auto rows = t.split_indices(heldout);
-    for (json& w : eval["workers"]) {
-      const int m = t.model_index(w["worker"].get<std::string>());
-      std::vector<double> score;
-      std::vector<uint8_t> label;
-      for (std::size_t q : rows) {
-        const float qv = t.quality[t.at(q, static_cast<std::size_t>(m))];
-        if (std::isnan(qv)) continue;
-        score.push_back(x[q * static_cast<std::size_t>(f.dim()) + static_cast<std::size_t>(off + m)]);
-        label.push_back(qv >= 0.5f ? 1 : 0);
-      }
-      const double auc = roc_auc(score, label);
-      w["text_head_auc"] = std::isnan(auc) ? json(nullptr) : json(auc);
+  return fc;
+}
+
+// The text head's own held-out AUC per model (its probability column alone), as
+// eval["workers"][*]["text_head_auc"].
+void add_text_head_auc(const TraceSet& t, const std::vector<float>& x, const QueryFeaturizer& f, Split heldout,
+                       json& eval) {
+  const int off = f.dim() - f.text_head()->n_outputs();
+  const auto rows = t.split_indices(heldout);
+  for (json& w : eval["workers"]) {
+    const int m = t.model_index(w["worker"].get<std::string>());
+    std::vector<double> score;
+    std::vector<uint8_t> label;
+    for (std::size_t q : rows) {
+      const float qv = t.quality[t.at(q, static_cast<std::size_t>(m))];
+      if (std::isnan(qv)) continue;
+      score.push_back(x[q * static_cast<std::size_t>(f.dim()) + static_cast<std::size_t>(off + m)]);
+      label.push_back(qv >= 0.5f ? 1 : 0);
     }
+    const double auc = roc_auc(score, label);
+    w["text_head_auc"] = std::isnan(auc) ? json(nullptr) : json(auc);
   }
+}
 
-  json report{{"traces", o.traces},
-              {"source", t.source},
-              {"queries", t.n_queries()},
-              {"models", t.n_models()},
-              {"train_rows", t.split_indices(Split::kTrain).size()},
-              {"heldout_split", split_name(heldout)},
-              {"featurizer", f.summary_json()},
-              {"text_head", o.text ? text_report : json(nullptr)},
-              {"featurize_seconds", text_s},
-              {"quality_model", "L2-regularized logistic regression (Newton/IRLS), positive = quality >= 0.5 for AUC"},
-              {"l2", o.l2},
-              {"fit_seconds", fit_s},
-              {"heldout", eval}};
-  make_dirs(o.report);
-  write_json_atomic(o.report + "/report.json", report);
-
+// report.md: the setup, one row per worker, then the per-task AUC table.
+std::string fit_report_markdown(const FitOptions& o, const FeaturizerConfig& fc, const QueryFeaturizer& f,
+                                Split heldout, const json& report, const json& eval) {
   std::ostringstream md;
   md << "# Predictor fit: " << o.traces << "\n\n"
      << "Quality: per-worker L2-regularized logistic regression (l2 = " << o.l2 << ") on the hashed n-gram "
@@ -181,7 +166,44 @@ void run_rewards_fit(const FitOptions& o) {
       md << "\n";
     }
   }
-  write_file_atomic(o.report + "/report.md", md.str());
+  return md.str();
+}
+
+void run_rewards_fit(const FitOptions& o) {
+  const TraceSet t = read_traces(o.traces);
+  if (!t.has_outcomes()) fail(o.traces, ": no /outcomes datasets: predictors need full-information outcomes");
+  const Split heldout = checked_heldout(o, t);
+  const FeaturizerConfig fc = fit_featurizer_config(o);
+  json text_report;
+  const auto t_text = std::chrono::steady_clock::now();
+  const QueryFeaturizer f = QueryFeaturizer::for_traces(fc, t, &text_report);
+  const double text_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_text).count();
+  const std::vector<float> x = f.featurize_all(t);
+  PredictorConfig pc;
+  pc.quality_l2 = o.l2;
+  pc.tokens_l2 = o.l2;
+  const auto t0 = std::chrono::steady_clock::now();
+  const WorldPredictors p = WorldPredictors::fit(t, x, f.dim(), Split::kTrain, pc);
+  const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  json eval = p.evaluate(t, x, f.dim(), heldout);
+  if (f.text_head()) add_text_head_auc(t, x, f, heldout, eval);
+
+  json report{{"traces", o.traces},
+              {"source", t.source},
+              {"queries", t.n_queries()},
+              {"models", t.n_models()},
+              {"train_rows", t.split_indices(Split::kTrain).size()},
+              {"heldout_split", split_name(heldout)},
+              {"featurizer", f.summary_json()},
+              {"text_head", o.text ? text_report : json(nullptr)},
+              {"featurize_seconds", text_s},
+              {"quality_model", "L2-regularized logistic regression (Newton/IRLS), positive = quality >= 0.5 for AUC"},
+              {"l2", o.l2},
+              {"fit_seconds", fit_s},
+              {"heldout", eval}};
+  make_dirs(o.report);
+  write_json_atomic(o.report + "/report.json", report);
+  write_file_atomic(o.report + "/report.md", fit_report_markdown(o, fc, f, heldout, report, eval));
 
   std::cout << std::left << std::setw(36) << "worker" << std::right << std::setw(8) << "AUC" << std::setw(9) << "Brier"
             << std::setw(8) << "rows" << "\n";
