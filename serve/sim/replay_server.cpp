@@ -216,32 +216,100 @@ std::string last_user_text(ApiKind api, const json& j) {
   return content;
 }
 
+// The /healthz body: the API served, the trace's workers and the request counters.
+json health_json(const ReplayStats& s, ApiKind api, const TraceSet& traces) {
+  return json{{"status", "ok"},
+              {"api", api_name(api)},
+              {"workers", traces.model_name},
+              {"queries", traces.n_queries()},
+              {"requests", s.requests},
+              {"injected_failures", s.injected_failures},
+              {"in_flight", s.in_flight},
+              {"peak_in_flight", s.peak_in_flight},
+              {"streams", s.streams},
+              {"streams_completed", s.streams_completed},
+              {"cancelled", s.cancelled}};
+}
+
+// The /v1/models body: every worker of the trace.
+json models_json(const TraceSet& traces) {
+  json data = json::array();
+  for (std::size_t m = 0; m < traces.n_models(); ++m)
+    data.push_back({{"id", traces.model_name[m]}, {"object", "model"}, {"owned_by", traces.model_provider[m]}});
+  return json{{"object", "list"}, {"data", data}};
+}
+
+// The API key a request carries, in its API's header.
+std::string api_key_of(ApiKind api, const HttpRequest& req) {
+  if (api == ApiKind::kOpenAI) {
+    std::string key = req.header("authorization");
+    return key.rfind("Bearer ", 0) == 0 ? key.substr(7) : key;
+  }
+  return req.header(api == ApiKind::kAnthropic ? "x-api-key" : "x-goog-api-key");
+}
+
+// A Gemini endpoint (/v1beta/models/M:generateContent or :streamGenerateContent, also under /v1):
+// its model and whether it streams; false for any other path.
+bool gemini_endpoint(const std::string& p, std::string& model, bool& stream) {
+  for (const std::string suffix : {":generateContent", ":streamGenerateContent"})
+    for (const std::string prefix : {"/v1beta/models/", "/v1/models/"})
+      if (p.rfind(prefix, 0) == 0 && p.size() > prefix.size() + suffix.size() &&
+          p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        model = p.substr(prefix.size(), p.size() - prefix.size() - suffix.size());
+        stream = suffix == ":streamGenerateContent";
+        return true;
+      }
+  return false;
+}
+
+// A non-streamed answer in the API's response shape.
+json completion_json(ApiKind api, const std::string& id, const std::string& model, const std::string& text, int in_tok,
+                     int out_tok) {
+json out;
+switch (api) {
+    case ApiKind::kOpenAI:
+      out = {{"id", "chatcmpl-replay-" + id},
+             {"object", "chat.completion"},
+             {"created", static_cast<int64_t>(std::time(nullptr))},
+             {"model", model},
+             {"choices", json::array({{{"index", 0},
+                                       {"message", {{"role", "assistant"}, {"content", text}}},
+                                       {"finish_reason", "stop"}}})},
+             {"usage", {{"prompt_tokens", in_tok}, {"completion_tokens", out_tok}, {"total_tokens", in_tok + out_tok}}}};
+      break;
+    case ApiKind::kAnthropic:
+      out = {{"id", "msg_replay_" + id},
+             {"type", "message"},
+             {"role", "assistant"},
+             {"model", model},
+             {"content", json::array({{{"type", "text"}, {"text", text}}})},
+             {"stop_reason", "end_turn"},
+             {"stop_sequence", nullptr},
+             {"usage", {{"input_tokens", in_tok}, {"output_tokens", out_tok}}}};
+      break;
+    case ApiKind::kGemini:
+      out = {{"candidates", json::array({{{"content", {{"parts", json::array({{{"text", text}}})}, {"role", "model"}}},
+                                          {"finishReason", "STOP"},
+                                          {"index", 0}}})},
+             {"usageMetadata",
+              {{"promptTokenCount", in_tok}, {"candidatesTokenCount", out_tok}, {"totalTokenCount", in_tok + out_tok}}},
+             {"modelVersion", model}};
+      break;
+  }
+  return out;
+}
+
 }  // namespace
 
 void ReplayProviders::handle(HttpRequest& req, Responder respond) {
   if (req.path == "/healthz" && req.method == "GET") {
     HttpResponse r;
-    const ReplayStats s = stats();
-    r.body = json{{"status", "ok"},
-                  {"api", api_name(options_.api)},
-                  {"workers", traces_.model_name},
-                  {"queries", traces_.n_queries()},
-                  {"requests", s.requests},
-                  {"injected_failures", s.injected_failures},
-                  {"in_flight", s.in_flight},
-                  {"peak_in_flight", s.peak_in_flight},
-                  {"streams", s.streams},
-                  {"streams_completed", s.streams_completed},
-                  {"cancelled", s.cancelled}}
-                 .dump();
+    r.body = health_json(stats(), options_.api, traces_).dump();
     return respond(std::move(r));
   }
   if ((req.path == "/v1/models" || req.path == "/v1beta/models") && req.method == "GET") {
-    json data = json::array();
-    for (std::size_t m = 0; m < traces_.n_models(); ++m)
-      data.push_back({{"id", traces_.model_name[m]}, {"object", "model"}, {"owned_by", traces_.model_provider[m]}});
     HttpResponse r;
-    r.body = json{{"object", "list"}, {"data", data}}.dump();
+    r.body = models_json(traces_).dump();
     return respond(std::move(r));
   }
   // The endpoint of the configured API, and the model it names.
@@ -256,15 +324,7 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
       if (req.path != "/v1/messages") return respond(api_error(404, "no such endpoint: " + req.path, -1));
       break;
     case ApiKind::kGemini: {
-      const std::string& p = req.path;
-      for (const std::string suffix : {":generateContent", ":streamGenerateContent"})
-        for (const std::string prefix : {"/v1beta/models/", "/v1/models/"})
-          if (p.rfind(prefix, 0) == 0 && p.size() > prefix.size() + suffix.size() &&
-              p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
-            model = p.substr(prefix.size(), p.size() - prefix.size() - suffix.size());
-            model_in_path = true;
-            stream = suffix == ":streamGenerateContent";
-          }
+      model_in_path = gemini_endpoint(req.path, model, stream);
       if (!model_in_path) return respond(api_error(404, "no such endpoint: " + req.path, -1));
       if (stream && req.target.find("alt=sse") == std::string::npos)
         return respond(api_error(400, "streamGenerateContent needs ?alt=sse (server-sent events)", -1));
@@ -273,16 +333,7 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
   }
   if (req.method != "POST") return respond(api_error(405, "use POST on " + req.path, -1));
   if (!options_.require_key.empty()) {
-    std::string key;
-    if (options_.api == ApiKind::kOpenAI) {
-      key = req.header("authorization");
-      if (key.rfind("Bearer ", 0) == 0) key = key.substr(7);
-    } else if (options_.api == ApiKind::kAnthropic) {
-      key = req.header("x-api-key");
-    } else {
-      key = req.header("x-goog-api-key");
-    }
-    if (key != options_.require_key) return respond(api_error(401, "invalid or missing API key", -1));
+    if (api_key_of(options_.api, req) != options_.require_key) return respond(api_error(401, "invalid or missing API key", -1));
   }
   json j;
   try {
@@ -357,37 +408,7 @@ void ReplayProviders::handle(HttpRequest& req, Responder respond) {
       const std::string sid = (options_.api == ApiKind::kAnthropic ? "msg_replay_" : "chatcmpl-replay-") + id;
       return stream_answer(delay, sid, model, text, in_tok, out_tok, extra, include_usage, req, std::move(respond));
     }
-    json out;
-    switch (options_.api) {
-      case ApiKind::kOpenAI:
-        out = {{"id", "chatcmpl-replay-" + id},
-               {"object", "chat.completion"},
-               {"created", static_cast<int64_t>(std::time(nullptr))},
-               {"model", model},
-               {"choices", json::array({{{"index", 0},
-                                         {"message", {{"role", "assistant"}, {"content", text}}},
-                                         {"finish_reason", "stop"}}})},
-               {"usage", {{"prompt_tokens", in_tok}, {"completion_tokens", out_tok}, {"total_tokens", in_tok + out_tok}}}};
-        break;
-      case ApiKind::kAnthropic:
-        out = {{"id", "msg_replay_" + id},
-               {"type", "message"},
-               {"role", "assistant"},
-               {"model", model},
-               {"content", json::array({{{"type", "text"}, {"text", text}}})},
-               {"stop_reason", "end_turn"},
-               {"stop_sequence", nullptr},
-               {"usage", {{"input_tokens", in_tok}, {"output_tokens", out_tok}}}};
-        break;
-      case ApiKind::kGemini:
-        out = {{"candidates", json::array({{{"content", {{"parts", json::array({{{"text", text}}})}, {"role", "model"}}},
-                                            {"finishReason", "STOP"},
-                                            {"index", 0}}})},
-               {"usageMetadata",
-                {{"promptTokenCount", in_tok}, {"candidatesTokenCount", out_tok}, {"totalTokenCount", in_tok + out_tok}}},
-               {"modelVersion", model}};
-        break;
-    }
+    json out = completion_json(options_.api, id, model, text, in_tok, out_tok);
     out["conductor_answer_id"] = answer >= 0 ? answer : -1;
     if (simulated >= 0 && options_.report_latency) out["conductor_latency_s"] = simulated;
     r.body = out.dump();
