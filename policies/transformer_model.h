@@ -149,5 +149,7 @@ class TransformerModel final : public PolicyModel {
 
 // The core of a checkpoint folder or an export directory (policy.json / manifest config).
 std::shared_ptr<TransformerCore> load_transformer_checkpoint(const std::string& checkpoint_dir);
+// The torch-free inference face of a transformer conductor over `core` (transformer_model.cpp).
+std::unique_ptr<Policy> make_transformer_policy(std::shared_ptr<TransformerCore> core);
 
 }  // namespace conductor
