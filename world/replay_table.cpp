@@ -47,7 +47,7 @@ ReplayTable ReplayTable::build(const TraceSet& traces, Split split, const Latenc
     t.query_index.push_back(q);
     for (std::size_t m = 0; m < M; ++m) {
       const std::size_t k = traces.at(q, m);
-      const uint8_t err = traces.error.empty() ? kErrorMissing : traces.error[k];
+      const uint8_t err = traces.error.empty() ? static_cast<uint8_t>(kErrorMissing) : traces.error[k];
       const bool failed = err != kOk && err != kErrorMissing;
       t.quality.push_back(failed ? 0.0 : static_cast<double>(traces.quality[k]));
       t.cost_usd.push_back(traces.cost_usd[k]);
