@@ -44,29 +44,26 @@ int main(int argc, char** argv) {
                                         conductor::torch_build_description() +
                                         (conductor::nccl_compiled_in() ? ", NCCL compiled in)" : ")"));
   for (auto setup : conductor::cli::registered_commands()) setup(app);
-  // A mistyped command names itself and the commands there are (CLI11 would only say that one is
-  // required). The first word that is not an option (or --log-level's value) is the command.
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--log-level") {
-      ++i;
-      continue;
-    }
-    if (a.empty() || a[0] == '-') continue;
-    const auto subs = static_cast<const CLI::App&>(app).get_subcommands([](const CLI::App*) { return true; });
-    if (std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->check_name(a); })) break;
-    std::vector<std::string> sorted;  // registration order follows link order: sort for a stable message
-    for (const auto* sub : subs) sorted.push_back(sub->get_name());
-    std::sort(sorted.begin(), sorted.end());
-    std::string names;
-    for (const auto& n : sorted) names += (names.empty() ? "" : ", ") + n;
-    std::cerr << "error: unknown command '" << a << "': expected one of " << names
-              << " (conductor --help lists them)\n";
-    return static_cast<int>(CLI::ExitCodes::ExtrasError);
-  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // A mistyped command (at any level: `conductor fly`, `conductor traces fly`): CLI11 only says that
+    // a subcommand is required; the word it could not place is the first of remaining(). Name it and
+    // the commands of that level (sorted: registration follows link order).
+    const CLI::App* level = &app;
+    while (!level->get_subcommands().empty()) level = level->get_subcommands().front();
+    const auto subs = level->get_subcommands([](const CLI::App*) { return true; });
+    if (!subs.empty() && !app.remaining().empty()) {
+      std::vector<std::string> sorted;
+      for (const auto* sub : subs) sorted.push_back(sub->get_name());
+      std::sort(sorted.begin(), sorted.end());
+      std::string names;
+      for (const auto& n : sorted) names += (names.empty() ? "" : ", ") + n;
+      std::cerr << "error: unknown command '" << app.remaining().front() << "'"
+                << (level == &app ? std::string() : " of '" + level->get_name() + "'") << ": expected one of "
+                << names << " (conductor " << (level == &app ? "" : level->get_name() + " ") << "--help lists them)\n";
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
     return app.exit(e);
   } catch (const conductor::Error& e) {
     std::cerr << "error: " << e.what() << "\n";

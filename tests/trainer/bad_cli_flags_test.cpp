@@ -68,6 +68,7 @@ const std::vector<Row>& rows() {
       {{}, "A subcommand is required", 106},
       {{"fly"}, "unknown command 'fly': expected one of bench, config, eval, eval-pool, export, model", 109},
       {{"--log-level", "warn"}, "A subcommand is required", 106},
+      {{"traces", "fly"}, "unknown command 'fly' of 'traces': expected one of catalog, embed, fit-latency, import", 109},
       {{"--log-level", "loud", "traces", "info", "<dir>/world.h5"}, "--log-level: loud not in {", 105},
       // train.
       {{"train"}, "train: a config file is required (or --resume RUN_DIR)"},
@@ -184,7 +185,7 @@ TEST_F(BadCliFlags, EveryRowExitsWithItsStatusAndSaysWhatIsWrong) {
     }
   }
   EXPECT_FALSE(fs::exists(*dir_ + "/r"));  // no refused start left a run folder behind
-  EXPECT_EQ(rows().size(), 54u);  // docs/bad-inputs.md
+  EXPECT_EQ(rows().size(), 55u);  // docs/bad-inputs.md
 }
 
 // Issue 27 item 9: the flag named in the message is the real one.
