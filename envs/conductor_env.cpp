@@ -412,7 +412,7 @@ void ConductorEnv::begin_episode(int i) {
   s.cum_cost = 0;
   s.cum_latency = 0;
   s.ret = 0;
-  FaultEffects& fx = fx_[i];
+  FaultEffects<float>& fx = fx_[i];
   if (has_faults_) faults_.begin_episode(s.episode, rng, fx);
   // Query.
   const std::size_t n = W.split_queries.size();
@@ -491,28 +491,9 @@ void ConductorEnv::do_call(int i, int k) {
   v.latency_s = c.latency_s;
   v.cost_usd = c.cost_usd;
   float quality = c.error == kOk ? c.quality : 0.f;
-  if (has_faults_) {
-    FaultEffects& fx = fx_[i];
-    Rng& rng = rngs_[i];
-    bool failed = false;
-    if (fx.down[k]) {
-      failed = true;
-      v.latency_s = fx.down_latency_s[k];
-    } else if (fx.timeout_prob[k] > 0 && rng.bernoulli(fx.timeout_prob[k])) {
-      failed = true;
-      v.latency_s = fx.timeout_latency_s[k];
-    }
-    if (failed) {
-      v.error = kTimeout;
-      v.cost_usd = 0.0;
-      v.output_tokens = 0;
-      v.answer = -1;
-      quality = 0.f;
-    } else {
-      if (fx.spike_prob[k] > 0 && (fx.spike_prob[k] >= 1.f || rng.bernoulli(fx.spike_prob[k])))
-        v.latency_s *= fx.spike_factor[k];
-      v.cost_usd *= fx.price_factor[k];
-    }
+  if (has_faults_ && fx_[i].call(k, rngs_[i]).apply(quality, v.cost_usd, v.latency_s, v.answer)) {
+    v.error = kTimeout;  // a failed call (outage or timeout) times out
+    v.output_tokens = 0;
   }
   v.agreement = answer_agreement(views_.data() + base, s.n_calls, v);
   call_quality_[base + s.n_calls] = quality;
@@ -734,7 +715,7 @@ std::string ConductorEnv::save_state() const {
   w.vec(call_quality_);
   w.vec(pool_);
   w.vec(called_);
-  for (const FaultEffects& f : fx_) {
+  for (const FaultEffects<float>& f : fx_) {
     w.vec(f.down);
     w.vec(f.announced_down);
     w.vec(f.down_latency_s);
@@ -775,7 +756,7 @@ void ConductorEnv::load_state(const std::string& blob) {
   r.vec(call_quality_, "call quality");
   r.vec(pool_, "pool");
   r.vec(called_, "called");
-  for (FaultEffects& f : fx_) {
+  for (FaultEffects<float>& f : fx_) {
     r.vec(f.down, "fault");
     r.vec(f.announced_down, "fault");
     r.vec(f.down_latency_s, "fault");

@@ -229,7 +229,7 @@ class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
   std::vector<ConductorStepView> views_; // [num_envs x max_steps] calls of the current episodes
   std::vector<float> call_quality_;      // [num_envs x max_steps] their hidden quality
   std::vector<uint8_t> pool_, called_;   // [num_envs x M]
-  std::vector<FaultEffects> fx_;
+  std::vector<FaultEffects<float>> fx_;
   std::vector<int> scratch_;             // [num_envs x M] pool sampling
   std::vector<float> unit_price_factor_; // [M] of ones when there are no faults
   mutable std::vector<ConductorStateView> state_cache_;  // state_views()

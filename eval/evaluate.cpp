@@ -294,8 +294,7 @@ Scenario parse_scenario(const std::string& text) {
 }
 
 // The scenario as an environment fault lasting the whole split (every sub-environment's episodes).
-void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
-  if (sc.kind == Scenario::kNone) return;
+static FaultSpec scenario_fault(const Scenario& sc) {
   FaultSpec f;
   f.worker = sc.worker;
   f.where = "--scenario";
@@ -317,7 +316,11 @@ void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
     f.at_episode = 0;
     f.factor = sc.factor;
   }
-  cfg.faults.push_back(f);
+  return f;
+}
+
+void add_scenario_fault(const Scenario& sc, ConductorEnvConfig& cfg) {
+  if (sc.kind != Scenario::kNone) cfg.faults.push_back(scenario_fault(sc));
 }
 
 int apply_scenario(const Scenario& sc, ReplayTable& table) {
@@ -326,20 +329,7 @@ int apply_scenario(const Scenario& sc, ReplayTable& table) {
   for (std::size_t m = 0; m < table.n_workers(); ++m)
     if (table.workers[m] == sc.worker) k = static_cast<int>(m);
   if (k < 0) fail("--scenario: worker '", sc.worker, "' is not one of [", join(table.workers), "]");
-  for (std::size_t r = 0; r < table.n_queries(); ++r) {
-    const std::size_t cell = table.at(r, static_cast<std::size_t>(k));
-    if (sc.kind == Scenario::kDown || sc.kind == Scenario::kDownAnnounced) {
-      table.failed[cell] = 1;
-      table.quality[cell] = 0.0;
-      table.cost_usd[cell] = 0.0;
-      table.latency_s[cell] = 30.0;
-      table.answer[cell] = -1;
-    } else if (sc.kind == Scenario::kSlow) {
-      table.latency_s[cell] *= sc.factor;
-    } else {
-      table.cost_usd[cell] *= sc.factor;
-    }
-  }
+  apply_faults({scenario_fault(sc)}, table);  // the environment's fault, on every cell (world/faults.h)
   return k;
 }
 

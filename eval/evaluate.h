@@ -81,9 +81,10 @@ struct Scenario {
 Scenario parse_scenario(const std::string& text);
 // The scenario as an environment fault lasting the whole split (the conductors' replay).
 void add_scenario_fault(const Scenario& scenario, ConductorEnvConfig& cfg);
-// The same on a full-information table (the baselines): a down worker's cells fail (quality 0,
-// no cost, 30 s), a slow one's latencies and a repriced one's costs are multiplied. Returns the
-// faulted worker's table index (-1 for none); throws naming the worker when the table lacks it.
+// The same fault on a full-information table (the baselines), by the environment's per-call rule
+// (world/faults.h, apply_faults): a down worker's cells fail (quality 0, no cost, 30 s), a slow
+// one's latencies and a repriced one's costs are multiplied. Returns the faulted worker's table
+// index (-1 for none); throws naming the worker when the table lacks it.
 int apply_scenario(const Scenario& scenario, ReplayTable& table);
 
 // Runs everything and returns report.json.

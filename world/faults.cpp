@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "world/replay_table.h"
 
 namespace conductor {
 
@@ -122,28 +123,30 @@ FaultModel::FaultModel(const std::vector<FaultSpec>& specs, const std::vector<st
   }
 }
 
-void FaultModel::init(FaultEffects& fx) const {
+template <typename Real>
+void FaultModel::init(FaultEffects<Real>& fx) const {
   const int M = n_workers_;
   fx.down.assign(M, 0);
   fx.announced_down.assign(M, 0);
-  fx.down_latency_s.assign(M, 0.f);
-  fx.timeout_prob.assign(M, 0.f);
-  fx.timeout_latency_s.assign(M, 0.f);
-  fx.spike_prob.assign(M, 0.f);
-  fx.spike_factor.assign(M, 1.f);
-  fx.price_factor.assign(M, 1.f);
+  fx.down_latency_s.assign(M, Real(0));
+  fx.timeout_prob.assign(M, Real(0));
+  fx.timeout_latency_s.assign(M, Real(0));
+  fx.spike_prob.assign(M, Real(0));
+  fx.spike_factor.assign(M, Real(1));
+  fx.price_factor.assign(M, Real(1));
   fx.task_mix = -1;
   fx.window_until.assign(static_cast<std::size_t>(n_windows_) * M, -1);
 }
 
-void FaultModel::begin_episode(int64_t episode, Rng& rng, FaultEffects& fx) const {
+template <typename Real>
+void FaultModel::begin_episode(int64_t episode, Rng& rng, FaultEffects<Real>& fx) const {
   const int M = n_workers_;
   std::fill(fx.down.begin(), fx.down.end(), 0);
   std::fill(fx.announced_down.begin(), fx.announced_down.end(), 0);
-  std::fill(fx.timeout_prob.begin(), fx.timeout_prob.end(), 0.f);
-  std::fill(fx.spike_prob.begin(), fx.spike_prob.end(), 0.f);
-  std::fill(fx.spike_factor.begin(), fx.spike_factor.end(), 1.f);
-  std::fill(fx.price_factor.begin(), fx.price_factor.end(), 1.f);
+  std::fill(fx.timeout_prob.begin(), fx.timeout_prob.end(), Real(0));
+  std::fill(fx.spike_prob.begin(), fx.spike_prob.end(), Real(0));
+  std::fill(fx.spike_factor.begin(), fx.spike_factor.end(), Real(1));
+  std::fill(fx.price_factor.begin(), fx.price_factor.end(), Real(1));
   fx.task_mix = -1;
   int64_t mix_at = -1;
   for (const Resolved& r : specs_) {
@@ -162,35 +165,31 @@ void FaultModel::begin_episode(int64_t episode, Rng& rng, FaultEffects& fx) cons
       switch (s.kind) {
         case FaultKind::kOutage:
           if (active) {
-            if (s.announced) {
-              fx.announced_down[k] = 1;
-            } else {
-              fx.down[k] = 1;
-              fx.down_latency_s[k] = static_cast<float>(s.timeout_s);
-            }
+            (s.announced ? fx.announced_down : fx.down)[k] = 1;
+            fx.down_latency_s[k] = static_cast<Real>(s.timeout_s);
           }
           break;
         case FaultKind::kTimeout: {
           // Independent timeout sources combine: P(no timeout) multiplies.
-          const float p = fx.timeout_prob[k];
-          fx.timeout_prob[k] = static_cast<float>(1.0 - (1.0 - p) * (1.0 - s.prob));
-          fx.timeout_latency_s[k] = std::max(fx.timeout_latency_s[k], static_cast<float>(s.timeout_s));
+          const Real p = fx.timeout_prob[k];
+          fx.timeout_prob[k] = static_cast<Real>(1.0 - (1.0 - p) * (1.0 - s.prob));
+          fx.timeout_latency_s[k] = std::max(fx.timeout_latency_s[k], static_cast<Real>(s.timeout_s));
           break;
         }
         case FaultKind::kLatencySpike:
           if (r.window < 0) {
-            fx.spike_prob[k] = static_cast<float>(s.prob);
-            fx.spike_factor[k] *= static_cast<float>(s.factor);
+            fx.spike_prob[k] = static_cast<Real>(s.prob);
+            fx.spike_factor[k] *= static_cast<Real>(s.factor);
           } else if (active) {
-            fx.spike_prob[k] = 1.f;
-            fx.spike_factor[k] *= static_cast<float>(s.factor);
+            fx.spike_prob[k] = Real(1);
+            fx.spike_factor[k] *= static_cast<Real>(s.factor);
           }
           break;
         case FaultKind::kPriceChange:
-          if (r.window >= 0 ? active : episode >= s.at_episode) fx.price_factor[k] *= static_cast<float>(s.factor);
+          if (r.window >= 0 ? active : episode >= s.at_episode) fx.price_factor[k] *= static_cast<Real>(s.factor);
           break;
         case FaultKind::kPriceNoise:
-          if (rng.bernoulli(s.prob)) fx.price_factor[k] *= static_cast<float>(std::exp2(s.log2_sd * rng.normal()));
+          if (rng.bernoulli(s.prob)) fx.price_factor[k] *= static_cast<Real>(std::exp2(s.log2_sd * rng.normal()));
           break;
         case FaultKind::kTaskMix:
           break;
@@ -202,5 +201,53 @@ void FaultModel::begin_episode(int64_t episode, Rng& rng, FaultEffects& fx) cons
     }
   }
 }
+
+template <typename Real>
+CallFault<Real> FaultEffects<Real>::call(int k, Rng& rng) const {
+  CallFault<Real> f;
+  if (down[k] || announced_down[k]) {  // an announced worker is masked: the environment never calls it
+    f.fails = true;
+    f.fail_latency_s = down_latency_s[k];
+    return f;
+  }
+  if (timeout_prob[k] > 0 && rng.bernoulli(timeout_prob[k])) {
+    f.fails = true;
+    f.fail_latency_s = timeout_latency_s[k];
+    return f;
+  }
+  if (spike_prob[k] > 0 && (spike_prob[k] >= Real(1) || rng.bernoulli(spike_prob[k]))) f.latency_factor = spike_factor[k];
+  f.price_factor = price_factor[k];
+  return f;
+}
+
+void apply_faults(const std::vector<FaultSpec>& faults, eval::ReplayTable& table) {
+  for (const FaultSpec& f : faults) {
+    if (f.kind == FaultKind::kTaskMix)
+      fail(f.where, ": a task mix does not apply to a full-information table (it changes which queries are sampled)");
+    if (f.draws())
+      fail(f.where, ": a fault that draws (random window, timeout, per-call latency spike, price noise) does not "
+                    "apply to a full-information table, which holds one outcome per call");
+  }
+  const FaultModel model(faults, table.workers, {});
+  FaultEffects<double> fx;
+  model.init(fx);
+  Rng rng;  // nothing is drawn (checked above)
+  model.begin_episode(0, rng, fx);
+  for (std::size_t m = 0; m < table.n_workers(); ++m) {
+    const CallFault<double> f = fx.call(static_cast<int>(m), rng);
+    for (std::size_t row = 0; row < table.n_queries(); ++row) {
+      const std::size_t cell = table.at(row, m);
+      if (f.apply(table.quality[cell], table.cost_usd[cell], table.latency_s[cell], table.answer[cell]))
+        table.failed[cell] = 1;
+    }
+  }
+}
+
+template struct FaultEffects<float>;
+template struct FaultEffects<double>;
+template void FaultModel::init(FaultEffects<float>&) const;
+template void FaultModel::init(FaultEffects<double>&) const;
+template void FaultModel::begin_episode(int64_t, Rng&, FaultEffects<float>&) const;
+template void FaultModel::begin_episode(int64_t, Rng&, FaultEffects<double>&) const;
 
 }  // namespace conductor

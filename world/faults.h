@@ -35,6 +35,10 @@
 
 namespace conductor {
 
+namespace eval {
+struct ReplayTable;  // world/replay_table.h
+}
+
 enum class FaultKind { kOutage, kTimeout, kLatencySpike, kPriceChange, kPriceNoise, kTaskMix };
 
 struct FaultSpec {
@@ -57,22 +61,59 @@ struct FaultSpec {
     return kind == FaultKind::kOutage || (kind == FaultKind::kLatencySpike && prob == 0.0) ||
            (kind == FaultKind::kPriceChange && duration > 0);
   }
+  // True when its effect is drawn (random windows, timeouts, per-call latency spikes, price noise).
+  bool draws() const {
+    return (windowed() && start < 0) || kind == FaultKind::kTimeout || kind == FaultKind::kPriceNoise ||
+           (kind == FaultKind::kLatencySpike && prob > 0.0);
+  }
   static FaultSpec parse(ConfigReader r);
 };
 
-// The per-call and per-episode effects of the faults on one sub-environment.
+// What the faults do to one call, the one rule the environment (each call it serves) and eval's
+// `--scenario` (each cell of a full-information table, apply_faults below) apply. Real is float in
+// the environment and double in eval's tables: each keeps its own arithmetic.
+template <typename Real>
+struct CallFault {
+  bool fails = false;        // an outage or a timeout: the call returns an error
+  Real fail_latency_s = 0;   // ... after this long
+  Real latency_factor = 1;   // otherwise: latency x factor (a latency spike)
+  Real price_factor = 1;     //            cost x factor (a price change or price noise)
+
+  // Rewrites one call's outcome; returns true when the call fails (then quality 0, no cost, no
+  // answer, fail_latency_s). The caller records the failure in its own form (error code, flag).
+  bool apply(Real& quality, double& cost_usd, Real& latency_s, int32_t& answer) const {
+    if (fails) {
+      quality = Real(0);
+      cost_usd = 0.0;
+      latency_s = fail_latency_s;
+      answer = -1;
+      return true;
+    }
+    latency_s *= latency_factor;
+    cost_usd *= price_factor;
+    return false;
+  }
+};
+
+// The per-call and per-episode effects of the faults on one sub-environment (Real as in CallFault).
+template <typename Real>
 struct FaultEffects {
   // per worker, for the current episode
   std::vector<uint8_t> down;              // calls fail (unannounced outage)
-  std::vector<uint8_t> announced_down;    // removed from the pool
-  std::vector<float> down_latency_s;
-  std::vector<float> timeout_prob;
-  std::vector<float> timeout_latency_s;
-  std::vector<float> spike_prob;          // per-call spike probability (1 inside a spike window)
-  std::vector<float> spike_factor;
-  std::vector<float> price_factor;
+  std::vector<uint8_t> announced_down;    // removed from the pool (a call would fail as well)
+  std::vector<Real> down_latency_s;
+  std::vector<Real> timeout_prob;
+  std::vector<Real> timeout_latency_s;
+  std::vector<Real> spike_prob;           // per-call spike probability (1 inside a spike window)
+  std::vector<Real> spike_factor;
+  std::vector<Real> price_factor;
   int task_mix = -1;                      // index into FaultModel::task_mixes(), -1 = none
   std::vector<int64_t> window_until;      // [n_window_faults x n_workers] end of the current window
+
+  // The effect on one call to worker k in the current episode. A down worker fails without a
+  // draw; otherwise the call's timeout and then its latency spike are drawn from `rng`, each only
+  // where its probability is above 0 (a spike probability of 1 draws nothing).
+  CallFault<Real> call(int k, Rng& rng) const;
 };
 
 // Immutable, resolved fault list shared by all sub-environments.
@@ -85,9 +126,12 @@ class FaultModel {
 
   bool empty() const { return specs_.empty(); }
   int n_workers() const { return n_workers_; }
-  void init(FaultEffects& fx) const;
+  // Sizes and clears `fx` (FaultEffects<float> and <double> are instantiated).
+  template <typename Real>
+  void init(FaultEffects<Real>& fx) const;
   // Advances the windows to `episode` and recomputes the per-episode effects.
-  void begin_episode(int64_t episode, Rng& rng, FaultEffects& fx) const;
+  template <typename Real>
+  void begin_episode(int64_t episode, Rng& rng, FaultEffects<Real>& fx) const;
   // Task weights of each task_mix fault (indexed by task id of the constructor's `tasks`).
   const std::vector<std::vector<double>>& task_mixes() const { return task_mixes_; }
 
@@ -103,5 +147,12 @@ class FaultModel {
   int n_workers_ = 0;
   int n_windows_ = 0;
 };
+
+// Faults that hold for a whole split on its full-information table (eval's `--scenario` on the
+// baselines): every cell of a faulted worker becomes what a call in episode 0 returns under
+// `faults` (FaultModel::begin_episode, FaultEffects::call, CallFault::apply, in double), and a
+// failed call is marked in `table.failed`. Throws naming the fault for one that draws or is a
+// task mix (a table holds one outcome per call and no sampling) and for a worker the table lacks.
+void apply_faults(const std::vector<FaultSpec>& faults, eval::ReplayTable& table);
 
 }  // namespace conductor
