@@ -26,7 +26,7 @@ struct Row {
   std::string needle;  // after "<dir>/manifest.json: "; after "<dir>" when it starts with '/'; as is after '!'
 };
 
-// What `conductor serve --export DIR` does before it serves anything (cli/cmd_serve.cpp).
+// What `conductor serve --export DIR` does before it serves anything (serve/export_router.cpp).
 void load_for_serving(const std::string& dir) {
   LoadedExport e = load_export_bundle(dir);
   const json& world = e.manifest["world"];
