@@ -1,7 +1,7 @@
 # Suites of the later folders. Each line is added by the issue that creates the folder's tests.
 conductor_test_suite(eval_tests eval conductor_eval)
 conductor_test_suite(serve_tests serve conductor_serve conductor_serve_sim conductor_envs conductor_policies)
-conductor_test_suite(rewards_tests rewards conductor_world)
+conductor_test_suite(world_tests world conductor_world)
 conductor_test_suite(envs_tests envs conductor_envs)
 conductor_test_suite(policies_tests policies conductor_policies)
 conductor_test_suite(trainer_tests trainer conductor_trainer)

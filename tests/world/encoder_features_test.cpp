@@ -1,7 +1,7 @@
 // features.encoder (world/featurizer.h, world/text_head.h): the text head reading the query's
 // sentence embedding alone or with the TF-IDF block, the checks that tie traces and exports to one
 // encoder (the sha256 of its weights), and the config errors. The encoder itself is not run here
-// (rewards has no torch): embeddings are made up, and the random-weight BERT fixture directory is
+// (world has no torch): embeddings are made up, and the random-weight BERT fixture directory is
 // only hashed. tests/policies/query_encoder_test.cpp runs the encoder end to end.
 #include <gtest/gtest.h>
 
