@@ -27,6 +27,7 @@ struct EvalArgs {
   std::vector<double> cost_weights;
   int threads = 1;
   std::string scenario = "none";
+  std::string select_on;
 };
 
 struct OpeArgs {
@@ -74,6 +75,9 @@ void setup_eval(CLI::App& app) {
                 "fault for the whole split, on conductors and baselines alike: none | down:W | down-announced:W | "
                 "slow:W:FACTOR | price:W:FACTOR (docs/evaluation.md)")
       ->capture_default_str();
+  c->add_option("--select-on", a->select_on,
+                "choose among checkpoints that share a --label on this split (validation or train): the one with the "
+                "highest mean reward at its cost weight is evaluated (docs/evaluation.md, \"Selection on validation\")");
   c->callback([a, cost_weight] {
     set_compute_threads(a->threads);
     eval::EvalOptions o;
@@ -84,6 +88,13 @@ void setup_eval(CLI::App& app) {
     o.labels = a->labels;
     o.traces_path = a->traces;
     o.split = parse_split(a->split);
+    if (!a->select_on.empty()) {
+      try {
+        o.select_on = parse_split(a->select_on);
+      } catch (const Error& e) {
+        fail("--select-on: ", e.what());
+      }
+    }
     if (cost_weight->count() > 0) o.cost_weight = a->cost_weight;  // any value given is checked, none is a marker
     o.seed = a->seed;
     o.num_envs = a->num_envs;

@@ -9,6 +9,7 @@
 #include "envs/conductor_live.h"
 #include "envs/episode_loop.h"
 #include "envs/registry.h"
+#include "world/baseline_rules.h"
 #include "world/state_blob.h"
 #include "traces/catalog.h"
 #include "traces/store.h"
@@ -586,63 +587,145 @@ void ConductorEnv::step(const int32_t* actions) {
   }
 }
 
-bool ConductorEnv::expert_actions(int32_t* actions, Expert kind) const {
-  if (kind == Expert::kRouter && !router_predictors_)
-    router_predictors_ = world_predictors(*world_, config_.predictors,
-                                          "bc_warmstart.expert: router (traces '" + config_.traces_path + "')");
+// The cascade baseline of `conductor eval` (world/baseline_rules.h) as an expert: fitted once on the
+// world's training split with the same predictors; the threshold of each cost weight is tuned on
+// that split when first asked for.
+struct CascadeExpert {
+  eval::ReplayTable train;
+  eval::Predictions train_pred;
+  eval::Cascade cascade;
+  std::vector<int> position;                  // env worker -> its position in the chain, -1 = off it
+  std::map<double, double> threshold_by_weight;
+
+  double threshold(double cost_weight) {
+    auto it = threshold_by_weight.find(cost_weight);
+    if (it == threshold_by_weight.end())
+      it = threshold_by_weight.emplace(cost_weight, cascade.best_threshold(train, train_pred, cost_weight)).first;
+    return it->second;
+  }
+};
+
+int ConductorEnv::router_worker(int i, const uint8_t* m, double wc) const {
+  // The router baseline's rule over the workers the episode may call, at the episode's prices:
+  // predicted quality and cost from the query's features.
   const ConductorWorld& W = *world_;
+  const WorldPredictors& P = *router_predictors_;
+  const uint32_t q = slots_[i].query;
+  const float* x = W.features.data() + static_cast<std::size_t>(q) * W.feature_dim;
+  const float* factor = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
+  int worker = -1;
+  double best = -1e300;
+  for (int k = 0; k < M_; ++k) {
+    if (!m[k]) continue;
+    const auto model = static_cast<std::size_t>(W.workers[k]);
+    const double cost = P.predicted_cost_usd(*W.traces, q, model, x) * factor[k];
+    const double v = config_.reward.w_quality * P.quality_prob(model, x) - wc * cost;
+    if (v > best) {
+      best = v;
+      worker = k;
+    }
+  }
+  return worker;
+}
+
+int ConductorEnv::cascade_action(int i, const uint8_t* m, double wc) const {
+  CascadeExpert& C = *cascade_expert_;
+  const std::vector<int>& chain = C.cascade.chain();
+  const Slot& s = slots_[i];
+  const ConductorStepView* v = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
+  std::size_t next = 0;
+  if (s.n_calls > 0) {
+    const ConductorStepView& last = v[s.n_calls - 1];
+    const int k = C.position[static_cast<std::size_t>(last.worker)];
+    if (k < 0) return -1;  // a state the cascade never reaches: finish
+    next = static_cast<std::size_t>(k) + 1;
+    if (last.error == kOk) {
+      bool agrees = false, comparable = false;
+      if (last.answer >= 0)
+        for (int j = 0; j + 1 < s.n_calls; ++j) {
+          if (v[j].answer < 0) continue;
+          comparable = true;
+          agrees |= v[j].answer == last.answer;
+        }
+      const ConductorWorld& W = *world_;
+      const float* x = W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim;
+      const double pq = router_predictors_->quality_prob(static_cast<std::size_t>(W.workers[last.worker]), x);
+      const double w = wc / std::max(1e-12, config_.reward.w_quality);
+      if (next == chain.size() || C.cascade.score(static_cast<std::size_t>(k), pq, agrees, comparable) >= C.threshold(w))
+        return -1;
+    }
+  }
+  for (; next < chain.size(); ++next)
+    if (m[chain[next]]) return chain[next];
+  return -1;
+}
+
+bool ConductorEnv::expert_actions(int32_t* actions, Expert kind) const {
+  const bool rule = kind == Expert::kRouter || kind == Expert::kCascade;
+  if (rule && !router_predictors_)
+    router_predictors_ = world_predictors(*world_, config_.predictors,
+                                          "bc_warmstart.expert: " + expert_name(kind) + " (traces '" +
+                                              config_.traces_path + "')");
+  if (kind == Expert::kCascade && !cascade_expert_) {
+    const ConductorWorld& W = *world_;
+    auto c = std::make_shared<CascadeExpert>();
+    c->train = eval::ReplayTable::from_outcomes(*W.traces, W.outcomes, W.workers, Split::kTrain);
+    c->train_pred = eval::predict(c->train, *W.traces, *router_predictors_, W.features, W.feature_dim, W.workers);
+    c->cascade = eval::Cascade::fit(c->train, c->train_pred,
+                                    eval::pareto_chain(c->train.mean_quality(), c->train.mean_cost()));
+    c->position.assign(static_cast<std::size_t>(M_), -1);
+    for (std::size_t j = 0; j < c->cascade.chain().size(); ++j) c->position[c->cascade.chain()[j]] = static_cast<int>(j);
+    cascade_expert_ = std::move(c);
+  }
+  // The cascade finishes with the `last` answer (what its baseline scores), when that rule is offered.
+  const auto last_rule = std::find(rules_.begin(), rules_.end(), FinishRule::kLast);
+  const int last_action = last_rule == rules_.end() ? default_rule_action_ : M_ + static_cast<int>(last_rule - rules_.begin());
   for (int i = 0; i < num_envs_; ++i) {
     const uint8_t* m = mask_.data() + static_cast<std::size_t>(i) * A_;
     const double wc = episode_cost_weight(i);  // cost-conditioned runs draw one per episode
-    const uint32_t q = slots_[i].query;
-    int worker = expert_worker_;
-    const int row = kind == Expert::kPerTask ? task_of_query_[q] : -1;
-    if (kind == Expert::kRouter) {
-      // The router baseline's rule (eval/baselines.h) over the workers the episode may call, at
-      // the episode's prices: predicted quality and cost from the query's features.
-      const WorldPredictors& P = *router_predictors_;
-      const float* x = W.features.data() + static_cast<std::size_t>(q) * W.feature_dim;
-      const float* factor = has_faults_ ? fx_[i].price_factor.data() : unit_price_factor_.data();
-      double best = -1e300;
-      for (int k = 0; k < M_; ++k) {
-        if (!m[k]) continue;
-        const auto model = static_cast<std::size_t>(W.workers[k]);
-        const double cost = P.predicted_cost_usd(*W.traces, q, model, x) * factor[k];
-        const double v = config_.reward.w_quality * P.quality_prob(model, x) - wc * cost;
-        if (v > best) {
-          best = v;
-          worker = k;
-        }
-      }
-    } else if (row >= 0) {
-      double best = -1e300;
-      for (int k = 0; k < M_; ++k) {
-        const std::size_t j = static_cast<std::size_t>(row) * M_ + k;
-        const double v = config_.reward.w_quality * task_quality_[j] - wc * task_cost_[j];
-        if (v > best) {
-          best = v;
-          worker = k;
-        }
-      }
-    } else if (kind == Expert::kPerTask && !w_cost_.empty()) {
-      double best = -1e300;
-      for (int k = 0; k < M_; ++k) {
-        const double v = config_.reward.w_quality * W.trust[k] - wc * W.expected_cost[k];
-        if (v > best) {
-          best = v;
-          worker = k;
-        }
-      }
-    }
     int a = -1;
-    if (slots_[i].n_answers > 0 && m[default_rule_action_]) a = default_rule_action_;
-    else if (m[worker]) a = worker;
-    else
-      for (int b = 0; b < A_ && a < 0; ++b)
-        if (m[b]) a = b;
+    if (kind == Expert::kCascade) {
+      const int worker = cascade_action(i, m, wc);
+      if (worker >= 0) a = worker;
+      else if (slots_[i].n_answers > 0 && m[last_action]) a = last_action;
+    } else {
+      int worker = kind == Expert::kRouter ? router_worker(i, m, wc) : fixed_worker(i, kind, wc);
+      if (worker < 0) worker = expert_worker_;
+      if (slots_[i].n_answers > 0 && m[default_rule_action_]) a = default_rule_action_;
+      else if (m[worker]) a = worker;
+    }
+    for (int b = 0; b < A_ && a < 0; ++b)
+      if (m[b]) a = b;
     actions[i] = a;
   }
   return true;
+}
+
+int ConductorEnv::fixed_worker(int i, Expert kind, double wc) const {
+  const ConductorWorld& W = *world_;
+  const int row = kind == Expert::kPerTask ? task_of_query_[slots_[i].query] : -1;
+  int worker = expert_worker_;
+  if (row >= 0) {
+    double best = -1e300;
+    for (int k = 0; k < M_; ++k) {
+      const std::size_t j = static_cast<std::size_t>(row) * M_ + k;
+      const double v = config_.reward.w_quality * task_quality_[j] - wc * task_cost_[j];
+      if (v > best) {
+        best = v;
+        worker = k;
+      }
+    }
+  } else if (kind == Expert::kPerTask && !w_cost_.empty()) {
+    double best = -1e300;
+    for (int k = 0; k < M_; ++k) {
+      const double v = config_.reward.w_quality * W.trust[k] - wc * W.expected_cost[k];
+      if (v > best) {
+        best = v;
+        worker = k;
+      }
+    }
+  }
+  return worker;
 }
 
 namespace {

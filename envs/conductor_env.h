@@ -44,6 +44,7 @@
 
 namespace conductor {
 
+struct CascadeExpert;  // conductor_env.cpp: the cascade baseline's rule, fitted on the training split
 
 struct ConductorEnvConfig {
   // Source of the world: a trace file, or the synthetic generator (traces/synth.h).
@@ -123,7 +124,9 @@ class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
   const std::vector<EpisodeRecord>& finished() const override { return finished_; }
   // Every expert: best_fixed (the best single worker), per_task (by its task's means), router (by
   // the query's predicted quality and cost; reads the world's predictors, or fits its own on the
-  // training split when the world has none).
+  // training split when the world has none), cascade (`conductor eval`'s cascade baseline: its chain,
+  // answer scorers and, per cost weight, the threshold with the best training-split utility;
+  // finishes with the `last` rule, or the default rule when `last` is not among finish_rules).
   bool expert_actions(int32_t* actions, Expert expert = Expert::kBestFixed) const override;
   // One pass is the split (sequential mode).
   std::size_t pass_size() const override { return split_size(); }
@@ -242,7 +245,13 @@ class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
   // no training query (the global means then apply).
   std::vector<int> task_of_query_;
   std::vector<double> task_quality_, task_cost_;
-  mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // the router expert
+  mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // the router and cascade experts
+  mutable std::shared_ptr<CascadeExpert> cascade_expert_;              // built at its first use
+  // The experts' choice for sub-environment i (mask m, episode cost weight wc): a worker, or -1 for
+  // "finish".
+  int router_worker(int i, const uint8_t* m, double wc) const;
+  int cascade_action(int i, const uint8_t* m, double wc) const;
+  int fixed_worker(int i, Expert kind, double wc) const;  // best_fixed / per_task
 
   // LoggedDecisionReplay: the world's traces, workers and this env's reward weights; a first-step
   // pass over the split (sequential mode).

@@ -5,7 +5,7 @@
 namespace conductor {
 
 const std::vector<std::string>& expert_names() {
-  static const std::vector<std::string> names = {"best_fixed", "per_task", "router"};
+  static const std::vector<std::string> names = {"best_fixed", "per_task", "router", "cascade"};
   return names;
 }
 

@@ -33,8 +33,8 @@ class LoggedDecisionReplay;   // envs/env_hooks.h
 
 // The named experts an environment kind may offer (VectorEnv::expert_actions); their config names
 // (bc_warmstart.expert) are expert_names() in this order.
-enum class Expert { kBestFixed, kPerTask, kRouter };
-const std::vector<std::string>& expert_names();  // best_fixed, per_task, router
+enum class Expert { kBestFixed, kPerTask, kRouter, kCascade };
+const std::vector<std::string>& expert_names();  // best_fixed, per_task, router, cascade
 const std::string& expert_name(Expert expert);
 
 struct EnvSpec {
@@ -130,6 +130,8 @@ class VectorEnv {
   //               reading the task from its observation);
   //   kRouter     a per-query rule, e.g. the worker maximising predicted quality - cost weight x
   //               predicted cost from the environment's fitted predictors.
+  //   kCascade    a multi-step rule: call workers from cheap to expensive and stop at the first
+  //               answer confident enough (the confidence may read what earlier answers said).
   // Returns false (and writes nothing) when the environment offers no such expert.
   virtual bool expert_actions(int32_t* actions, Expert expert = Expert::kBestFixed) const { return false; }
   // Episodes in one sequential pass over the environment's query set (the episodes a "pass" extra

@@ -5,70 +5,20 @@
 //  - random: a uniformly random worker per query (seeded).
 //  - oracle: per query the best quality, ties to the cheapest (= the cheapest correct worker when
 //    quality is 0/1, RouterBench's oracle). An upper bound, not a deployable policy.
-//  - router (RouteLLM style, arXiv 2406.18665, generalised from 2 to M workers): calls the single
-//    worker maximising  predicted_quality - cost_weight * predicted_cost; sweeping cost_weight
-//    traces its frontier. Quality predictions come from a per-worker logistic regression on query
-//    features fitted on train (world/predictors.h).
-//  - cascade (FrugalGPT style, arXiv 2305.05176): calls the workers of a chain from cheap to
-//    expensive and stops at the first answer whose confidence score reaches the threshold. The chain
-//    is the training-set Pareto front of single workers (each one costlier and better than the one
-//    before). The score of the first answer is its predicted quality; for later answers it is a
-//    logistic model fitted on train per chain position over [predicted quality, agreement with an
-//    earlier answer of the chain, answers comparable] (agreement is what a gateway can observe; for
-//    free-text answers such as code it is unavailable and only the predicted quality counts).
-//    Sweeping the threshold traces its frontier.
+//  - router and cascade: the rules of world/baseline_rules.h (also the environment's experts).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "eval/metrics.h"
+#include "world/baseline_rules.h"
 #include "world/replay_table.h"
-#include "world/predictors.h"
 
 namespace conductor::eval {
-
-// Per-query predictions aligned with an ReplayTable: [n_queries x n_workers].
-struct Predictions {
-  std::vector<double> quality;
-  std::vector<double> cost_usd;
-};
-// Predicted quality and cost of every worker on every query of `table`. `features` holds
-// [traces.n_queries() x dim] features of every trace query; table worker k is trace model
-// models[k] (the predictors are indexed by trace model).
-Predictions predict(const ReplayTable& table, const TraceSet& traces, const WorldPredictors& predictors,
-                    const std::vector<float>& features, int dim, const std::vector<int>& models);
 
 std::vector<QueryResult> run_single(const ReplayTable& table, int worker);
 std::vector<QueryResult> run_random(const ReplayTable& table, uint64_t seed);
 std::vector<QueryResult> run_oracle(const ReplayTable& table);
-std::vector<QueryResult> run_router(const ReplayTable& table, const Predictions& pred, double cost_weight);
-
-// Index of the lowest mean cost / highest mean quality (ties: lowest index).
-int argmin(const std::vector<double>& v);
-int argmax(const std::vector<double>& v);
-
-// Cheap-to-expensive chain of workers that are on the (mean cost, mean quality) Pareto front.
-std::vector<int> pareto_chain(const std::vector<double>& mean_quality, const std::vector<double>& mean_cost);
-
-class Cascade {
- public:
-  // Fits the per-position answer scorers on the training table and its predictions.
-  static Cascade fit(const ReplayTable& train, const Predictions& train_pred, std::vector<int> chain);
-  std::vector<QueryResult> run(const ReplayTable& table, const Predictions& pred, double threshold) const;
-  const std::vector<int>& chain() const { return chain_; }
-
- private:
-  double score(std::size_t k, double predicted_quality, bool agrees, bool comparable) const;
-  std::vector<int> chain_;
-  std::vector<LogisticRegression> scorers_;  // position k >= 1 (index k - 1)
-};
-
-// Grids swept to trace frontiers (documented in docs/evaluation.md).
-std::vector<double> router_cost_weights();
-std::vector<double> cascade_thresholds();
-
-// Mean of quality - cost_weight * cost over results: the reward a baseline is tuned for.
-double mean_utility(const std::vector<QueryResult>& results, double cost_weight);
 
 }  // namespace conductor::eval

@@ -343,6 +343,7 @@ struct Evaluation {
   const EvalOptions& o;
   std::shared_ptr<const TraceSet> traces;
   std::vector<ConductorCheckpoint> cks;
+  std::vector<std::string> labels;              // of cks (after selection); empty = their paths
   std::shared_ptr<const ConductorWorld> world;  // of the first checkpoint's configuration
   ReplayTable test, train;                      // full-information tables of the split and of train
   std::shared_ptr<const WorldPredictors> predictors;
@@ -396,7 +397,89 @@ void check_options(const EvalOptions& o) {
   if (!o.cost_weights.empty() && o.checkpoints.empty())
     fail("--cost-weights: no --checkpoint was given; --cost-weights evaluates cost-conditioned checkpoints (trained "
          "with env.reward.w_cost_range) at other cost weights");
+  if (o.select_on) {
+    const std::string s = split_name(*o.select_on);
+    if (*o.select_on == Split::kTest)
+      fail("--select-on test: candidates are chosen on a split carved from the training data (validation, or train), "
+           "never on test");
+    if (*o.select_on == o.split)
+      fail("--select-on ", s, " with --split ", s, ": the chosen checkpoints would be scored on the queries that chose "
+           "them; evaluate on another split (e.g. --select-on validation --split test)");
+    if (o.checkpoints.empty() || o.labels.empty())
+      fail("--select-on ", s, ": give --checkpoint and --label; checkpoints that share a label are the candidates for "
+           "one frontier point");
+    if (!o.cost_weights.empty())
+      fail("--select-on and --cost-weights together: selection compares checkpoints at their own cost weight; "
+           "leave out --cost-weights");
+  }
+}
 
+// Stage "select" (--select-on SPLIT): the checkpoints that share a label are candidates for one
+// point; each is replayed greedily on the selection split, and the one with the highest mean reward
+// at the candidates' common reward weights is kept (ties: the first given). Records the table.
+void select_candidates(Evaluation& e) {
+  const EvalOptions& o = e.o;
+  e.labels = o.labels;
+  if (!o.select_on) return;
+  const Split sel = *o.select_on;
+  if (e.traces->split_indices(sel).empty())
+    fail(o.traces_path, ": --select-on ", split_name(sel), ": the trace file has no ", split_name(sel),
+         " split; carve one from the training queries before importing (experiments/llmrouter/carve_validation.py)");
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < e.cks.size(); ++i) {
+    if (!groups.count(o.labels[i])) order.push_back(o.labels[i]);
+    groups[o.labels[i]].push_back(i);
+  }
+  std::vector<ConductorCheckpoint> kept;
+  json table = json::array();
+  for (const auto& label : order) {
+    const auto& idx = groups[label];
+    const RewardConfig& r0 = e.cks[idx[0]].env.reward;
+    json cands = json::array();
+    std::size_t best = idx[0];
+    double best_reward = -std::numeric_limits<double>::infinity();
+    for (std::size_t i : idx) {
+      const ConductorCheckpoint& ck = e.cks[i];
+      const RewardConfig& rc = ck.env.reward;
+      if (rc.cost_conditioned())
+        fail("--select-on: checkpoint ", ck.path, " is cost-conditioned (env.reward.w_cost_range): selection compares "
+             "checkpoints trained for one cost weight");
+      if (rc.w_quality != r0.w_quality || rc.w_cost != r0.w_cost || rc.w_latency != r0.w_latency)
+        fail("--select-on: the candidates labelled '", label, "' were trained for different rewards: ",
+             e.cks[idx[0]].path, " (w_quality ", r0.w_quality, ", w_cost ", r0.w_cost, ", w_latency ", r0.w_latency,
+             ") and ", ck.path, " (w_quality ", rc.w_quality, ", w_cost ", rc.w_cost, ", w_latency ", rc.w_latency,
+             "); give each cost weight its own label");
+      const auto cfg = replay_env_config(ck, o.traces_path, sel);
+      const auto world = ConductorWorld::build(cfg, e.traces);
+      const auto split_table = ReplayTable::from_outcomes(*e.traces, world->outcomes, world->workers, sel);
+      ConductorEnv env(cfg, world, o.num_envs);
+      check_compatible(ck, env, o.traces_path);
+      const auto results = replay_policy(*ck.policy, env, split_table, o.seed, /*greedy=*/true);
+      double q = 0, c = 0, l = 0;
+      for (const auto& r : results) {
+        q += r.quality;
+        c += r.cost_usd;
+        l += r.latency_s;
+      }
+      const double n = static_cast<double>(std::max<std::size_t>(1, results.size()));
+      q /= n, c /= n, l /= n;
+      const double reward = rc.w_quality * q - rc.w_cost * c - rc.w_latency * l;
+      cands.push_back({{"checkpoint", ck.checkpoint_dir}, {"reward", reward}, {"quality", q}, {"cost_usd", c},
+                       {"latency_s", l}});
+      if (reward > best_reward) {
+        best_reward = reward;
+        best = i;
+      }
+    }
+    kept.push_back(e.cks[best]);
+    table.push_back({{"label", label}, {"w_cost", r0.w_cost}, {"candidates", std::move(cands)},
+                     {"chosen", e.cks[best].checkpoint_dir}});
+  }
+  e.cks = std::move(kept);
+  e.labels = std::move(order);
+  e.report["selection"] = {{"split", split_name(sel)}, {"queries", e.traces->split_indices(sel).size()},
+                           {"groups", std::move(table)}};
 }
 
 // Stage "load": traces, checkpoints, the world and its tables, the reference workers, the scenario,
@@ -423,6 +506,7 @@ void load(Evaluation& e) {
       log_warn("--cost-weights: checkpoint ", f, " is not cost-conditioned (no env.reward.w_cost_range): it is "
                "evaluated at its own w_cost only");
   }
+  select_candidates(e);
   // The world (features, predictors, outcome table) of the first checkpoint's configuration, or
   // of the default configuration when only baselines are evaluated.
   ConductorEnvConfig base;
@@ -527,7 +611,7 @@ void replay_conductors(Evaluation& e) {
                "] checkpoint ", cks[i].path, " was trained on (env.reward.w_cost_range)");
         if (std::find(weights.begin(), weights.end(), cw) == weights.end()) weights.push_back(cw);
       }
-    const std::string label = o.labels.empty() ? cks[i].path : o.labels[i];
+    const std::string label = e.labels.empty() ? cks[i].path : e.labels[i];
     for (std::size_t j = 0; j < weights.size(); ++j) {
       auto cfg = base_cfg;
       cfg.reward.w_cost = weights[j];
@@ -536,7 +620,7 @@ void replay_conductors(Evaluation& e) {
       const auto results = e.keep("conductor", replay_policy(*cks[i].policy, env, test, o.seed, o.greedy));
       // A conditioned checkpoint's extra points are named by their weight.
       std::string point_label = label;
-      if (j > 0) point_label = (o.labels.empty() && i == 0 ? "" : label + " ") + "w_cost=" + json(weights[j]).dump();
+      if (j > 0) point_label = (e.labels.empty() && i == 0 ? "" : label + " ") + "w_cost=" + json(weights[j]).dump();
       const std::string name = i == 0 && j == 0 ? "conductor" : "conductor@" + point_label;
       if (policies.contains(name)) fail("two conductor points are both named '", name, "': give --label");
       const auto m = e.add(name, results);
@@ -618,14 +702,7 @@ void run_baselines(Evaluation& e) {
   if (scenario.kind == Scenario::kDownAnnounced && chain.size() > 1)
     chain.erase(std::remove(chain.begin(), chain.end(), fault_worker), chain.end());
   const Cascade cascade = Cascade::fit(train, pred_train, chain);
-  double best_t = 0, best_u = -1e300;
-  for (double t : cascade_thresholds()) {
-    const double u = mean_utility(cascade.run(train, pred_train, t), cost_weight);
-    if (u > best_u + 1e-12) {
-      best_u = u;
-      best_t = t;
-    }
-  }
+  const double best_t = cascade.best_threshold(train, pred_train, cost_weight);
   e.add("cascade", cascade.run(test, pred_test, best_t));
   policies["cascade"]["threshold"] = best_t;
   std::vector<std::string> chain_names;

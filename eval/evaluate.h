@@ -69,6 +69,11 @@ struct EvalOptions {
   //   down: masked for the conductor, left out by the router and the cascade) | slow:W:F (latency
   //   x F) | price:W:F (cost x F; the conductor observes the price, the router prices with it)
   std::string scenario = "none";
+  // --select-on SPLIT: checkpoints that share a --label are candidates for one frontier point; each
+  // is replayed greedily on this split at its own reward weights and the one with the highest mean
+  // reward (w_quality x quality - w_cost x USD - w_latency x seconds) is the one evaluated on `split`
+  // under that label (docs/evaluation.md, "Selection on validation"). Unset: no selection.
+  std::optional<Split> select_on;
 };
 
 // A fault scenario (EvalOptions::scenario), parsed; throws naming the accepted forms.

@@ -24,16 +24,9 @@
 #include <vector>
 
 #include "core/stats.h"  // percentile
+#include "world/replay_table.h"  // QueryResult
 
 namespace conductor::eval {
-
-// The outcome of one query under one policy.
-struct QueryResult {
-  double quality = 0.0;      // quality of the final answer, in [0, 1]
-  double cost_usd = 0.0;     // total over every call
-  double latency_s = 0.0;    // end-to-end (calls are sequential)
-  std::vector<int> calls;    // worker indices called, in order
-};
 
 struct PolicyMetrics {
   std::size_t n_queries = 0;

@@ -112,6 +112,19 @@ std::string report_markdown(const json& r) {
        << " | " << (f.contains("cpt80") ? pct(f["cpt80"]) : "-") << " | " << pct(f["cost_saved_at_best_single_quality"])
        << " |\n";
   }
+  if (r.contains("selection")) {
+    const json& S = r["selection"];
+    os << "\n### Selection on the " << S["split"].get<std::string>() << " split\n\n"
+       << "Checkpoints that share a label were replayed on the " << S["split"].get<std::string>() << " split ("
+       << S["queries"].get<std::size_t>() << " queries); the one with the highest mean reward (w_quality x quality - "
+       << "w_cost x USD - w_latency x s) is the one evaluated above.\n\n";
+    os << "| label | candidate | reward | quality | cost/query (USD) | chosen |\n|---|---|---:|---:|---:|:---:|\n";
+    for (const auto& g : S["groups"])
+      for (const auto& c : g["candidates"])
+        os << "| " << g["label"].get<std::string>() << " | `" << c["checkpoint"].get<std::string>() << "` | "
+           << fnum(c["reward"], "%.4f") << " | " << fnum(c["quality"], "%.4f") << " | " << fnum(c["cost_usd"], "%.6f")
+           << " | " << (c["checkpoint"] == g["chosen"] ? "yes" : "") << " |\n";
+  }
   if (r.contains("warnings") && !r["warnings"].empty()) {
     os << "\nWarnings:\n";
     for (const auto& w : r["warnings"]) os << "- " << w.get<std::string>() << ".\n";

@@ -20,6 +20,14 @@ struct OutcomeTable;  // world/outcome_model.h: the environment's dense outcome 
 
 namespace conductor::eval {
 
+// The outcome of one query under one policy.
+struct QueryResult {
+  double quality = 0.0;      // quality of the final answer, in [0, 1]
+  double cost_usd = 0.0;     // total over every call
+  double latency_s = 0.0;    // end-to-end (calls are sequential)
+  std::vector<int> calls;    // worker indices called, in order
+};
+
 // (trace query index, worker index) -> latency in seconds, for cells whose latency is not logged.
 using LatencyFill = std::function<double(std::size_t query, std::size_t worker)>;
 

@@ -2,6 +2,7 @@
 // between environment replay and the full-information table, and the bad-input errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 
@@ -168,8 +169,11 @@ TEST(Evaluate, ConductorFrontierGetsPairedAiqIntervals) {
 // YAML tail after the synthetic world's keys), whose run folder does not exist: evaluation options
 // on the test split that replay it from its manifest. Large weights (scale 3) so that every input
 // matters for the decisions. *spec gets the export's world spec.
-EvalOptions random_export_eval(const std::string& env_yaml, uint64_t seed, json* spec = nullptr) {
-  const std::string dir = ::conductor::testing::temp_dir();
+// `in`: the folder to write into (default: the test's fresh temporary folder, emptied by each call).
+EvalOptions random_export_eval(const std::string& env_yaml, uint64_t seed, json* spec = nullptr, double w_cost = 30.0,
+                               const std::string& in = "") {
+  const std::string dir = in.empty() ? ::conductor::testing::temp_dir() : in;
+  std::filesystem::create_directories(dir);
   write_traces(*world_traces(), dir + "/w.h5");
   ConfigDoc doc = ConfigDoc::load_string(
       "synthetic: {queries: 600, seed: 11}\nsplit: test\nmode: sequential\nfeatures: {hash_dim: 32, ngram_max: 2}\n" +
@@ -187,7 +191,7 @@ EvalOptions random_export_eval(const std::string& env_yaml, uint64_t seed, json*
   c.world = world_spec;
   c.env_id = "conductor";
   for (const auto& a : live->actions()) c.action_names.push_back(a.name);
-  c.reward = {{"w_quality", 1.0}, {"w_cost", 30.0}, {"w_latency", 0.0}};
+  c.reward = {{"w_quality", 1.0}, {"w_cost", w_cost}, {"w_latency", 0.0}};
   c.training = {{"run_dir", "test"}};
   write_export(dir + "/export", c);
   EvalOptions o;
@@ -493,6 +497,136 @@ TEST(Evaluate, WorkerMismatchIsNamed) {
   ck.trained_workers = world->worker_names;
   ck.policy = std::make_unique<FixedWorkerPolicy>(env.spec().obs_dim + 1, env.spec().n_actions, 0);
   EXPECT_THROW(check_compatible(ck, env, "eval.h5"), Error);
+}
+
+// --select-on validation: the checkpoints sharing a label are candidates; each one's validation
+// reward is what evaluating it alone on validation gives, the best is the one evaluated on test
+// (exactly as if it had been given alone), and the report records the table.
+TEST(Evaluate, SelectionOnValidationKeepsTheCandidateWithTheBestValidationReward) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  std::vector<EvalOptions> alone;
+  for (uint64_t seed : {3, 4, 5})
+    alone.push_back(random_export_eval("max_steps: 2\n", seed, nullptr, 30.0, dir + "/c" + std::to_string(seed)));
+  std::vector<double> reward;
+  for (auto o : alone) {
+    o.split = Split::kValidation;
+    const json r = run_evaluation(o);
+    const json& c = r["policies"]["conductor"];
+    reward.push_back(c["quality"].get<double>() - 30.0 * c["cost_usd"].get<double>());
+  }
+  const std::size_t best = static_cast<std::size_t>(std::max_element(reward.begin(), reward.end()) - reward.begin());
+  ASSERT_GT(reward[best], *std::min_element(reward.begin(), reward.end()) + 1e-6) << "the candidates must differ";
+  ASSERT_NE(best, 0u) << "the best candidate must not be the first given (ties keep the first)";
+  EvalOptions o = alone[0];
+  o.checkpoints = {alone[0].checkpoints[0], alone[1].checkpoints[0], alone[2].checkpoints[0]};
+  o.labels = {"w30", "w30", "w30"};
+  o.select_on = Split::kValidation;
+  const json r = run_evaluation(o);
+  const json& S = r["selection"];
+  EXPECT_EQ(S["split"], "validation");
+  ASSERT_EQ(S["groups"].size(), 1u);
+  const json& g = S["groups"][0];
+  EXPECT_EQ(g["label"], "w30");
+  ASSERT_EQ(g["candidates"].size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_NEAR(g["candidates"][i]["reward"].get<double>(), reward[i], 1e-9) << i;
+  const std::string chosen = g["chosen"].get<std::string>();
+  EXPECT_EQ(chosen, g["candidates"][best]["checkpoint"].get<std::string>());
+  EXPECT_EQ(r["policies"]["conductor"]["checkpoint"].get<std::string>(), chosen);
+  EXPECT_EQ(r["frontier"]["conductor"]["points"], 1);
+  const json solo = run_evaluation(alone[best]);
+  for (const char* k : {"quality", "cost_usd", "calls_per_query"})
+    EXPECT_EQ(r["policies"]["conductor"][k], solo["policies"]["conductor"][k]) << k;
+  const std::string md = write_report(r, dir + "/report");
+  EXPECT_NE(md.find("### Selection on the validation split"), std::string::npos) << md;
+  EXPECT_NE(md.find("| yes |"), std::string::npos) << md;
+
+  // Two labels: one point each, in the order first given.
+  o.labels = {"a", "b", "a"};
+  const json two = run_evaluation(o);
+  ASSERT_EQ(two["selection"]["groups"].size(), 2u);
+  EXPECT_EQ(two["selection"]["groups"][0]["label"], "a");
+  EXPECT_EQ(two["selection"]["groups"][1]["candidates"].size(), 1u);
+  EXPECT_EQ(two["frontier"]["conductor"]["points"], 2);
+}
+
+TEST(Evaluate, SelectionRefusesTestSplitsMissingLabelsAndMixedRewards) {
+  const std::string dir = ::conductor::testing::temp_dir();
+  const EvalOptions a = random_export_eval("max_steps: 2\n", 3, nullptr, 30.0, dir + "/a");
+  const EvalOptions b = random_export_eval("max_steps: 2\n", 4, nullptr, /*w_cost=*/50.0, dir + "/b");
+  EvalOptions o = a;
+  o.checkpoints = {a.checkpoints[0], b.checkpoints[0]};
+  o.labels = {"w", "w"};
+  o.select_on = Split::kTest;
+  ::conductor::testing::expect_error([&] { run_evaluation(o); }, "--select-on test: candidates are chosen on a split carved");
+  o.select_on = Split::kValidation;
+  o.split = Split::kValidation;
+  ::conductor::testing::expect_error([&] { run_evaluation(o); }, "--select-on validation with --split validation");
+  o.split = Split::kTest;
+  o.labels.clear();
+  ::conductor::testing::expect_error([&] { run_evaluation(o); }, "--select-on validation: give --checkpoint and --label");
+  o.labels = {"w", "w"};
+  ::conductor::testing::expect_error([&] { run_evaluation(o); },
+                                     {"the candidates labelled 'w' were trained for different rewards",
+                                      "w_cost 30", "w_cost 50", "give each cost weight its own label"});
+  // Traces without a validation split: named, with the way to carve one.
+  write_traces(*world_traces(/*validation_fraction=*/0.0), dir + "/nv.h5");
+  o.traces_path = dir + "/nv.h5";
+  o.labels = {"w", "x"};
+  ::conductor::testing::expect_error([&] { run_evaluation(o); },
+                                     {dir + "/nv.h5: --select-on validation: the trace file has no validation split",
+                                      "carve_validation.py"});
+}
+
+// The environment's cascade expert is `conductor eval`'s cascade baseline: followed through the
+// environment (sequential, full information) it gives the baseline's outcome on every test query.
+class ExpertPolicy : public Policy {
+ public:
+  ExpertPolicy(const ConductorEnv& env, Expert expert) : env_(env), expert_(expert) {}
+  ObsNeeds needs() const override { return ObsNeeds{env_.spec().obs_dim, false}; }
+  int n_actions() const override { return env_.spec().n_actions; }
+  std::string kind() const override { return "expert"; }
+  void act(const ObsBatch& obs, const ActOptions&, int32_t* actions, float* probs) const override {
+    CONDUCTOR_CHECK(obs.n == env_.num_envs());
+    ASSERT_TRUE(env_.expert_actions(actions, expert_));
+    if (probs)
+      for (int i = 0; i < obs.n; ++i)
+        for (int j = 0; j < n_actions(); ++j) probs[static_cast<std::size_t>(i) * n_actions() + j] = j == actions[i];
+  }
+
+ private:
+  const ConductorEnv& env_;
+  Expert expert_;
+};
+
+TEST(Evaluate, CascadeExpertIsTheCascadeBaseline) {
+  for (double w : {5.0, 50.0, 500.0}) {
+    Replay r = test_replay(6);
+    r.cfg.reward.w_cost = w;
+    ConductorEnv env(r.cfg, r.world, 7);
+    const auto predictors = world_predictors(*r.world, r.cfg.predictors, "test");
+    const auto& W = *r.world;
+    const ReplayTable train = ReplayTable::from_outcomes(*W.traces, W.outcomes, W.workers, Split::kTrain);
+    const auto pred_train = predict(train, *W.traces, *predictors, W.features, W.feature_dim, W.workers);
+    const auto pred_test = predict(r.table, *W.traces, *predictors, W.features, W.feature_dim, W.workers);
+    const Cascade cascade = Cascade::fit(train, pred_train, pareto_chain(train.mean_quality(), train.mean_cost()));
+    ASSERT_GE(cascade.chain().size(), 2u);
+    ASSERT_LE(cascade.chain().size(), 6u);
+    const auto direct = cascade.run(r.table, pred_test, cascade.best_threshold(train, pred_train, w));
+    ExpertPolicy policy(env, Expert::kCascade);
+    const auto replayed = replay_policy(policy, env, r.table, 5);
+    ASSERT_EQ(replayed.size(), direct.size());
+    int escalated = 0;
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+      EXPECT_EQ(replayed[i].calls, direct[i].calls) << "w " << w << " row " << i;
+      EXPECT_NEAR(replayed[i].quality, direct[i].quality, 1e-6) << "w " << w << " row " << i;
+      EXPECT_NEAR(replayed[i].cost_usd, direct[i].cost_usd, 1e-12) << "w " << w << " row " << i;
+      escalated += direct[i].calls.size() > 1;
+    }
+    if (w == 50.0) {  // the comparison covers escalations and stops
+      EXPECT_GT(escalated, 5);
+      EXPECT_LT(escalated, static_cast<int>(direct.size()) - 5);
+    }
+  }
 }
 
 TEST(Evaluate, EmptySplitIsNamed) {

@@ -110,6 +110,12 @@ const std::vector<Row>& rows() {
       {{"eval", "--traces", "<dir>/world.h5", "--report", "<dir>/rep", "--checkpoint", "<dir>/nowhere"},
        "<dir>/nowhere: neither a checkpoint folder (no policy.json) nor a run folder (no checkpoints/latest)"},
       {{"eval", "--traces", "<dir>/absent.h5", "--report", "<dir>/rep"}, "cannot open trace file '<dir>/absent.h5': no such file"},
+      {{"eval", "--traces", "<dir>/world.h5", "--report", "<dir>/rep", "--select-on", "test", "--split", "validation"},
+       "--select-on test: candidates are chosen on a split carved from the training data"},
+      {{"eval", "--traces", "<dir>/world.h5", "--report", "<dir>/rep", "--select-on", "holdout"},
+       "--select-on: unknown split 'holdout': expected train, validation or test"},
+      {{"eval", "--traces", "<dir>/world.h5", "--report", "<dir>/rep", "--select-on", "validation"},
+       "--select-on validation: give --checkpoint and --label"},
       {{"eval", "--traces", "<dir>/world.h5", "--report", "<dir>/rep", "--scenario", "down"},
        "--scenario 'down': expected none, down:WORKER, down-announced:WORKER, slow:WORKER:FACTOR or price:WORKER:FACTOR"},
       {{"ope", "--checkpoint", "<dir>/x", "--report", "<dir>/rep"}, "--logs is required", 106},
@@ -185,7 +191,7 @@ TEST_F(BadCliFlags, EveryRowExitsWithItsStatusAndSaysWhatIsWrong) {
     }
   }
   EXPECT_FALSE(fs::exists(*dir_ + "/r"));  // no refused start left a run folder behind
-  EXPECT_EQ(rows().size(), 55u);  // docs/bad-inputs.md
+  EXPECT_EQ(rows().size(), 58u);  // docs/bad-inputs.md
 }
 
 // Issue 27 item 9: the flag named in the message is the real one.

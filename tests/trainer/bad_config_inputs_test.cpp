@@ -156,7 +156,7 @@ const std::vector<Row>& rows() {
       // bc_warmstart.
       {{"bc_warmstart.samples=0"}, "key 'bc_warmstart.samples': value 0 out of range"},
       {{"bc_warmstart.epochs=0"}, "key 'bc_warmstart.epochs': value 0 out of range"},
-      {{"bc_warmstart.expert=oracle"}, "key 'bc_warmstart.expert': unknown value 'oracle': expected one of best_fixed, per_task, router"},
+      {{"bc_warmstart.expert=oracle"}, "key 'bc_warmstart.expert': unknown value 'oracle': expected one of best_fixed, per_task, router, cascade"},
       {{"bc_warmstart.logs=x.h5"}, "key 'bc_warmstart.logs': is set but bc_warmstart.enabled is false"},
       {{"bc_warmstart.logs=x.h5", "bc_warmstart.enabled=true", "algo=bc"}, "key 'bc_warmstart.logs': algo bc imitates the environment's expert"},
       {{"bc_warmstart.weighting=best"}, "key 'bc_warmstart.weighting': unknown value 'best': expected one of advantage, uniform"},
