@@ -9,18 +9,12 @@
 
 namespace conductor::eval {
 
-namespace {
-QueryResult call_one(const ReplayTable& t, std::size_t r, int m) {
-  const std::size_t k = t.at(r, m);
-  return QueryResult{t.quality[k], t.cost_usd[k], t.latency_s[k], {m}};
-}
-}  // namespace
 
 std::vector<QueryResult> run_single(const ReplayTable& table, int worker) {
   CONDUCTOR_CHECK(worker >= 0 && static_cast<std::size_t>(worker) < table.n_workers());
   std::vector<QueryResult> out;
   out.reserve(table.n_queries());
-  for (std::size_t r = 0; r < table.n_queries(); ++r) out.push_back(call_one(table, r, worker));
+  for (std::size_t r = 0; r < table.n_queries(); ++r) out.push_back(single_call(table, r, worker));
   return out;
 }
 
@@ -29,7 +23,7 @@ std::vector<QueryResult> run_random(const ReplayTable& table, uint64_t seed) {
   std::vector<QueryResult> out;
   out.reserve(table.n_queries());
   for (std::size_t r = 0; r < table.n_queries(); ++r)
-    out.push_back(call_one(table, r, static_cast<int>(rng.below(table.n_workers()))));
+    out.push_back(single_call(table, r, static_cast<int>(rng.below(table.n_workers()))));
   return out;
 }
 
@@ -43,7 +37,7 @@ std::vector<QueryResult> run_oracle(const ReplayTable& table) {
       if (q > qb || (q == qb && table.cost_usd[table.at(r, m)] < table.cost_usd[table.at(r, best)]))
         best = static_cast<int>(m);
     }
-    out.push_back(call_one(table, r, best));
+    out.push_back(single_call(table, r, best));
   }
   return out;
 }

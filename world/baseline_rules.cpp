@@ -8,12 +8,10 @@
 
 namespace conductor::eval {
 
-namespace {
-QueryResult call_one(const ReplayTable& t, std::size_t r, int m) {
+QueryResult single_call(const ReplayTable& t, std::size_t r, int m) {
   const std::size_t k = t.at(r, m);
   return QueryResult{t.quality[k], t.cost_usd[k], t.latency_s[k], {m}};
 }
-}  // namespace
 
 Predictions predict(const ReplayTable& table, const TraceSet& traces, const WorldPredictors& predictors,
                     const std::vector<float>& features, int dim, const std::vector<int>& models) {
@@ -48,7 +46,7 @@ std::vector<QueryResult> run_router(const ReplayTable& table, const Predictions&
         best = static_cast<int>(m);
       }
     }
-    out.push_back(call_one(table, r, best));
+    out.push_back(single_call(table, r, best));
   }
   return out;
 }

@@ -36,6 +36,9 @@ struct Predictions {
 Predictions predict(const ReplayTable& table, const TraceSet& traces, const WorldPredictors& predictors,
                     const std::vector<float>& features, int dim, const std::vector<int>& models);
 
+// One call of worker m on row r of the table: its logged quality, cost and latency.
+QueryResult single_call(const ReplayTable& table, std::size_t row, int m);
+
 std::vector<QueryResult> run_router(const ReplayTable& table, const Predictions& pred, double cost_weight);
 
 // Index of the lowest mean cost / highest mean quality (ties: lowest index).

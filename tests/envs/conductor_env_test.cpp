@@ -811,7 +811,7 @@ TEST(ConductorEnv, CostConditionedEvaluationUsesTheDefaultWeightAndSnapshotsResu
 
 TEST(ConductorEnv, CostRangeIsOnlyInTheResolvedConfigWhenGiven) {
   // Runs resume only when their resolved config.yaml is unchanged: an absent range stays absent.
-  for (const std::string yaml : {std::string("reward: {w_cost: 30}\n"), std::string("max_steps: 2\n")}) {
+  for (const std::string& yaml : {std::string("reward: {w_cost: 30}\n"), std::string("max_steps: 2\n")}) {
     ConfigDoc doc = ConfigDoc::load_string(yaml, "env.yaml");
     ConfigReader r = doc.root();
     ConductorEnvConfig::parse(r);

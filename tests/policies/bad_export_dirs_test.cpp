@@ -13,6 +13,7 @@
 #include "core/atomic_file.h"
 #include "policies/export.h"
 #include "tests/policies/policy_fixtures.h"
+#include "serve/export_router.h"
 #include "tests/test_util.h"
 
 namespace conductor {
@@ -26,17 +27,8 @@ struct Row {
   std::string needle;  // after "<dir>/manifest.json: "; after "<dir>" when it starts with '/'; as is after '!'
 };
 
-// What `conductor serve --export DIR` does before it serves anything (serve/export_router.cpp).
-void load_for_serving(const std::string& dir) {
-  LoadedExport e = load_export_bundle(dir);
-  const json& world = e.manifest["world"];
-  if (world.is_null())
-    fail(dir, "/manifest.json: missing field 'world' (the workers and features a conductor routes with; "
-         "env_id is '", e.manifest.value("env_id", "?"), "'): serving needs an export of a conductor-env checkpoint, "
-         "made by `conductor export`");
-  const auto live = ConductorLiveWorld::from_spec(world, dir + "/manifest.json");
-  check_obs_fits(*e.policy, "the export's policy", live->start(LiveQuery{})->observation(), "its world");
-}
+// What `conductor serve --export DIR` does before it serves anything.
+void load_for_serving(const std::string& dir) { serve::router_for_export(dir); }
 
 const std::vector<Row>& rows() {
   auto set = [](const char* path, json v) {
