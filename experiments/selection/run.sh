@@ -12,7 +12,8 @@
 # RouterBench's run.sh grid), STEPS (PPO steps per run, default: the config's), BC_STEPS (imitation
 # steps, default 32768), CANDIDATES (rules imitated beside PPO, default "router cascade"), CASCADE_STEPS
 # (env.max_steps of the cascade's imitation, default: the length of the cascade's chain),
-# EXTRA (more `--set k=v` for every training run), JOBS (trainings at once, default 1).
+# EXTRA (more `--set k=v` for every training run), JOBS (trainings at once, default 1), RULE_W_COSTS
+# (extra weights with the router's imitation only; default the router's 31 sweep weights 1..1e5).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -27,6 +28,13 @@ BC_STEPS="${BC_STEPS:-32768}"
 CANDIDATES="${CANDIDATES:-router cascade}"
 EXTRA="${EXTRA:-}"
 JOBS="${JOBS:-1}"
+# Imitation-only points: the router's own sweep (10^(5i/30), i = 0..30) minus W_COSTS, so that the
+# selected frontier is not sparser than the router's; RULE_W_COSTS="" turns them off.
+RULE_W_COSTS="${RULE_W_COSTS-$(awk 'BEGIN { for (i = 0; i <= 30; i++) printf "%g ", int(10 ^ (5 * i / 30) * 1e4 + 0.5) / 1e4 }')}"
+rule_only=()
+for w in $RULE_W_COSTS; do
+  case " $W_COSTS " in *" $w "*) ;; *) rule_only+=("$w") ;; esac
+done
 [ -x "$CONDUCTOR" ] || { echo "error: conductor binary not found at $CONDUCTOR (build it or set CONDUCTOR)" >&2; exit 1; }
 [ -f "$TRACES" ] || { echo "error: $TRACES: no such trace file" >&2; exit 1; }
 mkdir -p "$OUT"
@@ -68,6 +76,11 @@ for seed in $SEEDS; do
     done
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
   done
+  for w in "${rule_only[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    train_one "$s/bc_router_w$w" "$seed" "$w" --set algo=bc --set bc_warmstart.expert=router \
+      --set "total_steps=$BC_STEPS" &
+  done
   wait
   ppo=() sel=()
   for w in $W_COSTS; do
@@ -75,12 +88,14 @@ for seed in $SEEDS; do
     sel+=(--checkpoint "$s/ppo_w$w" --label "w_cost=$w")
     for c in $CANDIDATES; do sel+=(--checkpoint "$s/bc_${c}_w$w" --label "w_cost=$w"); done
   done
+  for w in "${rule_only[@]}"; do sel+=(--checkpoint "$s/bc_router_w$w" --label "w_cost=$w"); done
   [ -f "$s/report_ppo/report.json" ] || "$CONDUCTOR" eval "${ppo[@]}" --traces "$TRACES" --split test --report "$s/report_ppo" >/dev/null
   [ -f "$s/report_selected/report.json" ] || "$CONDUCTOR" eval "${sel[@]}" --traces "$TRACES" --split test \
     --select-on validation --report "$s/report_selected" >/dev/null
   echo "seed $seed: $s/report_ppo/report.md, $s/report_selected/report.md"
 done
 
+[ "$(echo $SEEDS | wc -w)" -ge 2 ] || exit 0  # pooling needs two seeds or more
 for v in ppo selected; do
   reports=()
   for seed in $SEEDS; do reports+=(--report "$OUT/s$seed/report_$v"); done
