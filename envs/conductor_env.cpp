@@ -588,21 +588,12 @@ void ConductorEnv::step(const int32_t* actions) {
 }
 
 // The cascade baseline of `conductor eval` (world/baseline_rules.h) as an expert: fitted once on the
-// world's training split with the same predictors; the threshold of each cost weight is tuned on
-// that split when first asked for.
+// world's training split with the same predictors; its threshold sweep on that split is replayed once
+// and re-scored for each episode's cost weight.
 struct CascadeExpert {
-  eval::ReplayTable train;
-  eval::Predictions train_pred;
   eval::Cascade cascade;
-  std::vector<int> position;                  // env worker -> its position in the chain, -1 = off it
-  std::map<double, double> threshold_by_weight;
-
-  double threshold(double cost_weight) {
-    auto it = threshold_by_weight.find(cost_weight);
-    if (it == threshold_by_weight.end())
-      it = threshold_by_weight.emplace(cost_weight, cascade.best_threshold(train, train_pred, cost_weight)).first;
-    return it->second;
-  }
+  std::unique_ptr<eval::CascadeSweep> sweep;
+  std::vector<int> position;  // env worker -> its position in the chain, -1 = off it
 };
 
 int ConductorEnv::router_worker(int i, const uint8_t* m, double wc) const {
@@ -629,7 +620,7 @@ int ConductorEnv::router_worker(int i, const uint8_t* m, double wc) const {
 }
 
 int ConductorEnv::cascade_action(int i, const uint8_t* m, double wc) const {
-  CascadeExpert& C = *cascade_expert_;
+  const CascadeExpert& C = *cascade_expert_;
   const std::vector<int>& chain = C.cascade.chain();
   const Slot& s = slots_[i];
   const ConductorStepView* v = views_.data() + static_cast<std::size_t>(i) * config_.max_steps;
@@ -651,7 +642,7 @@ int ConductorEnv::cascade_action(int i, const uint8_t* m, double wc) const {
       const float* x = W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim;
       const double pq = router_predictors_->quality_prob(static_cast<std::size_t>(W.workers[last.worker]), x);
       const double w = wc / std::max(1e-12, config_.reward.w_quality);
-      if (next == chain.size() || C.cascade.score(static_cast<std::size_t>(k), pq, agrees, comparable) >= C.threshold(w))
+      if (next == chain.size() || C.cascade.score(static_cast<std::size_t>(k), pq, agrees, comparable) >= C.sweep->best_threshold(w))
         return -1;
     }
   }
@@ -669,10 +660,10 @@ bool ConductorEnv::expert_actions(int32_t* actions, Expert kind) const {
   if (kind == Expert::kCascade && !cascade_expert_) {
     const ConductorWorld& W = *world_;
     auto c = std::make_shared<CascadeExpert>();
-    c->train = eval::ReplayTable::from_outcomes(*W.traces, W.outcomes, W.workers, Split::kTrain);
-    c->train_pred = eval::predict(c->train, *W.traces, *router_predictors_, W.features, W.feature_dim, W.workers);
-    c->cascade = eval::Cascade::fit(c->train, c->train_pred,
-                                    eval::pareto_chain(c->train.mean_quality(), c->train.mean_cost()));
+    const auto train = eval::ReplayTable::from_outcomes(*W.traces, W.outcomes, W.workers, Split::kTrain);
+    const auto pred = eval::predict(train, *W.traces, *router_predictors_, W.features, W.feature_dim, W.workers);
+    c->cascade = eval::Cascade::fit(train, pred, eval::pareto_chain(train.mean_quality(), train.mean_cost()));
+    c->sweep = std::make_unique<eval::CascadeSweep>(c->cascade, train, pred);
     c->position.assign(static_cast<std::size_t>(M_), -1);
     for (std::size_t j = 0; j < c->cascade.chain().size(); ++j) c->position[c->cascade.chain()[j]] = static_cast<int>(j);
     cascade_expert_ = std::move(c);

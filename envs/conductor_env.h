@@ -246,7 +246,7 @@ class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
   std::vector<int> task_of_query_;
   std::vector<double> task_quality_, task_cost_;
   mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // the router and cascade experts
-  mutable std::shared_ptr<CascadeExpert> cascade_expert_;              // built at its first use
+  mutable std::shared_ptr<const CascadeExpert> cascade_expert_;              // built at its first use
   // The experts' choice for sub-environment i (mask m, episode cost weight wc): a worker, or -1 for
   // "finish".
   int router_worker(int i, const uint8_t* m, double wc) const;

@@ -158,6 +158,33 @@ double Cascade::best_threshold(const ReplayTable& train, const Predictions& trai
   return best_t;
 }
 
+CascadeSweep::CascadeSweep(const Cascade& cascade, const ReplayTable& train, const Predictions& train_pred)
+    : thresholds_(cascade_thresholds()) {
+  for (double t : thresholds_) {
+    const auto results = cascade.run(train, train_pred, t);
+    CONDUCTOR_CHECK(!results.empty());
+    double q = 0, c = 0;
+    for (const auto& r : results) {
+      q += r.quality;
+      c += r.cost_usd;
+    }
+    quality_.push_back(q / static_cast<double>(results.size()));
+    cost_usd_.push_back(c / static_cast<double>(results.size()));
+  }
+}
+
+double CascadeSweep::best_threshold(double cost_weight) const {
+  double best_t = 0, best_u = -1e300;
+  for (std::size_t i = 0; i < thresholds_.size(); ++i) {
+    const double u = quality_[i] - cost_weight * cost_usd_[i];
+    if (u > best_u + 1e-12) {
+      best_u = u;
+      best_t = thresholds_[i];
+    }
+  }
+  return best_t;
+}
+
 std::vector<double> router_cost_weights() {
   // 0 (quality only), then 10^0 .. 10^5 per USD in 30 log steps: at RouterBench prices
   // (1e-4 .. 5e-3 USD per call) this spans "ignore cost" to "always the cheapest".

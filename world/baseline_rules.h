@@ -68,6 +68,20 @@ class Cascade {
   std::vector<LogisticRegression> scorers_;  // position k >= 1 (index k - 1)
 };
 
+// The cascade at every threshold of cascade_thresholds() on a training table, replayed once and kept
+// as mean quality and cost per threshold: tuning the threshold for a cost weight is then 42 products
+// (the environment's cascade expert asks at every decision; cost-conditioned runs draw a weight per
+// episode). Same choice as Cascade::best_threshold up to the rounding of a mean of differences.
+class CascadeSweep {
+ public:
+  CascadeSweep(const Cascade& cascade, const ReplayTable& train, const Predictions& train_pred);
+  // The threshold with the highest mean quality - cost_weight x mean cost (ties: the lowest).
+  double best_threshold(double cost_weight) const;
+
+ private:
+  std::vector<double> thresholds_, quality_, cost_usd_;  // per threshold
+};
+
 // Grids swept to trace frontiers (documented in docs/evaluation.md).
 std::vector<double> router_cost_weights();
 std::vector<double> cascade_thresholds();

@@ -612,6 +612,10 @@ TEST(Evaluate, CascadeExpertIsTheCascadeBaseline) {
     ASSERT_GE(cascade.chain().size(), 2u);
     ASSERT_LE(cascade.chain().size(), 6u);
     const auto direct = cascade.run(r.table, pred_test, cascade.best_threshold(train, pred_train, w));
+    // The expert's once-replayed sweep picks the baseline's threshold at every weight.
+    const CascadeSweep sweep(cascade, train, pred_train);
+    for (double v : {0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 1e4, 1e5})
+      EXPECT_EQ(sweep.best_threshold(v), cascade.best_threshold(train, pred_train, v)) << "w " << v;
     ExpertPolicy policy(env, Expert::kCascade);
     const auto replayed = replay_policy(policy, env, r.table, 5);
     ASSERT_EQ(replayed.size(), direct.size());
