@@ -123,6 +123,7 @@ ConductorEnvConfig ConductorEnvConfig::parse(ConfigReader& r) {
   c.predictors = PredictorConfig::parse(r.child("predictors"));
   c.world_seed = r.get<uint64_t>("world_seed", 0);
   c.observe_price_changes = r.get<bool>("observe_price_changes", false);
+  c.observe_predictions = r.get<bool>("observe_predictions", false);
   r.finish();
   return c;
 }
@@ -237,7 +238,8 @@ std::shared_ptr<const WorldPredictors> world_predictors(const ConductorWorld& wo
       WorldPredictors::fit(*world.traces, world.features, world.feature_dim, Split::kTrain, config));
 }
 
-ConductorWorldSpec conductor_world_spec(const ConductorWorld& W, const ConductorEnvConfig& config) {
+ConductorWorldSpec conductor_world_spec(const ConductorWorld& W, const ConductorEnvConfig& config,
+                                        std::shared_ptr<const WorldPredictors> predictors) {
   const TraceSet& T = *W.traces;
   ConductorWorldSpec spec;
   spec.featurizer = W.featurizer;
@@ -258,6 +260,12 @@ ConductorWorldSpec conductor_world_spec(const ConductorWorld& W, const Conductor
   spec.finish_rules = config.finish_rules;
   spec.default_finish = config.default_finish;
   spec.observe_price_changes = config.observe_price_changes;
+  if (config.observe_predictions) {
+    if (!predictors) predictors = world_predictors(W, config.predictors, "env.observe_predictions");
+    auto qp = std::make_shared<QueryPredictor>(QueryPredictor::from(*predictors, T, W.workers));
+    qp->set_reward(config.reward.w_quality, config.reward.w_cost);
+    spec.predictions = std::move(qp);
+  }
   if (config.reward.budget.mode == BudgetMode::kCap) spec.budget_cap_usd = config.reward.budget.cap_usd;
   if (config.reward.cost_conditioned()) {
     spec.cost_conditioning.w_cost_min = config.reward.w_cost_min;
@@ -284,7 +292,10 @@ ConductorEnv::ConductorEnv(const ConductorEnvConfig& config, std::shared_ptr<con
   faults_ = FaultModel(config.faults, W.worker_names, W.split_tasks);
   has_faults_ = !faults_.empty();
 
-  writer_ = ConductorObsWriter(conductor_world_spec(W, config));
+  if (config.observe_predictions)
+    router_predictors_ = world_predictors(W, config.predictors, "env.observe_predictions");
+  world_spec_ = conductor_world_spec(W, config, router_predictors_);
+  writer_ = ConductorObsWriter(world_spec_);
   const ObsLayout& L = writer_.layout();
 
   spec_.id = "conductor";
@@ -732,7 +743,7 @@ json reward_json(const RewardConfig& r) {
 
 std::unique_ptr<EnvExportSpec> ConductorEnv::export_spec() const {
   auto out = std::make_unique<EnvExportSpec>();
-  const ConductorWorldSpec spec = conductor_world_spec(*world_, config_);
+  const ConductorWorldSpec& spec = world_spec_;
   out->world = spec.to_json();
   out->serving_world = std::make_shared<ConductorLiveWorld>(spec);
   if (spec.featurizer.needs_embedding())
@@ -861,8 +872,8 @@ ConductorStateView ConductorEnv::view_of(int i, bool with_text) const {
     const TraceSet& T = *W.traces;
     if (T.has_text()) v.text = T.query_text[s.query];
     v.task = T.query_task[s.query];
-    v.input_tokens = T.input_tokens.empty() ? -1 : T.input_tokens[s.query];
   }
+  v.input_tokens = W.traces->input_tokens.empty() ? -1 : W.traces->input_tokens[s.query];
   v.features = W.features.data() + static_cast<std::size_t>(s.query) * W.feature_dim;
   v.n_workers = M_;
   v.pool = pool_.data() + static_cast<std::size_t>(i) * M_;

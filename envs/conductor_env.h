@@ -67,6 +67,7 @@ struct ConductorEnvConfig {
   PredictorConfig predictors;           // `predictors: {...}` used by model / hybrid and latency fill
   uint64_t world_seed = 0;              // `world_seed`: draws of the model reward model
   bool observe_price_changes = false;   // `observe_price_changes`: log2(price factor) per worker in the observation
+  bool observe_predictions = false;     // `observe_predictions`: the router's predicted quality and cost per worker
 
   // Reads the `env` mapping (the caller has read `id` and `num_envs`) and calls r.finish().
   static ConductorEnvConfig parse(ConfigReader& r);
@@ -103,8 +104,10 @@ std::shared_ptr<const WorldPredictors> world_predictors(const ConductorWorld& wo
                                                         const std::string& what);
 
 // The world spec of `world` under `config` (the `world` object of export manifests): what serving
-// needs to rebuild this environment's observations and finish rules.
-ConductorWorldSpec conductor_world_spec(const ConductorWorld& world, const ConductorEnvConfig& config);
+// needs to rebuild this environment's observations and finish rules. With env.observe_predictions
+// it carries `predictors` (world_predictors() when null) restricted to the env workers.
+ConductorWorldSpec conductor_world_spec(const ConductorWorld& world, const ConductorEnvConfig& config,
+                                        std::shared_ptr<const WorldPredictors> predictors = nullptr);
 
 class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
  public:
@@ -246,6 +249,7 @@ class ConductorEnv : public VectorEnv, private LoggedDecisionReplay {
   std::vector<int> task_of_query_;
   std::vector<double> task_quality_, task_cost_;
   mutable std::shared_ptr<const WorldPredictors> router_predictors_;  // the router and cascade experts
+  ConductorWorldSpec world_spec_;  // what the observation writer and exports are built from
   mutable std::shared_ptr<const CascadeExpert> cascade_expert_;              // built at its first use
   // The experts' choice for sub-environment i (mask m, episode cost weight wc): a worker, or -1 for
   // "finish".

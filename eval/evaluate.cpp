@@ -67,6 +67,7 @@ ConductorEnvConfig env_from_manifest(const json& m, const std::string& dir) {
     c.reward.budget.cap_usd = w.budget_cap_usd;
   }
   c.observe_price_changes = w.observe_price_changes;
+  c.observe_predictions = w.predictions != nullptr;  // refitted on the replayed traces' train split
   if (w.cost_conditioning.cost_conditioned()) {
     c.reward.w_cost_min = w.cost_conditioning.w_cost_min;
     c.reward.w_cost_max = w.cost_conditioning.w_cost_max;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "traces/trace_set.h"
+#include "world/predictors.h"
 
 namespace conductor {
 
@@ -69,6 +70,7 @@ json ConductorWorldSpec::to_json() const {
                {"default_finish", finish_rule_name(default_finish)},
                {"budget_cap_usd", budget_cap_usd >= 0 ? json(budget_cap_usd) : json(nullptr)}};
   spec["observe_price_changes"] = observe_price_changes;
+  if (predictions) spec["predictions"] = predictions->to_json();  // absent = not observed
   spec["cost_conditioning"] = nullptr;
   if (cost_conditioning.cost_conditioned())
     spec["cost_conditioning"] = {{"w_cost_min", cost_conditioning.w_cost_min},
@@ -160,6 +162,10 @@ ConductorWorldSpec ConductorWorldSpec::from_json(const json& spec, const std::st
     if (!v.is_boolean()) fail(source, ": world.observe_price_changes: expected true or false, got ", v.dump());
     w.observe_price_changes = v.get<bool>();
   }
+  // Absent in exports written before env.observe_predictions existed: the same as null.
+  if (spec.contains("predictions") && !spec["predictions"].is_null())
+    w.predictions = std::make_shared<const QueryPredictor>(
+        QueryPredictor::from_json(spec["predictions"], w.featurizer.dim(), w.n_workers(), source));
   const json& rules = field(spec, "finish_rules", source, where);
   if (!rules.is_array() || rules.empty()) fail(source, ": world.finish_rules: expected a non-empty array");
   for (const auto& r : rules) w.finish_rules.push_back(rule_of(r, source, "world.finish_rules"));
@@ -199,7 +205,8 @@ ConductorObsWriter::ConductorObsWriter(const ConductorWorldSpec& spec)
       expected_cost_(spec.expected_costs()),
       cost_scale_(spec.cost_scale),
       latency_scale_(spec.latency_scale),
-      preference_(spec.cost_conditioning) {
+      preference_(spec.cost_conditioning),
+      predictions_(spec.predictions) {
   ObsLayout& L = layout_;
   const int M = n_workers_;
   int o = 0;
@@ -223,6 +230,14 @@ ConductorObsWriter::ConductorObsWriter(const ConductorWorldSpec& spec)
   L.price_change = o;
   L.price_change_dim = spec.observe_price_changes ? M : 0;
   o += L.price_change_dim;
+  L.predictions = o;
+  if (predictions_) {
+    CONDUCTOR_CHECK(predictions_->n_workers() == M && predictions_->dim() == L.features_dim,
+                    "world.predictions: ", predictions_->n_workers(), " workers of ", predictions_->dim(),
+                    " features for a world of ", M, " workers and ", L.features_dim, " features");
+    L.predictions_dim = 3 * M;
+  }
+  o += L.predictions_dim;
   L.mask = o;
   o += n_actions_;
   L.dim = o;
@@ -241,6 +256,17 @@ void ConductorObsWriter::write_start(const ConductorStateView& s, float* o) cons
   if (L.price_change_dim)
     for (int k = 0; k < n_workers_; ++k)
       o[L.price_change + k] = price_change_obs(s.price_factor[k]);
+  if (L.predictions_dim) {
+    const int M = n_workers_;
+    for (int k = 0; k < M; ++k) {
+      o[L.predictions + k] = static_cast<float>(predictions_->quality(k, s.features));
+      o[L.predictions + M + k] =
+          static_cast<float>(predictions_->cost_usd(k, s.features, s.input_tokens) * s.price_factor[k] * inv_cost);
+    }
+    const double w_cost = preference_.cost_conditioned() ? s.cost_weight : predictions_->w_cost();
+    const int a = predictions_->advice(s.features, s.input_tokens, s.pool, s.price_factor, w_cost);
+    if (a >= 0) o[L.predictions + 2 * M + a] = 1.f;
+  }
 }
 
 void ConductorObsWriter::write_history_slot(const ConductorStateView& s, int j, float* o) const {

@@ -18,10 +18,16 @@
 //   preference [0 or 1]  the episode's cost weight as RewardConfig::cost_preference (cost-conditioned)
 //   price_change [0 or M] log2(current price / list price) per worker, clipped to [-4, 4]
 //                        (world.observe_price_changes; 0 for every worker at list prices)
+//   predictions [0 or 3M] (env.observe_predictions; world.predictions) per worker the predicted
+//                        probability of a good answer, then per worker the predicted cost of the
+//                        query x price factor / cost_scale, then the one-hot of the router's choice
+//                        among the pool at the episode's cost weight: the router's inputs and output
+//                        (world/predictors.h QueryPredictor)
 //   mask [M + R]         the action mask
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +38,8 @@
 #include "world/reward.h"
 
 namespace conductor {
+
+class QueryPredictor;  // world/predictors.h
 
 // One CALL as the policy sees it (never the hidden quality).
 struct ConductorStepView {
@@ -95,6 +103,9 @@ struct ConductorWorldSpec {
   // change is a large input rather than a small shift of the prices segment. Absent in older
   // exports: false.
   bool observe_price_changes = false;
+  // env.observe_predictions: the router's per-worker predictions of quality and cost, fitted on the
+  // training split, whose outputs the observation carries. Null: not observed (older exports too).
+  std::shared_ptr<const QueryPredictor> predictions;
 
   int n_workers() const { return static_cast<int>(workers.size()); }
   int n_actions() const { return n_workers() + static_cast<int>(finish_rules.size()); }
@@ -117,6 +128,7 @@ struct ObsLayout {
   int summary = 0;
   int preference = 0, preference_dim = 0;
   int price_change = 0, price_change_dim = 0;
+  int predictions = 0, predictions_dim = 0;
   int mask = 0;
   int dim = 0;
 };
@@ -135,7 +147,8 @@ class ConductorObsWriter {
   void write(const ConductorStateView& s, double cap_usd, float* obs, uint8_t* mask) const;
 
   // The incremental forms the environment's step loop uses (write() is made of them):
-  // start of an episode: features, pool, prices, preference; zeros elsewhere (mask not written).
+  // start of an episode: features, pool, prices, preference, price changes, predictions; zeros
+  // elsewhere (mask not written).
   void write_start(const ConductorStateView& s, float* obs) const;
   // after the call s.steps[s.n_steps - 1]: its called flag, its history slot, the summary.
   void write_call(const ConductorStateView& s, float* obs) const;
@@ -156,6 +169,7 @@ class ConductorObsWriter {
   std::vector<double> expected_cost_;
   double cost_scale_ = 1.0, latency_scale_ = 1.0;
   RewardConfig preference_;  // cost-conditioning range
+  std::shared_ptr<const QueryPredictor> predictions_;
 };
 
 }  // namespace conductor

@@ -115,6 +115,20 @@ void RidgeRegression::fit(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, do
 }
 
 double RidgeRegression::predict(const float* x) const { return dot(w_, x) + b_; }
+
+LogisticRegression LogisticRegression::from_coefficients(Eigen::VectorXd w, double b) {
+  LogisticRegression r;
+  r.w_ = std::move(w);
+  r.b_ = b;
+  return r;
+}
+
+RidgeRegression RidgeRegression::from_coefficients(Eigen::VectorXd w, double b) {
+  RidgeRegression r;
+  r.w_ = std::move(w);
+  r.b_ = b;
+  return r;
+}
 double RidgeRegression::predict(const Eigen::VectorXd& x) const { return w_.dot(x) + b_; }
 
 double FittedLatency::mean(int output_tokens) const {
@@ -327,6 +341,141 @@ json WorldPredictors::evaluate(const TraceSet& traces, const std::vector<float>&
         {"mean_train_cost_usd", mean_cost_[m]}});
   }
   return json{{"split", split_name(split)}, {"rows", rows.size()}, {"workers", workers}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// QueryPredictor
+
+QueryPredictor QueryPredictor::from(const WorldPredictors& P, const TraceSet& T, const std::vector<int>& models) {
+  QueryPredictor q;
+  q.dim_ = -1;
+  for (int m : models) {
+    CONDUCTOR_CHECK(m >= 0 && static_cast<std::size_t>(m) < P.n_models(), "QueryPredictor: model ", m);
+    Worker w;
+    w.quality = P.quality_[m];
+    w.tokens = P.tokens_[m];
+    w.has_tokens = P.has_tokens_[m] != 0;
+    w.price_in_per_mtok = T.price_in_per_mtok.empty() ? kMissingD : T.price_in_per_mtok[m];
+    w.price_out_per_mtok = T.price_out_per_mtok.empty() ? kMissingD : T.price_out_per_mtok[m];
+    w.mean_cost_usd = P.mean_cost_[m];
+    if (q.dim_ < 0) q.dim_ = static_cast<int>(w.quality.weights().size());
+    if (!w.has_tokens) w.tokens = RidgeRegression::from_coefficients(Eigen::VectorXd::Zero(q.dim_), 0.0);
+    q.workers_.push_back(std::move(w));
+  }
+  if (q.dim_ < 0) q.dim_ = 0;
+  return q;
+}
+
+int QueryPredictor::output_tokens(int k, const float* x) const {
+  const Worker& w = workers_[k];
+  if (!w.has_tokens) return 0;
+  const double v = std::expm1(w.tokens.predict(x));
+  return static_cast<int>(std::lround(std::min(std::max(v, 1.0), 1e6)));
+}
+
+double QueryPredictor::cost_usd(int k, const float* x, int input_tokens) const {
+  const Worker& w = workers_[k];
+  const double pin = w.price_in_per_mtok, pout = w.price_out_per_mtok;
+  if (!std::isnan(pin) && !std::isnan(pout) && pout > 0 && input_tokens >= 0 && w.has_tokens)
+    return (pin * input_tokens + pout * output_tokens(k, x)) / 1e6;
+  return w.mean_cost_usd;
+}
+
+int QueryPredictor::advice(const float* x, int input_tokens, const uint8_t* pool, const float* price_factor,
+                           double w_cost) const {
+  int best = -1;
+  double best_v = -1e300;
+  for (int k = 0; k < n_workers(); ++k) {
+    if (!pool[k]) continue;
+    const double v = w_quality_ * quality(k, x) - w_cost * (cost_usd(k, x, input_tokens) * price_factor[k]);
+    if (v > best_v) {
+      best_v = v;
+      best = k;
+    }
+  }
+  return best;
+}
+
+namespace {
+json coefficients(const Eigen::VectorXd& w, double b) {
+  return {{"w", std::vector<double>(w.data(), w.data() + w.size())}, {"b", b}};
+}
+json price_json(double p) { return std::isnan(p) ? json(nullptr) : json(p); }
+}  // namespace
+
+json QueryPredictor::to_json() const {
+  json ws = json::array();
+  for (const Worker& w : workers_)
+    ws.push_back({{"quality", coefficients(w.quality.weights(), w.quality.bias())},
+                  {"tokens", w.has_tokens ? coefficients(w.tokens.weights(), w.tokens.bias()) : json(nullptr)},
+                  {"price_in_per_mtok", price_json(w.price_in_per_mtok)},
+                  {"price_out_per_mtok", price_json(w.price_out_per_mtok)},
+                  {"mean_cost_usd", w.mean_cost_usd}});
+  return {{"dim", dim_}, {"w_quality", w_quality_}, {"w_cost", w_cost_}, {"workers", ws}};
+}
+
+QueryPredictor QueryPredictor::from_json(const json& j, int dim, int n_workers, const std::string& source) {
+  const std::string at = "world.predictions";
+  auto need = [&](const json& o, const char* key, const std::string& where) -> const json& {
+    if (!o.is_object() || !o.contains(key)) fail(source, ": ", where, ": missing field '", key, "'");
+    return o[key];
+  };
+  auto finite = [&](const json& v, const std::string& where) {
+    if (!v.is_number() || !std::isfinite(v.get<double>())) fail(source, ": ", where, ": expected a finite number, got ", v.dump());
+    return v.get<double>();
+  };
+  auto coef = [&](const json& o, const std::string& where, Eigen::VectorXd* w, double* b) {
+    const json& wj = need(o, "w", where);
+    if (!wj.is_array() || static_cast<int>(wj.size()) != dim)
+      fail(source, ": ", where, ".w: expected an array of ", dim, " numbers (the features' dimension), got ",
+           wj.is_array() ? std::to_string(wj.size()) + " entries" : wj.dump());
+    w->resize(dim);
+    for (int i = 0; i < dim; ++i) (*w)[i] = finite(wj[static_cast<std::size_t>(i)], where + ".w[" + std::to_string(i) + "]");
+    *b = finite(need(o, "b", where), where + ".b");
+  };
+  QueryPredictor q;
+  q.dim_ = dim;
+  const json& d = need(j, "dim", at);
+  if (!d.is_number_integer() || d.get<int>() != dim)
+    fail(source, ": ", at, ".dim: expected ", dim, " (the featurizer's dimension), got ", d.dump());
+  q.w_quality_ = finite(need(j, "w_quality", at), at + ".w_quality");
+  q.w_cost_ = finite(need(j, "w_cost", at), at + ".w_cost");
+  if (q.w_quality_ < 0 || q.w_cost_ < 0)
+    fail(source, ": ", at, ": expected w_quality >= 0 and w_cost >= 0 (the training reward's weights)");
+  const json& ws = need(j, "workers", at);
+  if (!ws.is_array() || static_cast<int>(ws.size()) != n_workers)
+    fail(source, ": ", at, ".workers: expected an array of ", n_workers, " workers (one per world.workers entry), got ",
+         ws.is_array() ? std::to_string(ws.size()) + " entries" : ws.dump());
+  for (int k = 0; k < n_workers; ++k) {
+    const json& wj = ws[static_cast<std::size_t>(k)];
+    const std::string where = at + ".workers[" + std::to_string(k) + "]";
+    Worker w;
+    Eigen::VectorXd c;
+    double b = 0;
+    coef(need(wj, "quality", where), where + ".quality", &c, &b);
+    w.quality = LogisticRegression::from_coefficients(c, b);
+    const json& tj = need(wj, "tokens", where);
+    w.has_tokens = !tj.is_null();
+    if (w.has_tokens) {
+      coef(tj, where + ".tokens", &c, &b);
+      w.tokens = RidgeRegression::from_coefficients(c, b);
+    } else {
+      w.tokens = RidgeRegression::from_coefficients(Eigen::VectorXd::Zero(dim), 0.0);
+    }
+    auto price = [&](const char* key) {
+      const json& v = need(wj, key, where);
+      if (v.is_null()) return kMissingD;
+      const double p = finite(v, where + "." + key);
+      if (p < 0) fail(source, ": ", where, ".", key, ": expected null (unknown) or a number >= 0, got ", v.dump());
+      return p;
+    };
+    w.price_in_per_mtok = price("price_in_per_mtok");
+    w.price_out_per_mtok = price("price_out_per_mtok");
+    w.mean_cost_usd = finite(need(wj, "mean_cost_usd", where), where + ".mean_cost_usd");
+    if (w.mean_cost_usd < 0) fail(source, ": ", where, ".mean_cost_usd: expected a number >= 0, got ", w.mean_cost_usd);
+    q.workers_.push_back(std::move(w));
+  }
+  return q;
 }
 
 }  // namespace conductor

@@ -42,6 +42,8 @@ class LogisticRegression {
   const Eigen::VectorXd& weights() const { return w_; }
   double bias() const { return b_; }
   int iterations() const { return iterations_; }
+  // A fitted model from its coefficients (an export's world.predictions).
+  static LogisticRegression from_coefficients(Eigen::VectorXd w, double b);
 
  private:
   Eigen::VectorXd w_;
@@ -54,6 +56,9 @@ class RidgeRegression {
   void fit(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, double l2);
   double predict(const float* x) const;
   double predict(const Eigen::VectorXd& x) const;
+  const Eigen::VectorXd& weights() const { return w_; }
+  double bias() const { return b_; }
+  static RidgeRegression from_coefficients(Eigen::VectorXd w, double b);
 
  private:
   Eigen::VectorXd w_;
@@ -85,6 +90,8 @@ struct PredictorConfig {
 };
 
 // The fitted predictors of every worker of one trace set.
+class QueryPredictor;
+
 class WorldPredictors {
  public:
   // Fits on the queries of `train_split` (features: [n_queries x featurizer.dim()] of all queries).
@@ -108,6 +115,7 @@ class WorldPredictors {
   json evaluate(const TraceSet& traces, const std::vector<float>& features, int dim, Split split) const;
 
  private:
+  friend class QueryPredictor;
   std::vector<LogisticRegression> quality_;
   std::vector<RidgeRegression> tokens_;
   std::vector<uint8_t> has_tokens_;
@@ -116,6 +124,56 @@ class WorldPredictors {
   std::vector<double> mean_cost_;
   std::vector<uint8_t> binary_;
   std::vector<int> train_rows_;
+};
+
+// What a router knows of each worker of a world before calling it: the predicted probability of a
+// good answer and the predicted cost of the query, from the query's features and input tokens. It is
+// WorldPredictors restricted to the world's workers (env.workers order) with their prices, and gives
+// exactly WorldPredictors::quality_prob and predicted_cost_usd for the same features and tokens; it
+// travels in an export (world.predictions) so that serving computes the observation's predictions
+// block (env.observe_predictions) as training did.
+class QueryPredictor {
+ public:
+  struct Worker {
+    LogisticRegression quality;
+    RidgeRegression tokens;               // log1p(output tokens); unused when !has_tokens
+    bool has_tokens = false;
+    double price_in_per_mtok = 0.0, price_out_per_mtok = 0.0;  // NaN: no list price
+    double mean_cost_usd = 0.0;           // the cost when prices or tokens are unknown
+  };
+
+  // `models[k]` is the trace model of world worker k.
+  static QueryPredictor from(const WorldPredictors& predictors, const TraceSet& traces, const std::vector<int>& models);
+
+  int n_workers() const { return static_cast<int>(workers_.size()); }
+  int dim() const { return dim_; }
+  // x: dim() features of the query.
+  double quality(int k, const float* x) const { return workers_[k].quality.predict(x); }
+  int output_tokens(int k, const float* x) const;
+  // input_tokens < 0: unknown (the worker's mean training cost is used).
+  double cost_usd(int k, const float* x, int input_tokens) const;
+
+  // The reward weights of the router's rule in the observation's advice (w_quality x quality -
+  // w_cost x cost): the training run's; a cost-conditioned world uses each episode's w_cost instead.
+  double w_quality() const { return w_quality_; }
+  double w_cost() const { return w_cost_; }
+  void set_reward(double w_quality, double w_cost) {
+    w_quality_ = w_quality;
+    w_cost_ = w_cost;
+  }
+  // The router's choice among workers with pool[k] != 0: the highest w_quality x quality(k) -
+  // w_cost x cost_usd(k) x price_factor[k] (ties: the lowest k); -1 when the pool is empty.
+  int advice(const float* x, int input_tokens, const uint8_t* pool, const float* price_factor, double w_cost) const;
+
+  json to_json() const;
+  // Throws conductor::Error naming `source` and the field (world.predictions.workers[1].quality.w ...);
+  // `dim` and `n_workers` are the features' and the world's.
+  static QueryPredictor from_json(const json& j, int dim, int n_workers, const std::string& source);
+
+ private:
+  std::vector<Worker> workers_;
+  int dim_ = 0;
+  double w_quality_ = 1.0, w_cost_ = 0.0;
 };
 
 }  // namespace conductor

@@ -12,7 +12,8 @@
 # RouterBench's run.sh grid), STEPS (PPO steps per run, default: the config's), BC_STEPS (imitation
 # steps, default 32768), CANDIDATES (rules imitated beside PPO, default "router cascade"), CASCADE_STEPS
 # (env.max_steps of the cascade's imitation, default: the length of the cascade's chain),
-# EXTRA (more `--set k=v` for every training run), JOBS (trainings at once, default 1), RULE_W_COSTS
+# EXTRA (more `--set k=v` for every training run), BC_EXTRA (more `--set k=v` for the imitations only,
+# e.g. env.observe_predictions=true: the router's inputs in the observation), JOBS (trainings at once, default 1), RULE_W_COSTS
 # (extra weights with the router's imitation only; default the router's 31 sweep weights 1..1e5).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,6 +28,7 @@ STEPS="${STEPS:-}"
 BC_STEPS="${BC_STEPS:-32768}"
 CANDIDATES="${CANDIDATES:-router cascade}"
 EXTRA="${EXTRA:-}"
+BC_EXTRA="${BC_EXTRA:-}"
 JOBS="${JOBS:-1}"
 # Imitation-only points: the router's own sweep (10^(5i/30), i = 0..30) minus W_COSTS, so that the
 # selected frontier is not sparser than the router's; RULE_W_COSTS="" turns them off.
@@ -41,6 +43,8 @@ mkdir -p "$OUT"
 extra=()
 for kv in $EXTRA; do extra+=(--set "$kv"); done
 [ -n "$STEPS" ] && extra+=(--set "total_steps=$STEPS")
+bc_extra=()
+for kv in $BC_EXTRA; do bc_extra+=(--set "$kv"); done
 
 # The cascade's imitation needs one step per worker of its chain: CASCADE_STEPS, or the chain's length
 # over every model of the trace file (what a baselines-only evaluation names; an upper bound when
@@ -72,14 +76,14 @@ for seed in $SEEDS; do
       [ "$c" = cascade ] && steps=(--set "env.max_steps=$chain")
       while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
       train_one "$s/bc_${c}_w$w" "$seed" "$w" --set algo=bc --set "bc_warmstart.expert=$c" \
-        --set "total_steps=$BC_STEPS" "${steps[@]}" &
+        --set "total_steps=$BC_STEPS" "${steps[@]}" "${bc_extra[@]}" &
     done
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
   done
   for w in "${rule_only[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
     train_one "$s/bc_router_w$w" "$seed" "$w" --set algo=bc --set bc_warmstart.expert=router \
-      --set "total_steps=$BC_STEPS" &
+      --set "total_steps=$BC_STEPS" "${bc_extra[@]}" &
   done
   wait
   ppo=() sel=()

@@ -86,6 +86,8 @@ const std::vector<Row>& rows() {
        "/manifest.json: world.cost_conditioning: expected 0 < w_cost_min < w_cost_max and w_cost_default in between"},
       {"observe_price_changes a string", set("/world/observe_price_changes", "yes"),
        "/manifest.json: world.observe_price_changes: expected true or false, got \"yes\""},
+      {"predictions of another featurizer", set("/world/predictions", json{{"dim", 1}, {"workers", json::array()}}),
+       "/manifest.json: world.predictions.dim: expected "},
       {"finish rule unknown", set("/world/finish_rules", json::array({"best"})),
        "/manifest.json: world.finish_rules: unknown finish rule \"best\" (expected last, vote, most_trusted)"},
       {"default finish not listed", set("/world/finish_rules", json::array({"vote"})),
@@ -128,7 +130,7 @@ TEST(BadExportDirs, EveryDamagedExportIsRefusedNamingFileAndField) {
                                                       : dir + "/manifest.json: " + row.needle;
     EXPECT_NE(e.find(needle), std::string::npos) << row.name << "\n  expected: " << needle << "\n  got:      " << e;
   }
-  EXPECT_EQ(rows().size(), 37u);  // docs/bad-inputs.md
+  EXPECT_EQ(rows().size(), 38u);  // docs/bad-inputs.md
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // what a gateway would know (query text, task, length, pool, and the results of the calls).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "envs/conductor_live.h"
@@ -230,6 +231,92 @@ TEST(ConductorLiveWorld, TextHeadObservationsEqualTheEnvironmentsOnHeldOutQuerie
   int differs = 0;
   for (int k = F - H; k < F; ++k) differs += obs[static_cast<std::size_t>(k)] != env.obs()[k];
   EXPECT_GT(differs, 0);
+}
+
+// env.observe_predictions: the router's predicted quality and cost of each worker (fitted on the
+// training split) and its choice in the observation; the export carries the predictors
+// (world.predictions) and serving writes the same floats. The block is what the router baseline
+// reads: WorldPredictors' quality_prob and predicted_cost_usd of the query, the cost over
+// cost_scale, and the one-hot of the router expert's choice.
+TEST(ConductorLiveWorld, PredictionsBlockIsTheRoutersInputsInTrainingAndServing) {
+  const auto t = world_from_yaml("synthetic: {queries: 400, seed: 5}\nsplit: test\nmax_steps: 3\n"
+                                 "features: {hash_dim: 32, text: {enabled: true, char_ngrams: [0, 0]}}\n"
+                                 "observe_predictions: true\n");
+  ASSERT_TRUE(t.spec["predictions"].is_object());
+  check_env_matches_live(t, 4, 300, 14);
+
+  ConductorEnv env(t.config, t.world, 1);
+  const ObsLayout& L = env.layout();
+  const int M = env.n_workers();
+  ASSERT_EQ(L.predictions_dim, 3 * M);
+  EXPECT_EQ(L.mask + env.spec().n_actions, L.dim);  // the mask stays the last segment
+  const ConductorWorld& W = *t.world;
+  const auto P = world_predictors(W, t.config.predictors, "test");
+  env.reset(3);
+  int episodes = 0, advised = 0;
+  std::vector<std::vector<float>> costs(static_cast<std::size_t>(M));
+  for (int s = 0; s < 400 && episodes < 40; ++s) {
+    const ConductorStateView v = env.state_view(0);
+    if (v.n_steps == 0) {
+      ++episodes;
+      const float* x = W.features.data() + static_cast<std::size_t>(v.query) * W.feature_dim;
+      for (int k = 0; k < M; ++k) {
+        const std::size_t m = static_cast<std::size_t>(W.workers[k]);
+        EXPECT_EQ(env.obs()[L.predictions + k], static_cast<float>(P->quality_prob(m, x))) << "worker " << k;
+        const double c = P->predicted_cost_usd(*W.traces, static_cast<std::size_t>(v.query), m, x);
+        EXPECT_EQ(env.obs()[L.predictions + M + k], static_cast<float>(c * (1.0 / W.cost_scale))) << "worker " << k;
+        costs[static_cast<std::size_t>(k)].push_back(env.obs()[L.predictions + M + k]);
+      }
+      // The advice: a one-hot of the router expert's first call (the rule at the episode's weight).
+      int32_t router = -1;
+      ASSERT_TRUE(env.expert_actions(&router, Expert::kRouter));
+      for (int k = 0; k < M; ++k) EXPECT_EQ(env.obs()[L.predictions + 2 * M + k], k == router ? 1.f : 0.f) << k;
+      advised += env.obs()[L.predictions + 2 * M + router] == 1.f;
+    }
+    int32_t a = M;  // finish when allowed, else the first callable worker
+    if (!v.action_mask[a])
+      for (int k = 0; k < env.spec().n_actions; ++k)
+        if (v.action_mask[k]) {
+          a = k;
+          break;
+        }
+    env.step(&a);
+  }
+  EXPECT_GE(episodes, 40);
+  EXPECT_EQ(advised, episodes);
+  // Per query, not per worker: the predicted cost follows the query's length and predicted output.
+  std::sort(costs[0].begin(), costs[0].end());
+  EXPECT_LT(costs[0].front(), costs[0].back());
+
+  // The rest of the observation is what the environment without the block writes.
+  auto off_cfg = t.config;
+  off_cfg.observe_predictions = false;
+  ConductorEnv off(off_cfg, t.world, 1);
+  env.reset(5);
+  off.reset(5);
+  EXPECT_EQ(L.dim, off.layout().dim + 3 * M);
+  for (int j = 0; j < L.predictions; ++j) EXPECT_EQ(env.obs()[j], off.obs()[j]) << j;
+  for (int j = 0; j < env.spec().n_actions; ++j) EXPECT_EQ(env.obs()[L.mask + j], off.obs()[off.layout().mask + j]) << j;
+
+  // Exports written before the block existed have no key: off. Damaged blocks name the field.
+  json old = t.spec;
+  old.erase("predictions");
+  EXPECT_EQ(ConductorLiveWorld::from_spec(old, "old.json")->obs_dim(), t.live->obs_dim() - 3 * M);
+  json bad = t.spec;
+  bad["predictions"]["workers"].erase(0);
+  expect_spec_error(bad, "world.predictions.workers: expected an array of " + std::to_string(M) + " workers");
+  bad = t.spec;
+  bad["predictions"]["workers"][1]["quality"]["w"].erase(0);
+  expect_spec_error(bad, "world.predictions.workers[1].quality.w: expected an array of " + std::to_string(W.feature_dim));
+  bad = t.spec;
+  bad["predictions"]["workers"][0]["mean_cost_usd"] = "cheap";
+  expect_spec_error(bad, "world.predictions.workers[0].mean_cost_usd: expected a finite number");
+  bad = t.spec;
+  bad["predictions"]["workers"][2]["price_out_per_mtok"] = -1;
+  expect_spec_error(bad, "world.predictions.workers[2].price_out_per_mtok: expected null (unknown) or a number >= 0");
+  bad = t.spec;
+  bad["predictions"]["workers"][0].erase("tokens");
+  expect_spec_error(bad, "world.predictions.workers[0]: missing field 'tokens'");
 }
 
 TEST(ConductorLiveWorld, CostConditionedObservationsEqualTheEnvironments) {

@@ -126,6 +126,7 @@ const std::vector<Row>& rows() {
       {{"env.faults=[{type: outage, duration: 10, start: 0}]"}, "key 'env.faults[0].worker': required key is missing"},
       {{"env.world_seed=-3"}, "key 'env.world_seed': expected a non-negative integer, got '-3'"},
       {{"env.observe_price_changes=sometimes"}, "key 'env.observe_price_changes': expected a boolean (true/false), got 'sometimes'"},
+      {{"env.observe_predictions=1.5"}, "key 'env.observe_predictions': expected a boolean (true/false), got '1.5'"},
       // policy.
       {{"policy.kind=rnn"}, "key 'policy.kind': unknown value 'rnn': expected one of "},
       {{"policy.hidden=[0]"}, "key 'policy.hidden': width 0 at index 0"},
@@ -185,7 +186,7 @@ TEST(BadConfigInputs, EveryRowIsRefusedNamingTheKey) {
     EXPECT_NE(e.find(row.needle), std::string::npos)
         << (row.yaml == kBase ? "base" : row.yaml) << sets << "\n  expected: " << row.needle << "\n  got:      " << e;
   }
-  EXPECT_EQ(rows().size(), 119u);  // docs/bad-inputs.md
+  EXPECT_EQ(rows().size(), 120u);  // docs/bad-inputs.md
 }
 
 }  // namespace
