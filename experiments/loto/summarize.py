@@ -5,9 +5,8 @@
 
 Per fold (held-out task) and feature set: test queries, frontier AIQ of the conductor, router,
 tfidf_router, cascade, single workers and oracle, and the conductor's AIQ minus each baseline's
-with the paired 95% bootstrap interval of `conductor eval`. "gain" = (AIQ - single workers) /
-(oracle - single workers): the share of the gap between the best fixed-model hull and the oracle
-that a method closes on that split (comparable across folds of different difficulty).
+with the paired 95% bootstrap interval of `conductor eval`; the mean over folds (each fold on its
+own cost range); encoder minus TF-IDF per fold (unpaired); wall times from OUT/times.tsv.
 """
 import json
 import os
@@ -31,12 +30,6 @@ def diff(r, fam):
         return "-"
     lo, hi = d["ci95"]
     return f"{d['observed']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-
-
-def gain(r, fam):
-    f = r["frontier"]
-    den = f["oracle"]["aiq"] - f["single_workers"]["aiq"]
-    return (f[fam]["aiq"] - f["single_workers"]["aiq"]) / den if den > 0 else float("nan")
 
 
 def main():
@@ -75,22 +68,6 @@ def main():
                      for k in ("router", "tfidf_router", "cascade")}
             print("\nFolds where the conductor's interval is wholly above / wholly below: " +
                   "; ".join(f"{k} {above[k]} / {below[k]}" for k in ("router", "tfidf_router", "cascade")) + "\n")
-        print(f"Gain (share of the single-workers-to-oracle gap closed), {title}:\n")
-        print("| held-out task | conductor | router | tfidf_router | cascade |")
-        print("|---|---:|---:|---:|---:|")
-        gains = []
-        for fold in folds:
-            r = load(out, fold, variant)
-            if r is None:
-                continue
-            g = [gain(r, k) for k in ("conductor", "router", "tfidf_router", "cascade")]
-            if fold != "all":
-                gains.append(g)
-            name = "none (in-distribution control)" if fold == "all" else fold
-            print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in g) + " |")
-        if gains:
-            print(f"| **mean of {len(gains)} folds** | " +
-                  " | ".join(f"{sum(g[i] for g in gains) / len(gains):.3f}" for i in range(4)) + " |")
         print()
     # Encoder minus TF-IDF, per family (not paired across runs: different feature sets, same queries).
     print("### Encoder features minus TF-IDF head (frontier AIQ, same test queries; unpaired)\n")
