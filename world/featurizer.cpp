@@ -176,10 +176,23 @@ struct HeadCacheEntry {
 };
 std::mutex g_head_mutex;
 std::map<uint64_t, HeadCacheEntry> g_head_cache;  // fitted heads of this process (a few per run)
+
+// The task vocabulary: the tasks of the training split (of every query when the file has none). A
+// task first met at evaluation then gets the all-zero one-hot of an unknown task, as a live query of
+// a new task does in serving, instead of a column whose weights training never moved (measured in
+// experiments/loto: held-out task families used to read such a column).
+std::vector<std::string> vocabulary_tasks(const TraceSet& traces) {
+  const std::vector<std::size_t> rows = traces.split_indices(Split::kTrain);
+  if (rows.empty()) return traces.query_task;
+  std::vector<std::string> tasks;
+  tasks.reserve(rows.size());
+  for (std::size_t q : rows) tasks.push_back(traces.query_task[q]);
+  return tasks;
+}
 }  // namespace
 
 QueryFeaturizer QueryFeaturizer::for_traces(const FeaturizerConfig& config, const TraceSet& traces, json* report) {
-  QueryFeaturizer f(config, traces.query_task);
+  QueryFeaturizer f(config, vocabulary_tasks(traces));
   if (config.text.enabled && !traces.has_text()) {
     // An optional block whose input is absent: left out, loudly (the run's features are then the
     // base ones; exports record that there is no head).

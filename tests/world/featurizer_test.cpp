@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "tests/envs/conductor_fixtures.h"
 #include "world/featurizer.h"
 
 namespace conductor {
@@ -30,6 +31,33 @@ TEST(Featurizer, LayoutTaskOneHotAndLength) {
   EXPECT_NEAR(sq, 1.0, 1e-6);  // hashed block is L2-normalized
   const std::vector<float> u = f.featurize("", "unknown-task", -1);
   for (float x : u) EXPECT_EQ(x, 0.f);  // no text, unknown task, no length: all zero
+}
+
+// The task vocabulary of a trace file is its training split's: a task that appears only in test
+// (a held-out task family) reads as unknown (all-zero one-hot), as a new task does in serving, and
+// does not get a column whose policy weights training never moved. A file without a training split
+// keeps every task.
+TEST(Featurizer, TaskVocabularyIsTheTrainingSplits) {
+  TraceSet t = testing::tiny_world();
+  int held_out = 0;
+  for (std::size_t q = 0; q < t.n_queries(); ++q)
+    if (t.split[q] == 2 && q % 4 == 2) {
+      t.query_task[q] = "unseen";
+      ++held_out;
+    }
+  ASSERT_GT(held_out, 0);
+  const QueryFeaturizer f = QueryFeaturizer::for_traces(FeaturizerConfig{}, t);
+  EXPECT_EQ(f.tasks(), (std::vector<std::string>{"math", "trivia"}));
+  const std::vector<float> x = f.featurize_all(t);
+  const int T0 = FeaturizerConfig{}.hash_dim;
+  for (std::size_t q = 0; q < t.n_queries(); ++q) {
+    const float* row = x.data() + q * static_cast<std::size_t>(f.dim());
+    const float ones = row[T0] + row[T0 + 1];
+    EXPECT_EQ(ones, t.query_task[q] == "unseen" ? 0.f : 1.f) << q;
+  }
+  for (auto& s : t.split) s = 2;  // no training split: every task
+  EXPECT_EQ(QueryFeaturizer::for_traces(FeaturizerConfig{}, t).tasks(),
+            (std::vector<std::string>{"math", "trivia", "unseen"}));
 }
 
 TEST(Featurizer, DeterministicCaseInsensitiveAndTextSensitive) {
