@@ -10,7 +10,17 @@
 # tuned for it; default: 20 (chosen on validation), then the 1-1.5-2-3-5-7 series per decade from 3 to 10000),
 # STEPS (environment steps per run, default 900000 as in conductor.yaml), SEED (default 1), ALGO (ppo, default, or grpo:
 # the grpo section of conductor.yaml, Dr. GRPO), COVER_ROUNDS (default 2: rounds of extra cost weights when the
-# frontier does not reach both ends of the cost range on the train split; 0 = off).
+# frontier does not reach both ends of the cost range on the train split; 0 = off; SELECT=0 only),
+# SELECT (default 1), PYTHON (default python3, standard library only: the validation carve).
+#
+# SELECT=1 (default): never below the router or the cascade (issue 28; experiments/selection/README.md).
+# A validation split is carved from train (experiments/llmrouter/carve_validation.py, by sample id),
+# and per cost weight PPO is trained next to imitations of the router's and the cascade's rules that
+# read the router's inputs (env.observe_predictions), plus the router's imitation at its own sweep
+# weights; `conductor eval --select-on validation` deploys per weight whichever did best on
+# validation, and only that one is evaluated on test (experiments/selection/run.sh does the work;
+# the report is OUT/report, PPO alone in OUT/report_ppo). SELECT=0: PPO alone on the whole train
+# split, the configuration of the README's 2026-12-02 table.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -21,14 +31,32 @@ W_COSTS="${W_COSTS:-20 3 5 7 10 15 30 50 70 100 150 200 300 500 700 1000 1500 20
 STEPS="${STEPS:-900000}"
 ALGO="${ALGO:-ppo}"
 SEED="${SEED:-1}"
+SELECT="${SELECT:-1}"
+PYTHON="${PYTHON:-python3}"
 
 [ -x "$CONDUCTOR" ] || { echo "error: conductor binary not found at $CONDUCTOR (build it or set CONDUCTOR)" >&2; exit 1; }
 [ -d "$DATA/routerbench" ] || { echo "error: $DATA/routerbench is absent: this experiment needs the public RouterBench slice" >&2; exit 1; }
 mkdir -p "$OUT"
+PRICING="$DATA/pricing/model_prices_and_context_window.2025-02-06.json"
+
+if [ "$SELECT" = 1 ]; then
+  command -v "$PYTHON" >/dev/null || { echo "error: $PYTHON not found (set PYTHON): the validation carve needs Python 3" >&2; exit 1; }
+  "$PYTHON" "$root/experiments/llmrouter/carve_validation.py" --format routerbench --input "$DATA/routerbench" --out "$OUT/data"
+  "$CONDUCTOR" traces import --format routerbench --input "$OUT/data" --pricing "$PRICING" --out "$OUT/routerbench.h5"
+  extra=""
+  [ "$ALGO" = ppo ] || extra="algo=$ALGO"
+  CONDUCTOR="$CONDUCTOR" SEEDS="$SEED" W_COSTS="$W_COSTS" STEPS="$STEPS" EXTRA="$extra" \
+    BC_EXTRA="env.observe_predictions=true" \
+    "$root/experiments/selection/run.sh" "$OUT/routerbench.h5" "$here/conductor.yaml" "$OUT/selection"
+  ln -sfn "$OUT/selection/s$SEED/report_selected" "$OUT/report"
+  ln -sfn "$OUT/selection/s$SEED/report_ppo" "$OUT/report_ppo"
+  echo "report: $OUT/report/report.md, $OUT/report/frontier.svg (PPO alone: $OUT/report_ppo/report.md)"
+  exit 0
+fi
 
 # 1. Import (prices: LiteLLM table of 2025-02-06, which still prices the 2023-24 models).
 "$CONDUCTOR" traces import --format routerbench --input "$DATA/routerbench" \
-  --pricing "$DATA/pricing/model_prices_and_context_window.2025-02-06.json" --out "$OUT/routerbench.h5"
+  --pricing "$PRICING" --out "$OUT/routerbench.h5"
 
 # 2. Train one conductor per cost weight on the train split only.
 ckpts=()
