@@ -261,19 +261,32 @@ WorldPredictors WorldPredictors::fit(const TraceSet& traces, const std::vector<f
   return P;
 }
 
-int WorldPredictors::output_tokens(std::size_t model, const float* x) const {
-  if (!has_tokens_[model]) return 0;
-  const double v = std::expm1(tokens_[model].predict(x));
+namespace {
+// The two rules WorldPredictors and QueryPredictor share (one definition, so the observation's
+// predictions block and the router baseline cannot drift apart).
+// Predicted output tokens from the ridge model on log1p(tokens), clamped to [1, 1e6].
+int predicted_tokens(const RidgeRegression& tokens, const float* x) {
+  const double v = std::expm1(tokens.predict(x));
   return static_cast<int>(std::lround(std::min(std::max(v, 1.0), 1e6)));
+}
+// A call costs list prices x tokens when both prices, a positive output price, the input tokens and a
+// token model are known; else the worker's mean training cost.
+bool priced_by_tokens(double pin, double pout, int in_tok, bool has_tokens) {
+  return !std::isnan(pin) && !std::isnan(pout) && pout > 0 && in_tok >= 0 && has_tokens;
+}
+double token_cost_usd(double pin, double pout, int in_tok, int out_tok) { return (pin * in_tok + pout * out_tok) / 1e6; }
+}  // namespace
+
+int WorldPredictors::output_tokens(std::size_t model, const float* x) const {
+  return has_tokens_[model] ? predicted_tokens(tokens_[model], x) : 0;
 }
 
 double WorldPredictors::cost_usd(const TraceSet& traces, std::size_t q, std::size_t model, int output_tokens) const {
   const double pin = traces.price_in_per_mtok.empty() ? kMissingD : traces.price_in_per_mtok[model];
   const double pout = traces.price_out_per_mtok.empty() ? kMissingD : traces.price_out_per_mtok[model];
   const int in_tok = q < traces.input_tokens.size() ? traces.input_tokens[q] : -1;
-  if (!std::isnan(pin) && !std::isnan(pout) && pout > 0 && in_tok >= 0 && has_tokens_[model])
-    return (pin * in_tok + pout * output_tokens) / 1e6;
-  return mean_cost_[model];
+  return priced_by_tokens(pin, pout, in_tok, has_tokens_[model] != 0) ? token_cost_usd(pin, pout, in_tok, output_tokens)
+                                                                       : mean_cost_[model];
 }
 
 json WorldPredictors::evaluate(const TraceSet& traces, const std::vector<float>& features, int dim,
@@ -368,17 +381,15 @@ QueryPredictor QueryPredictor::from(const WorldPredictors& P, const TraceSet& T,
 
 int QueryPredictor::output_tokens(int k, const float* x) const {
   const Worker& w = workers_[k];
-  if (!w.has_tokens) return 0;
-  const double v = std::expm1(w.tokens.predict(x));
-  return static_cast<int>(std::lround(std::min(std::max(v, 1.0), 1e6)));
+  return w.has_tokens ? predicted_tokens(w.tokens, x) : 0;
 }
 
 double QueryPredictor::cost_usd(int k, const float* x, int input_tokens) const {
   const Worker& w = workers_[k];
   const double pin = w.price_in_per_mtok, pout = w.price_out_per_mtok;
-  if (!std::isnan(pin) && !std::isnan(pout) && pout > 0 && input_tokens >= 0 && w.has_tokens)
-    return (pin * input_tokens + pout * output_tokens(k, x)) / 1e6;
-  return w.mean_cost_usd;
+  return priced_by_tokens(pin, pout, input_tokens, w.has_tokens)
+             ? token_cost_usd(pin, pout, input_tokens, output_tokens(k, x))
+             : w.mean_cost_usd;
 }
 
 int QueryPredictor::advice(const float* x, int input_tokens, const uint8_t* pool, const float* price_factor,

@@ -132,6 +132,15 @@ def ci_plain(xs):
     return f"[{lo:.4f}, {hi:.4f}]"
 
 
+def print_difference_table(ks, obs, reps, a, b, diff):
+    """Per family: side A, side B and B - A with its bootstrap interval."""
+    print(f"| family | {a} | {b} | {diff} [95% CI] |")
+    print("|---|---:|---:|---|")
+    for k in ks:
+        print(f"| {k} | {obs[0][k]:.4f} | {obs[1][k]:.4f} | {obs[1][k] - obs[0][k]:+.4f} "
+              f"{ci([r[1][k] - r[0][k] for r in reps])} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -166,11 +175,7 @@ def main():
         ks = [k for k in ("conductor", "router", "tfidf_router", "cascade") if k in fa and k in fb]
         obs, reps = boot([{k: fa[k] for k in ks}, {k: fb[k] for k in ks}], len(ia), R, a.seed)
         print(f"### (B) Encoder features minus TF-IDF head, all {len(ia)} queries (common cost range)\n")
-        print("| family | TF-IDF | + encoder | difference [95% CI] |")
-        print("|---|---:|---:|---|")
-        for k in ks:
-            print(f"| {k} | {obs[0][k]:.4f} | {obs[1][k]:.4f} | {obs[1][k] - obs[0][k]:+.4f} "
-                  f"{ci([r[1][k] - r[0][k] for r in reps])} |")
+        print_difference_table(ks, obs, reps, "TF-IDF", "+ encoder", "difference")
         print()
 
     if os.path.isdir(os.path.join(a.out, "all")):
@@ -189,11 +194,7 @@ def main():
             ks = [k for k in FAMS if k in cf and k in lf]
             obs, reps = boot([{k: cf[k] for k in ks}, {k: lf[k] for k in ks}], len(cids), R, a.seed)
             print(f"{title} (`{v}`), {len(cids)} queries (common cost range):\n")
-            print("| family | task seen (control) | task unseen (LOTO) | LOTO − control [95% CI] |")
-            print("|---|---:|---:|---|")
-            for k in ks:
-                print(f"| {k} | {obs[0][k]:.4f} | {obs[1][k]:.4f} | {obs[1][k] - obs[0][k]:+.4f} "
-                      f"{ci([r[1][k] - r[0][k] for r in reps])} |")
+            print_difference_table(ks, obs, reps, "task seen (control)", "task unseen (LOTO)", "LOTO − control")
             print(f"\nconductor − router: control {obs[0]['conductor'] - obs[0]['router']:+.4f} "
                   f"{ci([r[0]['conductor'] - r[0]['router'] for r in reps])}, LOTO "
                   f"{obs[1]['conductor'] - obs[1]['router']:+.4f} {ci([r[1]['conductor'] - r[1]['router'] for r in reps])}\n")
